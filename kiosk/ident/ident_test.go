@@ -46,11 +46,11 @@ func TestParseBad(t *testing.T) {
 		{"", ErrEmpty},
 		{" \r\n", ErrEmpty},
 		{"]d2", ErrEmpty},
-		{"035F08376", ErrInvalid},    // one digit short
-		{"035F0837610", ErrInvalid},  // one digit long
-		{"0351083761", ErrInvalid},   // no letter
-		{"035FF83761", ErrInvalid},   // two letters
-		{"03Ä083761", ErrInvalid},    // umlaut
+		{"035F08376", ErrInvalid},     // one digit short
+		{"035F0837610", ErrInvalid},   // one digit long
+		{"0351083761", ErrInvalid},    // no letter
+		{"035FF83761", ErrInvalid},    // two letters
+		{"03Ä083761", ErrInvalid},     // umlaut
 		{"03510/0961289", ErrInvalid}, // one slash
 		{"03510//096128", ErrInvalid}, // 6 digits after
 		{"0351//0961289", ErrInvalid}, // 4 digits before
