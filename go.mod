@@ -20,9 +20,11 @@ require (
 	go.bug.st/serial v1.8.0
 	golang.org/x/crypto v0.55.0
 	golang.org/x/net v0.57.0
-	golang.org/x/sync v0.17.0
+	golang.org/x/sync v0.22.0
 	golang.org/x/sys v0.47.0
 	golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5
 )
+
+require golang.org/x/text v0.41.0 // indirect
