@@ -27,4 +27,7 @@ require (
 	periph.io/x/host/v3 v3.8.5
 )
 
-require golang.org/x/text v0.41.0 // indirect
+require (
+	github.com/jonboulle/clockwork v0.5.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)
