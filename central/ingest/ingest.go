@@ -1,0 +1,475 @@
+// Package ingest is the central's receiving side: it reassembles a kiosk's
+// chunked packet, verifies the kiosk's signature and the ciphertext's hash,
+// decrypts it, files the PDF into the inbox of the right team and case, and
+// answers with a signed receipt.
+//
+// Ingest is idempotent on (kiosk id, packet id): a packet filed once is
+// never filed again, whatever is redelivered, across restarts and across
+// several ingest processes sharing one state folder (a shared MQTT
+// subscription splits messages between them; a file lock serialises the
+// filing of one packet).
+//
+// State folder (ids only, no personal data):
+//
+//	<kiosk>/<packet>/manifest      the verified signed manifest
+//	<kiosk>/<packet>/chunk-<n>     received chunks
+//	<kiosk>/<packet>/receipt       the signed receipt, once filed or rejected
+//
+// Inbox: <team>/<number>/<date>_<packet>.pdf and a .json sidecar.
+package ingest
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/einwurf/einwurf/wire"
+	"github.com/einwurf/einwurf/wire/packet"
+)
+
+// Reasons a packet is rejected.
+var (
+	ErrUnknownKiosk = errors.New("ingest: unknown kiosk")
+	ErrSignature    = errors.New("ingest: bad manifest signature")
+	ErrManifest     = errors.New("ingest: bad manifest")
+	ErrChunk        = errors.New("ingest: bad chunk")
+	ErrNoOffer      = errors.New("ingest: chunk for a packet not offered")
+	ErrCiphertext   = errors.New("ingest: ciphertext does not match manifest")
+	ErrPayload      = errors.New("ingest: payload rejected")
+)
+
+// Registry looks up an enrolled kiosk's public key.
+type Registry interface {
+	Lookup(kioskID string) (ed25519.PublicKey, error)
+}
+
+// Config configures an Ingest.
+type Config struct {
+	StateDir string
+	InboxDir string
+	Identity age.Identity
+	SignKey  ed25519.PrivateKey
+	Kiosks   Registry
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+	// OnFiled is called after a packet was filed (not for a duplicate).
+	OnFiled func(Filed)
+}
+
+// Filed describes a filed document.
+type Filed struct {
+	PDF      string
+	Sidecar  string
+	KioskID  string
+	PacketID string
+}
+
+// Sidecar is the JSON written next to each filed PDF.
+type Sidecar struct {
+	PacketID string    `json:"packet_id"`
+	KioskID  string    `json:"kiosk_id"`
+	Number   string    `json:"number"`
+	Kind     string    `json:"kind"`
+	Team     string    `json:"team"`
+	Scanned  time.Time `json:"scanned"`
+	Received time.Time `json:"received"`
+	Pages    int       `json:"pages"`
+	SHA256   string    `json:"sha256"`
+	Size     int64     `json:"size"`
+	Manifest string    `json:"manifest_sha256"`
+	PDF      string    `json:"pdf"`
+}
+
+// Reply is a message Ingest wants published.
+type Reply struct {
+	Topic   string
+	Payload []byte
+}
+
+// Ingest handles offers and chunks. Its methods are safe for concurrent use.
+type Ingest struct {
+	cfg   Config
+	locks sync.Map // packet dir → *sync.Mutex (within one process; flock across)
+}
+
+// New returns an Ingest.
+func New(cfg Config) (*Ingest, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for _, d := range []string{cfg.StateDir, cfg.InboxDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	return &Ingest{cfg: cfg}, nil
+}
+
+// Handle processes one message from topic and returns the replies to send.
+// A rejected message is logged with its reason (ids only) and returns an
+// error too, for tests and metrics.
+func (in *Ingest) Handle(topic string, payload []byte) ([]Reply, error) {
+	pt, err := wire.ParsePacketTopic(topic)
+	if err != nil {
+		return nil, err
+	}
+	var replies []Reply
+	if pt.Chunk < 0 {
+		replies, err = in.offer(pt, payload)
+	} else {
+		replies, err = in.chunk(pt, payload)
+	}
+	if err != nil {
+		slog.Warn("ingest: message rejected", "kiosk", pt.KioskID, "packet", pt.PacketID, "chunk", pt.Chunk, "reason", err.Error())
+	}
+	return replies, err
+}
+
+func (in *Ingest) packetDir(kioskID, packetID string) string {
+	return filepath.Join(in.cfg.StateDir, kioskID, packetID)
+}
+
+// offer verifies a manifest and answers with a receipt (if the packet is
+// done) or the progress (which chunks are missing).
+func (in *Ingest) offer(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
+	pub, err := in.cfg.Kiosks.Lookup(pt.KioskID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnknownKiosk, err)
+	}
+	var m wire.Manifest
+	if err := wire.Verify(pub, wire.TypeManifest, payload, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
+	}
+	if m.KioskID != pt.KioskID || m.PacketID != pt.PacketID {
+		// Signed by the kiosk it names, but sent under another kiosk's or
+		// packet's topic.
+		return nil, fmt.Errorf("%w: manifest ids differ from topic", ErrManifest)
+	}
+	dir := in.packetDir(m.KioskID, m.PacketID)
+	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
+		return []Reply{{wire.ReceiptTopic(m.KioskID), r}}, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	old, err := os.ReadFile(filepath.Join(dir, "manifest"))
+	if err == nil && !bytes.Equal(old, payload) {
+		var prev wire.Manifest
+		if wire.Verify(pub, wire.TypeManifest, old, &prev) == nil && prev != m {
+			return nil, fmt.Errorf("%w: a different manifest for this packet exists", ErrManifest)
+		}
+	}
+	if err != nil {
+		if err := writeAtomic(filepath.Join(dir, "manifest"), payload); err != nil {
+			return nil, err
+		}
+	}
+	return in.progressOrFile(m, dir)
+}
+
+func (in *Ingest) loadManifest(dir string, kioskID string) (wire.Manifest, error) {
+	var m wire.Manifest
+	b, err := os.ReadFile(filepath.Join(dir, "manifest"))
+	if err != nil {
+		return m, ErrNoOffer
+	}
+	pub, err := in.cfg.Kiosks.Lookup(kioskID)
+	if err != nil {
+		return m, fmt.Errorf("%w: %v", ErrUnknownKiosk, err)
+	}
+	if err := wire.Verify(pub, wire.TypeManifest, b, &m); err != nil {
+		return m, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	return m, nil
+}
+
+// chunk stores one chunk after checking it against the manifest.
+func (in *Ingest) chunk(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
+	dir := in.packetDir(pt.KioskID, pt.PacketID)
+	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
+		if pt.Chunk == 0 {
+			// A whole resend of a filed packet: remind the kiosk once.
+			return []Reply{{wire.ReceiptTopic(pt.KioskID), r}}, nil
+		}
+		return nil, nil
+	}
+	m, err := in.loadManifest(dir, pt.KioskID)
+	if err != nil {
+		return nil, err
+	}
+	if pt.Chunk >= m.Chunks() {
+		return nil, fmt.Errorf("%w: index %d of %d", ErrChunk, pt.Chunk, m.Chunks())
+	}
+	if len(payload) != wire.ChunkHashSize+m.ChunkLen(pt.Chunk) {
+		return nil, fmt.Errorf("%w: length %d", ErrChunk, len(payload))
+	}
+	data := payload[wire.ChunkHashSize:]
+	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], payload[:wire.ChunkHashSize]) {
+		return nil, fmt.Errorf("%w: hash", ErrChunk)
+	}
+	name := filepath.Join(dir, "chunk-"+strconv.Itoa(pt.Chunk))
+	if _, err := os.Stat(name); err != nil {
+		if err := writeAtomic(name, data); err != nil {
+			return nil, err
+		}
+	}
+	missing, err := in.missing(dir, m)
+	if err != nil || len(missing) > 0 {
+		return nil, err
+	}
+	return in.progressOrFile(m, dir)
+}
+
+func (in *Ingest) missing(dir string, m wire.Manifest) ([]int, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	have := make([]bool, m.Chunks())
+	for _, de := range des {
+		if s, ok := strings.CutPrefix(de.Name(), "chunk-"); ok {
+			if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < len(have) {
+				have[n] = true
+			}
+		}
+	}
+	missing := []int{}
+	for n, h := range have {
+		if !h {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
+}
+
+func (in *Ingest) progressOrFile(m wire.Manifest, dir string) ([]Reply, error) {
+	missing, err := in.missing(dir, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		p, err := wire.Sign(in.cfg.SignKey, wire.TypeProgress,
+			wire.Progress{PacketID: m.PacketID, KioskID: m.KioskID, Missing: missing})
+		if err != nil {
+			return nil, err
+		}
+		return []Reply{{wire.ProgressTopic(m.KioskID), p}}, nil
+	}
+	r, err := in.finish(m, dir)
+	if err != nil {
+		return nil, err
+	}
+	return []Reply{{wire.ReceiptTopic(m.KioskID), r}}, nil
+}
+
+// finish files a complete packet once, under a lock, and returns the
+// signed receipt.
+func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
+	mu, _ := in.locks.LoadOrStore(dir, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	lf, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("ingest: lock: %w", err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
+		return r, nil // filed by another process meanwhile
+	}
+	receipt := wire.Receipt{PacketID: m.PacketID, KioskID: m.KioskID, SHA256: m.SHA256,
+		Status: wire.ReceiptFiled, Received: in.cfg.Now().UTC()}
+	filed, ferr := in.file(m, dir, receipt.Received)
+	if ferr != nil {
+		if errors.Is(ferr, syscall.ENOSPC) || errors.Is(ferr, syscall.EIO) {
+			// Our own trouble, not the packet's: keep the chunks, no
+			// receipt; the kiosk will offer again.
+			return nil, ferr
+		}
+		slog.Warn("ingest: packet rejected", "kiosk", m.KioskID, "packet", m.PacketID, "reason", ferr.Error())
+		receipt.Status, receipt.Reason = wire.ReceiptRejected, reasonCode(ferr)
+	}
+	signed, err := wire.Sign(in.cfg.SignKey, wire.TypeReceipt, receipt)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "receipt"), signed); err != nil {
+		return nil, err
+	}
+	in.dropChunks(dir)
+	if ferr == nil {
+		slog.Info("ingest: packet filed", "kiosk", m.KioskID, "packet", m.PacketID)
+		if in.cfg.OnFiled != nil {
+			in.cfg.OnFiled(filed)
+		}
+	}
+	return signed, nil
+}
+
+func reasonCode(err error) string {
+	switch {
+	case errors.Is(err, ErrCiphertext):
+		return "ciphertext"
+	case errors.Is(err, packet.ErrDecrypt):
+		return "decrypt"
+	default:
+		return "payload"
+	}
+}
+
+func (in *Ingest) dropChunks(dir string) {
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), "chunk-") {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+}
+
+// chunkReader streams the stored chunks in order.
+func chunkReader(dir string, n int) io.Reader {
+	rs := make([]io.Reader, n)
+	for i := range rs {
+		rs[i] = &lazyFile{path: filepath.Join(dir, "chunk-"+strconv.Itoa(i))}
+	}
+	return io.MultiReader(rs...)
+}
+
+// lazyFile opens its file on first read and closes it at EOF, so a packet
+// of many chunks does not hold many descriptors.
+type lazyFile struct {
+	path string
+	f    *os.File
+	done bool
+}
+
+func (l *lazyFile) Read(b []byte) (int, error) {
+	if l.done {
+		return 0, io.EOF
+	}
+	if l.f == nil {
+		f, err := os.Open(l.path)
+		if err != nil {
+			return 0, err
+		}
+		l.f = f
+	}
+	n, err := l.f.Read(b)
+	if err == io.EOF {
+		l.f.Close()
+		l.done = true
+	}
+	return n, err
+}
+
+// file checks the ciphertext, decrypts it and files the PDF.
+func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, chunkReader(dir, m.Chunks()))
+	if err != nil {
+		return Filed{}, fmt.Errorf("ingest: read chunks: %w", err)
+	}
+	if n != m.Size || hex.EncodeToString(h.Sum(nil)) != m.SHA256 {
+		return Filed{}, ErrCiphertext
+	}
+	meta, pdf, err := packet.Open(chunkReader(dir, m.Chunks()), in.cfg.Identity)
+	if err != nil {
+		return Filed{}, err
+	}
+	if meta.PacketID != m.PacketID || meta.KioskID != m.KioskID {
+		return Filed{}, fmt.Errorf("%w: inner ids differ from manifest", ErrPayload)
+	}
+	team, number := safeName(meta.Team), safeName(meta.Number)
+	if team == "" || number == "" {
+		return Filed{}, fmt.Errorf("%w: routing", ErrPayload)
+	}
+	caseDir := filepath.Join(in.cfg.InboxDir, team, number)
+	if err := os.MkdirAll(caseDir, 0o750); err != nil {
+		return Filed{}, fmt.Errorf("ingest: %w", err)
+	}
+	base := meta.Scanned.UTC().Format("2006-01-02T150405Z") + "_" + m.PacketID
+	pdfPath := filepath.Join(caseDir, base+".pdf")
+	if err := writeStreamAtomic(pdfPath, pdf); err != nil {
+		return Filed{}, err
+	}
+	mh := sha256.Sum256([]byte(m.SHA256))
+	sc := Sidecar{PacketID: m.PacketID, KioskID: m.KioskID, Number: meta.Number, Kind: meta.Kind,
+		Team: meta.Team, Scanned: meta.Scanned, Received: received, Pages: meta.Pages,
+		SHA256: meta.PDFSHA256, Size: meta.PDFSize, Manifest: hex.EncodeToString(mh[:]), PDF: base + ".pdf"}
+	sj, _ := json.MarshalIndent(sc, "", "  ")
+	sidecar := filepath.Join(caseDir, base+".json")
+	if err := writeAtomic(sidecar, append(sj, '\n')); err != nil {
+		os.Remove(pdfPath)
+		return Filed{}, err
+	}
+	return Filed{PDF: pdfPath, Sidecar: sidecar, KioskID: m.KioskID, PacketID: m.PacketID}, nil
+}
+
+// safeName keeps a path element to letters, digits, '-' and '_'.
+func safeName(s string) string {
+	if s == "" || len(s) > 64 {
+		return ""
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return s
+}
+
+func writeAtomic(path string, data []byte) error {
+	return writeStreamAtomic(path, bytes.NewReader(data))
+}
+
+// writeStreamAtomic streams r to path: temp → fsync → rename → fsync dir.
+// If r fails (a hash mismatch at the end of a PDF), nothing is left.
+func writeStreamAtomic(path string, r io.Reader) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("%w: %w", ErrPayload, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
+}

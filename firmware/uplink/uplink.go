@@ -1,0 +1,449 @@
+// Package uplink carries the kiosk's spool to the central over MQTT (paho):
+// it sends each spooled packet as a signed offer and chunks, resumes from
+// what the central reports missing, and deletes a spool entry only on the
+// central's signed receipt. It also publishes the kiosk's retained status
+// (with a last will), telemetry and events.
+//
+// The MQTT handlers never block the client: they verify and queue messages
+// for the send loop, dropping (and counting) when the queue is full; every
+// dropped message is recovered by the send loop's time-outs and re-offers.
+package uplink
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/einwurf/einwurf/firmware/spool"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// Errors of the uplink.
+var (
+	ErrTimeout     = errors.New("uplink: no answer from the central")
+	ErrNotOnline   = errors.New("uplink: not connected")
+	ErrBadReceipt  = errors.New("uplink: receipt does not match the packet")
+	ErrRejected    = errors.New("uplink: the central rejected the packet")
+	errInterrupted = errors.New("uplink: interrupted")
+)
+
+// Config configures an Uplink.
+type Config struct {
+	// Brokers are tried in turn, e.g. "tls://broker-a:8883".
+	Brokers []string
+	KioskID string
+	// TLS holds the kiosk's client certificate and the broker's CA; nil for
+	// plain TCP (simulation and tests only).
+	TLS *tls.Config
+	// Username and Password, if the broker wants them (simulation).
+	Username, Password string
+	// CentralKey verifies receipts and progress reports.
+	CentralKey ed25519.PublicKey
+	Spool      *spool.Spool
+	Version    string
+	// Window is the number of chunks in flight (default 16).
+	Window int
+	// AnswerTimeout bounds the wait for progress or a receipt (default 15s).
+	AnswerTimeout time.Duration
+	// Backoff bounds for reconnecting and retrying (defaults 500ms, 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// OnDelivered is called when a packet's receipt arrived and its spool
+	// entry was removed. May be nil.
+	OnDelivered func(packetID string)
+	// Store is paho's store for in-flight messages; nil keeps them in memory.
+	Store mqtt.Store
+}
+
+// Stats are counters for telemetry.
+type Stats struct {
+	Delivered   int64
+	Rejected    int64
+	Dropped     int64 // incoming messages dropped because the queue was full
+	ChunksSent  int64
+	Reconnects  int64
+	Connected   bool
+	LastAttempt time.Time
+}
+
+// Uplink is the kiosk's MQTT connection.
+type Uplink struct {
+	cfg    Config
+	client mqtt.Client
+	kick   chan struct{}
+	inbox  chan incoming
+	online chan struct{} // closed and replaced on each connect
+	mu     sync.Mutex
+
+	delivered, rejected, dropped, chunks, reconnects atomic.Int64
+	connected                                        atomic.Bool
+}
+
+type incoming struct {
+	progress *wire.Progress
+	receipt  *wire.Receipt
+}
+
+// New returns an Uplink; Run connects it.
+func New(cfg Config) *Uplink {
+	if cfg.Window <= 0 {
+		cfg.Window = 16
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = 15 * time.Second
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	u := &Uplink{cfg: cfg, kick: make(chan struct{}, 1), inbox: make(chan incoming, 256),
+		online: make(chan struct{})}
+	will, _ := json.Marshal(wire.Status{KioskID: cfg.KioskID, Online: false, Version: cfg.Version})
+	opts := mqtt.NewClientOptions().
+		SetClientID(cfg.KioskID).
+		SetCleanSession(false). // persistent session: the broker keeps our receipts while we are away
+		SetOrderMatters(false). // handlers run on their own; they never block the client
+		SetAutoReconnect(false).
+		SetConnectRetry(false). // Run reconnects, with back-off and jitter
+		SetKeepAlive(30*time.Second).
+		SetPingTimeout(10*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(30*time.Second).
+		SetMaxResumePubInFlight(cfg.Window).
+		SetBinaryWill(wire.StatusTopic(cfg.KioskID), will, 1, true).
+		SetOnConnectHandler(u.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			u.connected.Store(false)
+			slog.Warn("uplink: connection lost", "err", err)
+		})
+	for _, b := range cfg.Brokers {
+		opts.AddBroker(b)
+	}
+	if cfg.TLS != nil {
+		opts.SetTLSConfig(cfg.TLS)
+	}
+	if cfg.Username != "" {
+		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
+	if cfg.Store != nil {
+		opts.SetStore(cfg.Store)
+	}
+	u.client = mqtt.NewClient(opts)
+	return u
+}
+
+func (u *Uplink) onConnect(c mqtt.Client) {
+	u.connected.Store(true)
+	u.reconnects.Add(1)
+	// Subscriptions persist in the session, but the broker may have lost
+	// it; subscribing again is harmless.
+	c.Subscribe(wire.CentralPrefix(u.cfg.KioskID)+"/#", 1, u.onMessage)
+	st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: true, Version: u.cfg.Version, Since: time.Now().UTC()})
+	c.Publish(wire.StatusTopic(u.cfg.KioskID), 1, true, st)
+	u.mu.Lock()
+	close(u.online)
+	u.online = make(chan struct{})
+	u.mu.Unlock()
+	u.Kick()
+}
+
+// onMessage verifies the central's messages and queues them; it never blocks.
+func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
+	var in incoming
+	switch m.Topic() {
+	case wire.ProgressTopic(u.cfg.KioskID):
+		var p wire.Progress
+		if err := wire.Verify(u.cfg.CentralKey, wire.TypeProgress, m.Payload(), &p); err != nil {
+			slog.Warn("uplink: progress rejected", "err", err)
+			return
+		}
+		in.progress = &p
+	case wire.ReceiptTopic(u.cfg.KioskID):
+		var r wire.Receipt
+		if err := wire.Verify(u.cfg.CentralKey, wire.TypeReceipt, m.Payload(), &r); err != nil {
+			slog.Warn("uplink: receipt rejected", "err", err)
+			return
+		}
+		in.receipt = &r
+	default:
+		return
+	}
+	select {
+	case u.inbox <- in:
+	default:
+		u.dropped.Add(1)
+	}
+}
+
+// Kick tells the send loop that the spool has a new entry.
+func (u *Uplink) Kick() {
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Connected reports whether the MQTT connection is up.
+func (u *Uplink) Connected() bool { return u.connected.Load() }
+
+// Stats returns the counters.
+func (u *Uplink) Stats() Stats {
+	return Stats{Delivered: u.delivered.Load(), Rejected: u.rejected.Load(), Dropped: u.dropped.Load(),
+		ChunksSent: u.chunks.Load(), Reconnects: u.reconnects.Load(), Connected: u.connected.Load()}
+}
+
+// Publish sends a kiosk message (telemetry, event) under the kiosk's own
+// topics at QoS 1. It fails at once when not connected.
+func (u *Uplink) Publish(topic string, v any, retained bool) error {
+	if !u.connected.Load() {
+		return ErrNotOnline
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	t := u.client.Publish(topic, 1, retained, b)
+	if !t.WaitTimeout(u.cfg.AnswerTimeout) {
+		return ErrTimeout
+	}
+	return t.Error()
+}
+
+// Run connects and sends the spool until ctx is done. On return it
+// publishes the offline status and disconnects cleanly.
+func (u *Uplink) Run(ctx context.Context) error {
+	backoff := u.cfg.MinBackoff
+	defer func() {
+		if u.client.IsConnectionOpen() {
+			st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: false, Version: u.cfg.Version, Since: time.Now().UTC()})
+			u.client.Publish(wire.StatusTopic(u.cfg.KioskID), 1, true, st).WaitTimeout(2 * time.Second)
+		}
+		u.client.Disconnect(250)
+		u.connected.Store(false)
+	}()
+	for ctx.Err() == nil {
+		if !u.client.IsConnectionOpen() {
+			t := u.client.Connect()
+			if !t.WaitTimeout(15*time.Second) || t.Error() != nil {
+				slog.Warn("uplink: connect failed", "err", t.Error(), "retry_in", backoff)
+				if !sleep(ctx, jitter(backoff)) {
+					break
+				}
+				backoff = min(2*backoff, u.cfg.MaxBackoff)
+				continue
+			}
+			backoff = u.cfg.MinBackoff
+		}
+		err := u.drain(ctx)
+		if err == nil {
+			// Spool empty: wait for a new entry, or look again now and then
+			// in case the central's answer was lost.
+			select {
+			case <-ctx.Done():
+			case <-u.kick:
+			case <-time.After(30 * time.Second):
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		slog.Warn("uplink: send interrupted", "err", err, "retry_in", backoff)
+		if !sleep(ctx, jitter(backoff)) {
+			break
+		}
+		backoff = min(2*backoff, u.cfg.MaxBackoff)
+	}
+	return ctx.Err()
+}
+
+// drain sends every spool entry, oldest first.
+func (u *Uplink) drain(ctx context.Context) error {
+	entries, err := u.cfg.Spool.List()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := u.send(ctx, e); err != nil {
+			if errors.Is(err, ErrRejected) || errors.Is(err, ErrBadReceipt) {
+				continue // quarantined; go on with the next
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// send offers one packet, sends what the central misses, and waits for the
+// receipt; bounded rounds, each bounded in time.
+func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
+	m := e.Manifest
+	f, err := u.cfg.Spool.Open(m.PacketID)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for round := 0; round < 8; round++ {
+		if err := u.publish(ctx, wire.OfferTopic(m.KioskID, m.PacketID), e.Signed); err != nil {
+			return err
+		}
+		in, err := u.await(ctx, m.PacketID)
+		if err != nil {
+			return err
+		}
+		if in.receipt != nil {
+			return u.settle(m, in.receipt)
+		}
+		if err := u.sendChunks(ctx, f, m, in.progress.Missing); err != nil {
+			return err
+		}
+		// After the last chunk the central files and sends the receipt, or
+		// (if chunks were lost) nothing: then the next offer asks again.
+		in, err = u.await(ctx, m.PacketID)
+		if errors.Is(err, ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if in.receipt != nil {
+			return u.settle(m, in.receipt)
+		}
+	}
+	return fmt.Errorf("%w: packet not complete after 8 rounds", ErrTimeout)
+}
+
+// await waits for the central's next message about packetID.
+func (u *Uplink) await(ctx context.Context, packetID string) (incoming, error) {
+	t := time.NewTimer(u.cfg.AnswerTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return incoming{}, ctx.Err()
+		case <-t.C:
+			return incoming{}, ErrTimeout
+		case in := <-u.inbox:
+			if in.receipt != nil && in.receipt.PacketID == packetID ||
+				in.progress != nil && in.progress.PacketID == packetID {
+				return in, nil
+			}
+			if in.receipt != nil {
+				// A late receipt for a packet we gave up waiting on: settle
+				// it now if it is still spooled.
+				if e, err := u.cfg.Spool.Get(in.receipt.PacketID); err == nil {
+					u.settle(e.Manifest, in.receipt)
+				}
+			}
+		}
+	}
+}
+
+// settle acts on a verified receipt.
+func (u *Uplink) settle(m wire.Manifest, r *wire.Receipt) error {
+	if r.KioskID != m.KioskID || r.PacketID != m.PacketID || r.SHA256 != m.SHA256 {
+		u.cfg.Spool.Quarantine(m.PacketID, "receipt does not match manifest")
+		return ErrBadReceipt
+	}
+	if r.Status != wire.ReceiptFiled {
+		u.rejected.Add(1)
+		u.cfg.Spool.Quarantine(m.PacketID, "rejected by central: "+r.Reason)
+		return fmt.Errorf("%w: %s", ErrRejected, r.Reason)
+	}
+	if err := u.cfg.Spool.Remove(m.PacketID); err != nil && !errors.Is(err, spool.ErrNotFound) {
+		return err
+	}
+	u.delivered.Add(1)
+	slog.Info("uplink: packet delivered", "packet", m.PacketID)
+	if u.cfg.OnDelivered != nil {
+		u.cfg.OnDelivered(m.PacketID)
+	}
+	return nil
+}
+
+// sendChunks publishes the listed chunks with up to Window in flight.
+func (u *Uplink) sendChunks(ctx context.Context, f io.ReaderAt, m wire.Manifest, missing []int) error {
+	inflight := make([]mqtt.Token, 0, u.cfg.Window)
+	wait := func(t mqtt.Token) error {
+		select {
+		case <-t.Done():
+			return t.Error()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(u.cfg.AnswerTimeout):
+			return ErrTimeout
+		}
+	}
+	for _, n := range missing {
+		if n < 0 || n >= m.Chunks() {
+			continue
+		}
+		if len(inflight) == cap(inflight) {
+			if err := wait(inflight[0]); err != nil {
+				return err
+			}
+			inflight = inflight[1:]
+		}
+		if !u.connected.Load() {
+			return ErrNotOnline
+		}
+		buf := make([]byte, wire.ChunkHashSize+m.ChunkLen(n))
+		data := buf[wire.ChunkHashSize:]
+		if _, err := f.ReadAt(data, int64(n)*int64(m.ChunkSize)); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("uplink: read spool: %w", err)
+		}
+		sum := sha256.Sum256(data)
+		copy(buf, sum[:])
+		inflight = append(inflight, u.client.Publish(wire.ChunkTopic(m.KioskID, m.PacketID, n), 1, false, buf))
+		u.chunks.Add(1)
+	}
+	for _, t := range inflight {
+		if err := wait(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u *Uplink) publish(ctx context.Context, topic string, payload []byte) error {
+	if !u.connected.Load() {
+		return ErrNotOnline
+	}
+	t := u.client.Publish(topic, 1, false, payload)
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(u.cfg.AnswerTimeout):
+		return ErrTimeout
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
