@@ -1,0 +1,174 @@
+// Package config is the appliance's configuration file: a JSON document,
+// parsed strictly (unknown fields are errors, so a typo is not silently
+// ignored) and checked as a whole before anything starts.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"time"
+)
+
+// ErrInvalid marks a configuration that cannot be used.
+var ErrInvalid = errors.New("config: invalid")
+
+// MaxSize bounds the configuration file.
+const MaxSize = 64 << 10
+
+// Duration is a time.Duration written as "90s" or "3m".
+type Duration time.Duration
+
+// UnmarshalJSON parses a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Scanner configures the document scanner.
+type Scanner struct {
+	// URL of an eSCL scanner on the network, e.g. http://10.0.0.5/eSCL;
+	// empty means the first IPP-over-USB scanner.
+	URL        string `json:"url,omitempty"`
+	Resolution int    `json:"resolution"`
+	Color      string `json:"color"` // RGB24, Grayscale8, BlackAndWhite1
+	Duplex     bool   `json:"duplex"`
+}
+
+// Spool sets the outbox's disk budget.
+type Spool struct {
+	MaxBytes  int64 `json:"max_bytes"`
+	WarnFree  int64 `json:"warn_free"`
+	AlarmFree int64 `json:"alarm_free"`
+}
+
+// MQTT configures the uplink.
+type MQTT struct {
+	Brokers    []string `json:"brokers"`
+	CACert     string   `json:"ca_cert,omitempty"`
+	ClientCert string   `json:"client_cert,omitempty"`
+	ClientKey  string   `json:"client_key,omitempty"`
+	// CentralPub is the path of the central's central.pub.json.
+	CentralPub string `json:"central_pub"`
+}
+
+// Config is the appliance's configuration.
+type Config struct {
+	// KioskID overrides the id derived from the board (tests, simulation).
+	KioskID string `json:"kiosk_id,omitempty"`
+	// Listen is the UI's address; it must be a loopback address.
+	Listen string `json:"listen"`
+	// Board names the board profile (rpi4, generic, sim) or a file.
+	Board   string  `json:"board"`
+	Scanner Scanner `json:"scanner"`
+	MQTT    MQTT    `json:"mqtt"`
+	Spool   Spool   `json:"spool"`
+	// IdleTimeout ends a visit nobody touches.
+	IdleTimeout Duration `json:"idle_timeout"`
+	// RemoveBlank leaves blank pages out by default (the customer can undo).
+	RemoveBlank bool `json:"remove_blank"`
+}
+
+// Default returns the configuration used where the file says nothing.
+func Default() Config {
+	return Config{
+		Listen:      "127.0.0.1:8080",
+		Board:       "sim",
+		Scanner:     Scanner{Resolution: 300, Color: "RGB24", Duplex: true},
+		Spool:       Spool{WarnFree: 512 << 20, AlarmFree: 128 << 20},
+		IdleTimeout: Duration(3 * time.Minute),
+		RemoveBlank: true,
+	}
+}
+
+// Parse reads a configuration over the defaults and checks it.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	if len(b) > MaxSize {
+		return Config{}, fmt.Errorf("%w: %d bytes, at most %d", ErrInvalid, len(b), MaxSize)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if d.More() {
+		return Config{}, fmt.Errorf("%w: trailing data", ErrInvalid)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Validate checks the configuration as a whole.
+func (c Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("%w: listen: %v", ErrInvalid, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%w: listen: the UI listens on loopback only", ErrInvalid)
+	}
+	switch c.Scanner.Resolution {
+	case 150, 200, 300, 400, 600:
+	default:
+		return fmt.Errorf("%w: scanner resolution %d", ErrInvalid, c.Scanner.Resolution)
+	}
+	switch c.Scanner.Color {
+	case "RGB24", "Grayscale8", "BlackAndWhite1":
+	default:
+		return fmt.Errorf("%w: scanner color %q", ErrInvalid, c.Scanner.Color)
+	}
+	if c.Scanner.URL != "" {
+		if u, err := url.Parse(c.Scanner.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: scanner url", ErrInvalid)
+		}
+	}
+	for _, b := range c.MQTT.Brokers {
+		u, err := url.Parse(b)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("%w: broker url", ErrInvalid)
+		}
+		switch u.Scheme {
+		case "tls", "ssl", "mqtts":
+			if c.MQTT.ClientCert == "" || c.MQTT.ClientKey == "" || c.MQTT.CACert == "" {
+				return fmt.Errorf("%w: a TLS broker needs ca_cert, client_cert and client_key", ErrInvalid)
+			}
+		case "tcp", "mqtt":
+		default:
+			return fmt.Errorf("%w: broker scheme %q", ErrInvalid, u.Scheme)
+		}
+	}
+	if c.Spool.MaxBytes < 0 || c.Spool.WarnFree < 0 || c.Spool.AlarmFree < 0 || c.Spool.AlarmFree > c.Spool.WarnFree {
+		return fmt.Errorf("%w: spool thresholds", ErrInvalid)
+	}
+	if t := time.Duration(c.IdleTimeout); t < 10*time.Second || t > time.Hour {
+		return fmt.Errorf("%w: idle_timeout must lie between 10s and 1h", ErrInvalid)
+	}
+	return nil
+}
