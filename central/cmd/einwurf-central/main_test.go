@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/einwurf/einwurf/central/keys"
+)
+
+func TestKeygenEnrol(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"keygen", "-keys", dir}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]os.FileMode{"age-identity.txt": 0o600, "sign.key": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Fatalf("%s: %v %v", name, fi, err)
+		}
+	}
+	if err := run(context.Background(), []string{"keygen", "-keys", dir}, &out, &out); err == nil {
+		t.Fatal("second keygen overwrote the keys")
+	}
+	pub, _, _ := ed25519.GenerateKey(nil)
+	b64 := base64.StdEncoding.EncodeToString(pub)
+	if err := run(context.Background(), []string{"enrol", "-keys", dir, "-kiosk", "k-1", "-pub", b64}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	got, err := keys.OpenRegister(filepath.Join(dir, "kiosks.json")).Lookup("k-1")
+	if err != nil || !got.Equal(pub) {
+		t.Fatalf("lookup: %v", err)
+	}
+	if err := run(context.Background(), []string{"enrol", "-keys", dir, "-kiosk", "K/1", "-pub", b64}, &out, &out); err == nil {
+		t.Fatal("bad kiosk id enrolled")
+	}
+	if _, err := keys.LoadPublic(filepath.Join(dir, "central.pub.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "enrolled k-1") {
+		t.Fatalf("output %q", out.String())
+	}
+}
