@@ -305,23 +305,23 @@ func jobReasonError(reasons []string) error {
 // carry their prefixes literally because encoding/xml cannot emit prefixed
 // names from namespaces.
 type settingsXML struct {
-	XMLName      xml.Name `xml:"scan:ScanSettings"`
-	XMLNSScan    string   `xml:"xmlns:scan,attr"`
-	XMLNSPWG     string   `xml:"xmlns:pwg,attr"`
-	Version      string   `xml:"pwg:Version"`
-	Intent       string   `xml:"scan:Intent,omitempty"`
-	Units        string   `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:ContentRegionUnits"`
-	XOffset      int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:XOffset"`
-	YOffset      int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:YOffset"`
-	Width        int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:Width"`
-	Height       int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:Height"`
-	InputSource  string   `xml:"pwg:InputSource"`
-	Duplex       *bool    `xml:"scan:Duplex,omitempty"`
-	ColorMode    string   `xml:"scan:ColorMode"`
-	Format       string   `xml:"pwg:DocumentFormat"`
-	FormatExt    string   `xml:"scan:DocumentFormatExt,omitempty"`
-	XResolution  int      `xml:"scan:XResolution"`
-	YResolution  int      `xml:"scan:YResolution"`
+	XMLName     xml.Name `xml:"scan:ScanSettings"`
+	XMLNSScan   string   `xml:"xmlns:scan,attr"`
+	XMLNSPWG    string   `xml:"xmlns:pwg,attr"`
+	Version     string   `xml:"pwg:Version"`
+	Intent      string   `xml:"scan:Intent,omitempty"`
+	Units       string   `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:ContentRegionUnits"`
+	XOffset     int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:XOffset"`
+	YOffset     int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:YOffset"`
+	Width       int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:Width"`
+	Height      int      `xml:"pwg:ScanRegions>pwg:ScanRegion>pwg:Height"`
+	InputSource string   `xml:"pwg:InputSource"`
+	Duplex      *bool    `xml:"scan:Duplex,omitempty"`
+	ColorMode   string   `xml:"scan:ColorMode"`
+	Format      string   `xml:"pwg:DocumentFormat"`
+	FormatExt   string   `xml:"scan:DocumentFormatExt,omitempty"`
+	XResolution int      `xml:"scan:XResolution"`
+	YResolution int      `xml:"scan:YResolution"`
 }
 
 // MarshalSettings renders s as an eSCL ScanSettings document for a region
