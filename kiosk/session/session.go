@@ -1,0 +1,506 @@
+// Package session is one customer's visit at the kiosk: identify, scan,
+// review, confirm. It owns the plaintext pages of the visit in a private
+// folder and wipes them when the visit ends — confirmed, cancelled or timed
+// out. A confirmed document goes to a Submitter; only when that returns is
+// the customer told it was accepted.
+//
+// States:
+//
+//	Idle ─Identify→ Identified ─Scan→ Scanning → Review ─Confirm→ Submitting → Done
+//	                     ▲                          │ Scan (more pages)
+//	                     └──────────────────────────┘
+//	any state ─Cancel or idle time-out→ Idle (wiped)
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/kiosk/document"
+	"github.com/einwurf/einwurf/kiosk/ident"
+)
+
+// State is the state of the visit.
+type State string
+
+// States of a visit.
+const (
+	Idle       State = "idle"
+	Identified State = "identified"
+	Scanning   State = "scanning"
+	Review     State = "review"
+	Submitting State = "submitting"
+	Done       State = "done"
+)
+
+// Errors the UI explains.
+var (
+	ErrState        = errors.New("session: not possible now")
+	ErrNoPages      = errors.New("session: no pages to send")
+	ErrNoNumber     = errors.New("session: no customer number given")
+	ErrCannotAccept = errors.New("session: the kiosk cannot accept documents now")
+)
+
+// Config configures a Kiosk.
+type Config struct {
+	Scanner   scanner.Scanner
+	Submitter Submitter
+	// WorkDir holds the visits' private folders (mode 0700).
+	WorkDir  string
+	Settings scanner.Settings
+	Document document.Options
+	// RemoveBlank leaves pages judged blank out of the document unless the
+	// customer puts them back on the review screen.
+	RemoveBlank bool
+	// IdleTimeout ends a visit nobody touches (default 3 minutes).
+	IdleTimeout time.Duration
+	// DoneTimeout returns from the receipt screen to Idle (default 30s).
+	DoneTimeout time.Duration
+	// CanAccept is asked before scanning; an error means the kiosk must
+	// not take paper (disk full, outbox in alarm). May be nil.
+	CanAccept func() error
+	// OnEvent is told of visit events (no personal data). May be nil.
+	OnEvent func(name string)
+	Now     func() time.Time
+}
+
+// PageView describes a page for the review screen.
+type PageView struct {
+	Index int    `json:"index"`
+	Sheet int    `json:"sheet"`
+	Side  string `json:"side"`
+	Blank bool   `json:"blank"`
+	Kept  bool   `json:"kept"`
+}
+
+// View is what the UI shows. It holds the masked number only.
+type View struct {
+	State    State      `json:"state"`
+	Masked   string     `json:"masked,omitempty"`
+	Kind     string     `json:"kind,omitempty"`
+	Pages    []PageView `json:"pages"`
+	Scanned  int        `json:"scanned"`
+	Kept     int        `json:"kept"`
+	Warning  string     `json:"warning,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	ErrorKey string     `json:"error_key,omitempty"`
+	Receipt  *Receipt   `json:"receipt,omitempty"`
+	Preview  int        `json:"preview"` // generation of the preview PDF, for thumbnail caching
+}
+
+// Kiosk runs one visit at a time. Its methods are safe for concurrent use.
+type Kiosk struct {
+	cfg Config
+	mu  sync.Mutex
+
+	state    State
+	number   ident.Number
+	dir      string
+	pages    []document.Page
+	kept     []bool
+	preview  string // PDF of all pages, for thumbnails
+	gen      int
+	thumbs   map[int][]byte
+	warning  string
+	err      error
+	receipt  *Receipt
+	deadline time.Time
+	cancel   context.CancelFunc
+}
+
+// New returns a Kiosk in the Idle state. It wipes visit folders left over
+// from before a crash.
+func New(cfg Config) (*Kiosk, error) {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 3 * time.Minute
+	}
+	if cfg.DoneTimeout <= 0 {
+		cfg.DoneTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.RemoveAll(cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("session: wipe leftovers: %w", err)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return &Kiosk{cfg: cfg, state: Idle}, nil
+}
+
+func (k *Kiosk) event(name string) {
+	if k.cfg.OnEvent != nil {
+		k.cfg.OnEvent(name)
+	}
+}
+
+func (k *Kiosk) touch() { k.deadline = k.cfg.Now().Add(k.cfg.IdleTimeout) }
+
+// Identify starts a visit with the number read or typed. In Identified or
+// Review it replaces the number (the customer corrected it).
+func (k *Kiosk) Identify(raw string) error {
+	n, err := ident.Parse(raw)
+	if err != nil {
+		k.event("ident.invalid")
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch k.state {
+	case Idle, Done:
+		k.wipe()
+		dir, err := newVisitDir(k.cfg.WorkDir)
+		if err != nil {
+			return err
+		}
+		k.dir = dir
+		k.state = Identified
+	case Identified, Review:
+	default:
+		return ErrState
+	}
+	k.number = n
+	k.err = nil
+	k.touch()
+	k.checkCodes()
+	k.event("visit.identified")
+	return nil
+}
+
+func newVisitDir(root string) (string, error) {
+	var b [8]byte
+	rand.Read(b[:])
+	dir := filepath.Join(root, "visit-"+hex.EncodeToString(b[:]))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("session: %w", err)
+	}
+	return dir, nil
+}
+
+// Scan feeds the scanner and adds its pages to the visit. It returns when
+// the feeder is empty, on a scanner error (pages read before it are kept),
+// or when ctx ends.
+func (k *Kiosk) Scan(ctx context.Context) error {
+	k.mu.Lock()
+	if k.state != Identified && k.state != Review {
+		k.mu.Unlock()
+		return ErrState
+	}
+	if k.cfg.CanAccept != nil {
+		if err := k.cfg.CanAccept(); err != nil {
+			k.mu.Unlock()
+			k.setErr(fmt.Errorf("%w: %v", ErrCannotAccept, err))
+			return ErrCannotAccept
+		}
+	}
+	k.state = Scanning
+	k.err = nil
+	ctx, cancel := context.WithCancel(ctx)
+	k.cancel = cancel
+	dir := k.dir
+	// Sheet numbers restart with each job; keep them unique per visit.
+	offset := 0
+	if n := len(k.pages); n > 0 {
+		offset = k.pages[n-1].Sheet
+	}
+	k.mu.Unlock()
+	defer cancel()
+
+	err := k.scan(ctx, dir, offset)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cancel = nil
+	if k.state != Scanning { // cancelled meanwhile
+		return ErrState
+	}
+	k.state = Review
+	if err != nil {
+		k.err = err
+	}
+	if perr := k.buildPreview(); perr != nil && err == nil {
+		err = perr
+		k.err = perr
+	}
+	k.checkCodes()
+	k.touch()
+	k.event("visit.scanned")
+	return err
+}
+
+func (k *Kiosk) scan(ctx context.Context, dir string, offset int) error {
+	job, err := k.cfg.Scanner.Scan(ctx, k.cfg.Settings)
+	if err != nil {
+		return err
+	}
+	defer job.Close()
+	for {
+		p, err := job.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p.Sheet += offset
+		pg, err := document.Ingest(ctx, dir, p, k.cfg.Document)
+		p.Body.Close()
+		if err != nil {
+			// One bad page: say so, keep the rest and go on.
+			slog.Warn("session: page rejected", "sheet", p.Sheet, "err", err)
+			k.mu.Lock()
+			k.warning = "page"
+			k.mu.Unlock()
+			continue
+		}
+		k.mu.Lock()
+		k.pages = append(k.pages, pg)
+		k.kept = append(k.kept, !pg.Blank || !k.cfg.RemoveBlank)
+		k.touch()
+		k.mu.Unlock()
+	}
+}
+
+// buildPreview writes a PDF of all pages; thumbnails are rendered from it
+// so the customer sees what the central will file. Caller holds k.mu.
+func (k *Kiosk) buildPreview() error {
+	if len(k.pages) == 0 {
+		return nil
+	}
+	path := filepath.Join(k.dir, "preview.pdf")
+	if err := k.writePDF(path, k.pages); err != nil {
+		return err
+	}
+	k.preview = path
+	k.gen++
+	k.thumbs = map[int][]byte{}
+	return nil
+}
+
+func (k *Kiosk) writePDF(path string, pages []document.Page) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	_, err = document.Build(context.Background(), f, pages, document.Meta{
+		Title: "Einwurf", DocumentID: newDocumentID(), Created: k.cfg.Now(), Producer: "Einwurf kiosk"})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// checkCodes compares numbers found on the pages with the number given.
+// Caller holds k.mu.
+func (k *Kiosk) checkCodes() {
+	k.warning = ""
+	for _, p := range k.pages {
+		for _, c := range p.Codes {
+			n, err := ident.Parse(c.Text)
+			if err != nil {
+				continue
+			}
+			if k.number.IsZero() {
+				k.number = n
+			} else if n != k.number {
+				k.warning = "other-number"
+				return
+			}
+		}
+	}
+}
+
+// Toggle keeps or removes page i (the customer undoing a blank-page
+// removal, or dropping a page).
+func (k *Kiosk) Toggle(i int) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.state != Review || i < 0 || i >= len(k.pages) {
+		return ErrState
+	}
+	k.kept[i] = !k.kept[i]
+	k.touch()
+	return nil
+}
+
+// Thumbnail returns page i of the preview as PNG, width pixels wide.
+func (k *Kiosk) Thumbnail(i, width int) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.preview == "" || i < 0 || i >= len(k.pages) {
+		return nil, ErrState
+	}
+	if b, ok := k.thumbs[i]; ok {
+		return b, nil
+	}
+	b, err := document.Thumbnail(k.preview, i, width)
+	if err != nil {
+		return nil, err
+	}
+	k.thumbs[i] = b
+	return b, nil
+}
+
+// Confirm builds the PDF of the kept pages and hands it to the Submitter.
+// When it returns a Receipt, the document is safe in the outbox.
+func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.state != Review {
+		return Receipt{}, ErrState
+	}
+	if k.number.IsZero() {
+		return Receipt{}, ErrNoNumber
+	}
+	var pages []document.Page
+	for i, p := range k.pages {
+		if k.kept[i] {
+			pages = append(pages, p)
+		}
+	}
+	if len(pages) == 0 {
+		return Receipt{}, ErrNoPages
+	}
+	k.state = Submitting
+	path := filepath.Join(k.dir, "document.pdf")
+	if err := k.writePDF(path, pages); err != nil {
+		k.state = Review
+		k.err = err
+		return Receipt{}, err
+	}
+	sum, size, err := hashFile(path)
+	if err != nil {
+		k.state = Review
+		return Receipt{}, err
+	}
+	rc, err := k.cfg.Submitter.Submit(ctx, Document{Number: k.number, PDF: path, Pages: len(pages),
+		Size: size, SHA256: sum, Scanned: k.cfg.Now()})
+	if err != nil {
+		// Not accepted: the customer keeps the review screen and is told.
+		k.state = Review
+		k.err = err
+		k.touch()
+		return Receipt{}, err
+	}
+	k.wipe()
+	k.state = Done
+	k.receipt = &rc
+	k.deadline = k.cfg.Now().Add(k.cfg.DoneTimeout)
+	k.event("visit.submitted")
+	return rc, nil
+}
+
+// newDocumentID returns a random PDF document id (hex), so that the id says
+// nothing about the visit.
+func newDocumentID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func hashFile(path string) ([32]byte, int64, error) {
+	var sum [32]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	copy(sum[:], h.Sum(nil))
+	return sum, n, err
+}
+
+// Cancel ends the visit and wipes it.
+func (k *Kiosk) Cancel() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cancel != nil {
+		k.cancel()
+	}
+	k.wipe()
+	k.state = Idle
+	k.event("visit.cancelled")
+}
+
+// Tick ends a visit whose time is up; call it every second or so.
+func (k *Kiosk) Tick() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.state == Idle || k.state == Scanning || k.state == Submitting || k.cfg.Now().Before(k.deadline) {
+		return
+	}
+	if k.state != Done {
+		k.event("visit.timeout")
+	}
+	k.wipe()
+	k.state = Idle
+}
+
+// wipe removes the visit's pages and forgets the number. Caller holds k.mu.
+func (k *Kiosk) wipe() {
+	if k.dir != "" {
+		if err := os.RemoveAll(k.dir); err != nil {
+			slog.Error("session: wipe failed", "err", err)
+		}
+	}
+	k.dir, k.pages, k.kept, k.preview, k.thumbs = "", nil, nil, "", nil
+	k.number, k.warning, k.err, k.receipt = ident.Number{}, "", nil, nil
+}
+
+func (k *Kiosk) setErr(err error) {
+	k.mu.Lock()
+	k.err = err
+	k.mu.Unlock()
+}
+
+// View returns what the UI shows now.
+func (k *Kiosk) View() View {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{}}
+	if !k.number.IsZero() {
+		v.Masked, v.Kind = k.number.Masked(), k.number.Kind().String()
+	}
+	for i, p := range k.pages {
+		v.Pages = append(v.Pages, PageView{Index: i, Sheet: p.Sheet, Side: p.Side.String(), Blank: p.Blank, Kept: k.kept[i]})
+		if k.kept[i] {
+			v.Kept++
+		}
+	}
+	v.Scanned = len(k.pages)
+	if k.err != nil {
+		v.Error, v.ErrorKey = k.err.Error(), ErrorKey(k.err)
+	}
+	return v
+}
+
+// ErrorKey names an error for the UI's message catalogue.
+func ErrorKey(err error) string {
+	for _, e := range []struct {
+		err error
+		key string
+	}{
+		{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
+		{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
+		{scanner.ErrUnplugged, "unplugged"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
+		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"},
+	} {
+		if errors.Is(err, e.err) {
+			return e.key
+		}
+	}
+	return "error"
+}

@@ -1,0 +1,231 @@
+// Package ui is the kiosk's local web UI: a single page for the touch
+// screen and a small JSON API over the visit (kiosk/session). It is served
+// on loopback only; the kiosk's browser runs in kiosk mode on the same
+// board.
+package ui
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/einwurf/einwurf/kiosk/session"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Config configures the UI.
+type Config struct {
+	Kiosk *session.Kiosk
+	// InjectCode, when set, offers a "scan a code" field that feeds a
+	// simulated barcode reader (simulation only).
+	InjectCode func(code string) error
+	// ScanTimeout bounds one scan job (default 5 minutes).
+	ScanTimeout time.Duration
+	// Ready reports whether the kiosk can take documents now (nil: yes);
+	// the reason is shown to the customer before they scan.
+	Ready func() error
+}
+
+// Handler serves the UI.
+type Handler struct {
+	cfg Config
+	mux *http.ServeMux
+	// scanCtx is the parent of scan jobs, ended by Close.
+	scanCtx context.Context
+	stop    context.CancelFunc
+}
+
+// New returns the UI's handler.
+func New(cfg Config) *Handler {
+	if cfg.ScanTimeout <= 0 {
+		cfg.ScanTimeout = 5 * time.Minute
+	}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h.scanCtx, h.stop = context.WithCancel(context.Background())
+	static, _ := fs.Sub(assets, "assets")
+	h.mux.Handle("GET /", http.FileServerFS(static))
+	h.mux.HandleFunc("GET /api/view", h.view)
+	h.mux.HandleFunc("POST /api/identify", h.identify)
+	h.mux.HandleFunc("POST /api/sim/barcode", h.barcode)
+	h.mux.HandleFunc("POST /api/scan", h.scan)
+	h.mux.HandleFunc("POST /api/toggle/{i}", h.toggle)
+	h.mux.HandleFunc("POST /api/confirm", h.confirm)
+	h.mux.HandleFunc("POST /api/cancel", h.cancel)
+	h.mux.HandleFunc("GET /api/thumb/{i}", h.thumb)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	return h
+}
+
+// Close ends running scan jobs.
+func (h *Handler) Close() { h.stop() }
+
+// ServeHTTP serves a request after checking it comes to a loopback host
+// name (against DNS rebinding) and, for POST, carries JSON (against
+// cross-site form posts).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if host != "127.0.0.1" && host != "localhost" && host != "[::1]" && host != "::1" {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if r.Method == http.MethodPost && r.Header.Get("Content-Type") != "application/json" {
+		http.Error(w, "JSON only", http.StatusUnsupportedMediaType)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+	h.mux.ServeHTTP(w, r)
+}
+
+type viewReply struct {
+	session.View
+	Sim      bool   `json:"sim"`
+	NotReady string `json:"not_ready,omitempty"`
+}
+
+func (h *Handler) reply(w http.ResponseWriter, status int) {
+	v := viewReply{View: h.cfg.Kiosk.View(), Sim: h.cfg.InjectCode != nil}
+	if h.cfg.Ready != nil {
+		if err := h.cfg.Ready(); err != nil {
+			v.NotReady = "cannot-accept"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (h *Handler) fail(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error(), "error_key": session.ErrorKey(err)})
+}
+
+func (h *Handler) view(w http.ResponseWriter, _ *http.Request) { h.reply(w, http.StatusOK) }
+
+type numberBody struct {
+	Number string `json:"number"`
+}
+
+func decode(r *http.Request, v any) error {
+	return json.NewDecoder(http.MaxBytesReader(nil, r.Body, 4096)).Decode(v)
+}
+
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) {
+	var b numberBody
+	if err := decode(r, &b); err != nil {
+		h.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := h.cfg.Kiosk.Identify(b.Number); err != nil {
+		h.fail(w, statusOf(err), err)
+		return
+	}
+	h.reply(w, http.StatusOK)
+}
+
+func (h *Handler) barcode(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.InjectCode == nil {
+		http.NotFound(w, r)
+		return
+	}
+	var b numberBody
+	if err := decode(r, &b); err != nil {
+		h.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := h.cfg.InjectCode(b.Number); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	h.reply(w, http.StatusAccepted)
+}
+
+func (h *Handler) scan(w http.ResponseWriter, _ *http.Request) {
+	v := h.cfg.Kiosk.View()
+	if v.State != session.Identified && v.State != session.Review {
+		h.fail(w, http.StatusConflict, session.ErrState)
+		return
+	}
+	if h.cfg.Ready != nil {
+		if err := h.cfg.Ready(); err != nil {
+			h.fail(w, http.StatusServiceUnavailable, session.ErrCannotAccept)
+			return
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(h.scanCtx, h.cfg.ScanTimeout)
+		defer cancel()
+		if err := h.cfg.Kiosk.Scan(ctx); err != nil && !errors.Is(err, session.ErrState) {
+			slog.Info("ui: scan ended with an error", "key", session.ErrorKey(err))
+		}
+	}()
+	h.reply(w, http.StatusAccepted)
+}
+
+func (h *Handler) toggle(w http.ResponseWriter, r *http.Request) {
+	i, err := strconv.Atoi(r.PathValue("i"))
+	if err == nil {
+		err = h.cfg.Kiosk.Toggle(i)
+	}
+	if err != nil {
+		h.fail(w, http.StatusConflict, err)
+		return
+	}
+	h.reply(w, http.StatusOK)
+}
+
+func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
+	if _, err := h.cfg.Kiosk.Confirm(r.Context()); err != nil {
+		h.fail(w, statusOf(err), err)
+		return
+	}
+	h.reply(w, http.StatusOK)
+}
+
+func (h *Handler) cancel(w http.ResponseWriter, _ *http.Request) {
+	h.cfg.Kiosk.Cancel()
+	h.reply(w, http.StatusOK)
+}
+
+func (h *Handler) thumb(w http.ResponseWriter, r *http.Request) {
+	i, err := strconv.Atoi(r.PathValue("i"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	width, _ := strconv.Atoi(r.URL.Query().Get("w"))
+	if width < 64 || width > 1200 {
+		width = 240
+	}
+	png, err := h.cfg.Kiosk.Thumbnail(i, width)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Write(png)
+}
+
+func statusOf(err error) int {
+	switch session.ErrorKey(err) {
+	case "invalid-number":
+		return http.StatusUnprocessableEntity
+	case "error":
+		return http.StatusInternalServerError
+	}
+	return http.StatusConflict
+}
