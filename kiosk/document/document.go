@@ -1,0 +1,492 @@
+// Package document turns the pages a scanner delivers into what the central
+// archives: each page is written to a file in the session's private folder
+// as it arrives and analysed (blank back? barcodes with a customer number?);
+// the pages the customer keeps are then built into one PDF/A-2b, streaming,
+// and thumbnails for the review screen are rendered from that very PDF.
+//
+// Page files are named by sheet and side only, never by anything personal.
+package document
+
+import (
+	"bufio"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/kiosk/document/blank"
+	"github.com/einwurf/einwurf/kiosk/document/codes"
+	"github.com/einwurf/einwurf/kiosk/document/g4"
+	"github.com/einwurf/einwurf/kiosk/document/pdfa"
+)
+
+// Formats of page files besides scanner.FormatJPEG. They name how the file
+// is encoded, ready to be copied into the PDF as is.
+const (
+	// FormatG4 is a bilevel page as a raw CCITT Group 4 (T.6) stream.
+	FormatG4 = "image/x-ccitt-g4"
+	// FormatFlateGray and FormatFlateRGB are 8-bit samples, zlib-compressed
+	// (PNG pages that are neither bilevel nor JPEG: kept lossless).
+	FormatFlateGray = "image/x-flate-gray"
+	FormatFlateRGB  = "image/x-flate-rgb"
+)
+
+// Code is a barcode found on a page: its symbology ("DataMatrix",
+// "Code128") and raw text. kiosk/ident decides whether it is a number.
+type Code = codes.Code
+
+// Page is one scanned page held as a file in the session's private folder.
+type Page struct {
+	Path       string
+	Format     string // scanner.FormatJPEG, FormatG4, FormatFlateGray or FormatFlateRGB
+	Sheet      int
+	Side       scanner.Side
+	Resolution int // dots per inch
+	Width      int // pixels
+	Height     int // pixels
+	// Blank is set when the page was judged blank (a candidate for removal;
+	// the customer may undo that on the review screen).
+	Blank bool
+	// Ink is the fraction of the page judged to be print, behind Blank.
+	Ink float64
+	// Codes are the barcodes found on the page.
+	Codes []Code
+}
+
+// Options tune Ingest.
+type Options struct {
+	// BlankThreshold is the fraction of ink (0..1) under which a page is
+	// judged blank. 0 turns blank detection off.
+	BlankThreshold float64
+	// BlankContrast is how many grey levels below the paper counts as ink;
+	// show-through stays above it.
+	BlankContrast int
+	// DetectCodes turns barcode detection on.
+	DetectCodes bool
+	// MaxPageBytes bounds the size of one page as delivered.
+	MaxPageBytes int64
+	// MaxPixels bounds width*height of one page.
+	MaxPixels int
+}
+
+// DefaultOptions are the settings for office paper at 150 to 600 dpi.
+func DefaultOptions() Options {
+	b := blank.DefaultOptions()
+	return Options{
+		BlankThreshold: b.Threshold,
+		BlankContrast:  b.Contrast,
+		DetectCodes:    true,
+		MaxPageBytes:   64 << 20,
+		MaxPixels:      80_000_000, // A3 at 600 dpi is 70 million
+	}
+}
+
+// Errors of this package.
+var (
+	// ErrMalformedPage marks a page that cannot be used: truncated or
+	// corrupt image, a PDF that is not one, an absurd size. Only that page
+	// is lost; nothing else in the folder is touched.
+	ErrMalformedPage = errors.New("document: malformed page")
+	// ErrNoPages is returned by Build for an empty page list.
+	ErrNoPages = errors.New("document: no pages")
+	// ErrBadOptions marks unusable Options.
+	ErrBadOptions = errors.New("document: bad options")
+)
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformedPage, fmt.Sprintf(format, args...))
+}
+
+// Ingest streams one scanner page into a file in dir (named by sheet and
+// side), analyses it and returns it. p.Body is always closed. A malformed
+// page gives an error wrapping ErrMalformedPage; earlier pages are untouched
+// and no file of the failed page is left behind.
+func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page, error) {
+	if p == nil {
+		return Page{}, malformed("no page")
+	}
+	if p.Body == nil {
+		return Page{}, malformed("page without body")
+	}
+	defer p.Body.Close()
+	if opt.MaxPageBytes <= 0 || opt.MaxPixels <= 0 || opt.BlankThreshold < 0 || opt.BlankThreshold > 1 {
+		return Page{}, ErrBadOptions
+	}
+	if p.Sheet < 1 || p.Sheet > 99999 || (p.Side != scanner.Front && p.Side != scanner.Back) {
+		return Page{}, malformed("sheet %d side %d", p.Sheet, p.Side)
+	}
+	if err := ctx.Err(); err != nil {
+		return Page{}, err
+	}
+	tmp, err := os.CreateTemp(dir, ".ingest-*")
+	if err != nil {
+		return Page{}, fmt.Errorf("document: %w", err)
+	}
+	tmpName := tmp.Name()
+	keep := false
+	defer func() {
+		if !keep {
+			os.Remove(tmpName)
+		}
+	}()
+	n, err := io.Copy(tmp, io.LimitReader(p.Body, opt.MaxPageBytes+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Page{}, fmt.Errorf("document: reading page: %w", err)
+	}
+	if n > opt.MaxPageBytes {
+		return Page{}, malformed("page larger than %d bytes", opt.MaxPageBytes)
+	}
+	if n == 0 {
+		return Page{}, malformed("empty page")
+	}
+
+	pg := Page{Sheet: p.Sheet, Side: p.Side, Resolution: p.Resolution}
+	var img image.Image
+	var out string // file holding the page as it goes into the PDF
+	switch p.Format {
+	case scanner.FormatJPEG:
+		img, err = ingestJPEG(tmpName, &pg, opt)
+		out = tmpName
+	case scanner.FormatPDF:
+		var jpg string
+		jpg, err = jpegFromPDF(tmpName, dir, opt)
+		if err == nil {
+			defer os.Remove(jpg)
+			img, err = ingestJPEG(jpg, &pg, opt)
+			out = jpg
+		}
+	case scanner.FormatPNG:
+		out, img, err = ingestPNG(tmpName, dir, &pg, opt)
+		if out != "" {
+			defer os.Remove(out)
+		}
+	default:
+		return Page{}, malformed("unsupported format %q", p.Format)
+	}
+	if err != nil {
+		return Page{}, err
+	}
+	if err := analyse(ctx, img, &pg, opt); err != nil {
+		return Page{}, err
+	}
+	ext := map[string]string{scanner.FormatJPEG: "jpg", FormatG4: "g4", FormatFlateGray: "zz", FormatFlateRGB: "zz"}[pg.Format]
+	pg.Path = filepath.Join(dir, fmt.Sprintf("sheet-%05d-%s.%s", pg.Sheet, pg.Side, ext))
+	if err := os.Rename(out, pg.Path); err != nil {
+		return Page{}, fmt.Errorf("document: %w", err)
+	}
+	if out == tmpName {
+		keep = true
+	}
+	return pg, nil
+}
+
+// checkSize validates the pixel size and resolution of a page.
+func checkSize(pg *Page, w, h int, opt Options) error {
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > int64(opt.MaxPixels) {
+		return malformed("image size %dx%d", w, h)
+	}
+	if pg.Resolution < 50 || pg.Resolution > 2400 {
+		return malformed("resolution %d dpi", pg.Resolution)
+	}
+	wPt, hPt := points(w, pg.Resolution), points(h, pg.Resolution)
+	if wPt < 36 || hPt < 36 || wPt > pdfa.MaxPageSide || hPt > pdfa.MaxPageSide {
+		return malformed("page size %.0fx%.0f pt", wPt, hPt)
+	}
+	pg.Width, pg.Height = w, h
+	return nil
+}
+
+func points(px, dpi int) float64 { return float64(px) * 72 / float64(dpi) }
+
+// ingestJPEG validates the JPEG at path by decoding it fully (a truncated
+// file fails here, not in the archive) and returns the image for analysis.
+func ingestJPEG(path string, pg *Page, opt Options) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("document: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	if pg.Resolution == 0 {
+		// The scanner did not say; the JFIF header may.
+		if head, err := br.Peek(18); err == nil {
+			pg.Resolution = jfifDensity(head)
+		}
+	}
+	cfg, err := jpeg.DecodeConfig(br)
+	if err != nil {
+		return nil, malformed("jpeg header: %v", err)
+	}
+	if cfg.ColorModel != color.GrayModel && cfg.ColorModel != color.YCbCrModel {
+		// CMYK would need a CMYK output intent; scanners do not send it.
+		return nil, malformed("jpeg colour model not grey or RGB")
+	}
+	if err := checkSize(pg, cfg.Width, cfg.Height, opt); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("document: %w", err)
+	}
+	br.Reset(f)
+	img, err := jpeg.Decode(br)
+	if err != nil {
+		return nil, malformed("jpeg data: %v", err)
+	}
+	pg.Format = scanner.FormatJPEG
+	return img, nil
+}
+
+// jfifDensity returns the dots per inch a JFIF APP0 header states, or 0.
+func jfifDensity(b []byte) int {
+	if len(b) < 18 || b[0] != 0xFF || b[1] != 0xD8 || b[2] != 0xFF || b[3] != 0xE0 || string(b[6:11]) != "JFIF\x00" {
+		return 0
+	}
+	x := int(b[14])<<8 | int(b[15])
+	switch b[13] {
+	case 1:
+		return x
+	case 2:
+		return int(float64(x)*2.54 + 0.5)
+	}
+	return 0
+}
+
+// ingestPNG decodes a PNG page and re-encodes it losslessly for the PDF:
+// bilevel pages as CCITT G4, others as zlib-compressed samples. It returns
+// the new file.
+func ingestPNG(path, dir string, pg *Page, opt Options) (string, image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("document: %w", err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(bufio.NewReader(f))
+	if err != nil {
+		return "", nil, malformed("png header: %v", err)
+	}
+	if err := checkSize(pg, cfg.Width, cfg.Height, opt); err != nil {
+		return "", nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", nil, fmt.Errorf("document: %w", err)
+	}
+	img, err := png.Decode(bufio.NewReaderSize(f, 64<<10))
+	if err != nil {
+		return "", nil, malformed("png data: %v", err)
+	}
+	out, err := os.CreateTemp(dir, ".page-*")
+	if err != nil {
+		return "", nil, fmt.Errorf("document: %w", err)
+	}
+	name := out.Name()
+	bw := bufio.NewWriterSize(out, 64<<10)
+	if bm := bilevel(img); bm != nil {
+		pg.Format = FormatG4
+		err = g4.Encode(bw, bm)
+	} else {
+		err = writeFlate(bw, img, pg)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", nil, fmt.Errorf("document: %w", err)
+	}
+	return name, img, nil
+}
+
+// bilevel returns img as a packed bitmap when every pixel is pure black or
+// pure white, else nil.
+func bilevel(img image.Image) *g4.Bitmap {
+	b := img.Bounds()
+	bm := g4.NewBitmap(b.Dx(), b.Dy())
+	switch m := img.(type) {
+	case *image.Paletted:
+		black := make([]bool, len(m.Palette))
+		for i, c := range m.Palette {
+			y := color.GrayModel.Convert(c).(color.Gray).Y
+			if y != 0 && y != 255 {
+				return nil
+			}
+			black[i] = y == 0
+		}
+		for y := 0; y < b.Dy(); y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+b.Dx()]
+			for x, v := range row {
+				if int(v) < len(black) && black[v] {
+					bm.Set(x, y, true)
+				}
+			}
+		}
+		return bm
+	case *image.Gray:
+		for y := 0; y < b.Dy(); y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+b.Dx()]
+			for x, v := range row {
+				switch v {
+				case 0:
+					bm.Set(x, y, true)
+				case 255:
+				default:
+					return nil
+				}
+			}
+		}
+		return bm
+	}
+	return nil
+}
+
+// writeFlate writes img's samples, grey or RGB, zlib-compressed.
+func writeFlate(w io.Writer, img image.Image, pg *Page) error {
+	b := img.Bounds()
+	_, isGray := img.(*image.Gray)
+	if p, ok := img.(*image.Paletted); ok {
+		isGray = true
+		for _, c := range p.Palette {
+			r, g, bl, _ := c.RGBA()
+			if r != g || g != bl {
+				isGray = false
+			}
+		}
+	}
+	zw, err := zlib.NewWriterLevel(w, zlib.BestSpeed)
+	if err != nil {
+		return err
+	}
+	comps := 3
+	pg.Format = FormatFlateRGB
+	if isGray {
+		comps = 1
+		pg.Format = FormatFlateGray
+	}
+	row := make([]byte, b.Dx()*comps)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			// Alpha is dropped: PDF/A forbids transparency, and scans
+			// have none.
+			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+			i := (x - b.Min.X) * comps
+			if comps == 1 {
+				row[i] = c.R
+			} else {
+				row[i], row[i+1], row[i+2] = c.R, c.G, c.B
+			}
+		}
+		if _, err := zw.Write(row); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
+
+// grayOf returns the luminance of img, without copying when it is a JPEG's
+// Y plane or already grey.
+func grayOf(img image.Image) *image.Gray {
+	b := img.Bounds()
+	switch m := img.(type) {
+	case *image.Gray:
+		return m
+	case *image.YCbCr:
+		return &image.Gray{Pix: m.Y, Stride: m.YStride, Rect: b}
+	}
+	g := image.NewGray(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			g.SetGray(x, y, color.GrayModel.Convert(img.At(x, y)).(color.Gray))
+		}
+	}
+	return g
+}
+
+// analyse judges blankness and looks for codes.
+func analyse(ctx context.Context, img image.Image, pg *Page, opt Options) error {
+	g := grayOf(img)
+	if g.Rect.Min != (image.Point{}) {
+		// Both analyses index pixels from the image origin.
+		c := image.NewGray(image.Rect(0, 0, g.Rect.Dx(), g.Rect.Dy()))
+		for y := 0; y < g.Rect.Dy(); y++ {
+			copy(c.Pix[y*c.Stride:], g.Pix[y*g.Stride:y*g.Stride+g.Rect.Dx()])
+		}
+		g = c
+	}
+	if opt.BlankThreshold > 0 {
+		bo := blank.DefaultOptions()
+		bo.Threshold = opt.BlankThreshold
+		if opt.BlankContrast > 0 {
+			bo.Contrast = opt.BlankContrast
+		}
+		r, err := blank.Analyse(g, pg.Resolution, bo)
+		if err != nil {
+			return fmt.Errorf("document: blank: %w", err)
+		}
+		pg.Blank, pg.Ink = r.Blank, r.Ink
+	}
+	if opt.DetectCodes {
+		cs, err := codes.Detect(ctx, g, pg.Resolution)
+		if err != nil {
+			if errors.Is(err, codes.ErrBadImage) {
+				return malformed("%v", err)
+			}
+			return err
+		}
+		pg.Codes = cs
+	}
+	return nil
+}
+
+// Stats report what blank-page removal did, for the review screen.
+type Stats struct {
+	Scanned int
+	Kept    int
+	// Removed are the indices (into the scanned pages) of the pages
+	// dropped as blank, so the customer can bring them back.
+	Removed []int
+}
+
+// DropBlanks returns the pages not judged blank, in order, and what it did.
+func DropBlanks(pages []Page) ([]Page, Stats) {
+	st := Stats{Scanned: len(pages)}
+	kept := make([]Page, 0, len(pages))
+	for i, p := range pages {
+		if p.Blank {
+			st.Removed = append(st.Removed, i)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	st.Kept = len(kept)
+	return kept, st
+}
+
+// CodeTexts returns the distinct texts of all codes on the pages, in the
+// order first found, for the session to pre-fill or cross-check the
+// customer number.
+func CodeTexts(pages []Page) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range pages {
+		for _, c := range p.Codes {
+			if !seen[c.Text] {
+				seen[c.Text] = true
+				out = append(out, c.Text)
+			}
+		}
+	}
+	return out
+}
