@@ -47,6 +47,8 @@ type appliance struct {
 	inbox   string
 	filed   chan ingest.Filed
 	closers []func()
+	// centralSecret is the central's broker password (tests listen in).
+	centralSecret string
 }
 
 func (a *appliance) Close() {
@@ -122,6 +124,7 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 
 	// The embedded broker with per-run credentials.
 	centralSecret, kioskSecret := randomSecret(), randomSecret()
+	a.centralSecret = centralSecret
 	a.broker, err = broker.Start(broker.Options{Addr: f.brokerAddr,
 		Users: map[string]string{broker.CentralUser: centralSecret, a.kioskID: kioskSecret}})
 	if err != nil {
@@ -271,8 +274,10 @@ func (a *appliance) demo(ctx context.Context, code string) (string, error) {
 	if err := a.reader.Inject(code); err != nil {
 		return "", err
 	}
-	if err := waitFor(ctx, func() bool { return a.kiosk.View().State == session.Identified }); err != nil {
-		return "", errors.New("the simulated reader's code did not start a visit")
+	idCtx, idCancel := context.WithTimeout(ctx, 5*time.Second)
+	defer idCancel()
+	if err := waitFor(idCtx, func() bool { return a.kiosk.View().State == session.Identified }); err != nil {
+		return "", errors.New("the simulated reader's code did not start a visit (not a valid number?)")
 	}
 	if err := a.kiosk.Scan(ctx); err != nil {
 		return "", fmt.Errorf("scan: %w", err)
