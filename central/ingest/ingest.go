@@ -165,6 +165,8 @@ func (in *Ingest) offer(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 	}
 	dir := in.packetDir(m.KioskID, m.PacketID)
 	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
+		// Chunks left by a process killed between receipt and clean-up.
+		in.dropChunks(dir)
 		return []Reply{{wire.ReceiptTopic(m.KioskID), r}}, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -341,7 +343,7 @@ func reasonCode(err error) string {
 func (in *Ingest) dropChunks(dir string) {
 	des, _ := os.ReadDir(dir)
 	for _, de := range des {
-		if strings.HasPrefix(de.Name(), "chunk-") {
+		if strings.HasPrefix(de.Name(), "chunk-") || strings.HasPrefix(de.Name(), ".tmp-chunk-") {
 			os.Remove(filepath.Join(dir, de.Name()))
 		}
 	}
@@ -410,6 +412,9 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 	}
 	base := meta.Scanned.UTC().Format("2006-01-02T150405Z") + "_" + m.PacketID
 	pdfPath := filepath.Join(caseDir, base+".pdf")
+	sidecar := filepath.Join(caseDir, base+".json")
+	removeStale(pdfPath)
+	removeStale(sidecar)
 	if err := writeStreamAtomic(pdfPath, pdf); err != nil {
 		return Filed{}, err
 	}
@@ -418,7 +423,6 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 		Team: meta.Team, Scanned: meta.Scanned, Received: received, Pages: meta.Pages,
 		SHA256: meta.PDFSHA256, Size: meta.PDFSize, Manifest: hex.EncodeToString(mh[:]), PDF: base + ".pdf"}
 	sj, _ := json.MarshalIndent(sc, "", "  ")
-	sidecar := filepath.Join(caseDir, base+".json")
 	if err := writeAtomic(sidecar, append(sj, '\n')); err != nil {
 		os.Remove(pdfPath)
 		return Filed{}, err
@@ -443,11 +447,24 @@ func writeAtomic(path string, data []byte) error {
 	return writeStreamAtomic(path, bytes.NewReader(data))
 }
 
+// tmpPrefix names the temporary files of path after it, so that the
+// leftovers of a process killed while writing path can be found and removed
+// (removeStale) by whoever writes path next, under the packet's lock.
+func tmpPrefix(path string) string { return ".tmp-" + filepath.Base(path) + "-" }
+
+// removeStale removes temporary files a killed process left for path.
+func removeStale(path string) {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(path), tmpPrefix(path)+"*"))
+	for _, o := range old {
+		os.Remove(o)
+	}
+}
+
 // writeStreamAtomic streams r to path: temp → fsync → rename → fsync dir.
 // If r fails (a hash mismatch at the end of a PDF), nothing is left.
 func writeStreamAtomic(path string, r io.Reader) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, tmpPrefix(path)+"*")
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}

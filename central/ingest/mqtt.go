@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -46,14 +47,7 @@ func Serve(ctx context.Context, client mqtt.Client, in *Ingest, group string, wo
 				case <-done:
 					return
 				case m := <-work:
-					replies, _ := in.Handle(m.Topic(), m.Payload())
-					for _, r := range replies {
-						t := client.Publish(r.Topic, 1, false, r.Payload)
-						if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-							slog.Warn("ingest: reply not published", "err", t.Error())
-						}
-					}
-					m.Ack()
+					handle(client, in, m)
 				}
 			}
 		}()
@@ -66,10 +60,97 @@ func Serve(ctx context.Context, client mqtt.Client, in *Ingest, group string, wo
 
 // ClientOptions configure the central's MQTT client.
 type ClientOptions struct {
-	Brokers            []string
+	// Brokers are tried in turn ("ssl://host:8883", ...).
+	Brokers []string
+	// ClientID must be unique per ingest process and stable across its
+	// restarts, so the broker's persistent session (with the messages that
+	// arrived while the process was down) is picked up again.
 	ClientID           string
 	Username, Password string
-	TLS                *tls.Config
+	// TLS holds the central's client certificate and the broker's CA.
+	TLS *tls.Config
+	// OnConnect is called on every (re)connect; may be nil.
+	OnConnect func(mqtt.Client)
+}
+
+// Run is the ingest process's main loop: it connects with o (retrying with
+// back-off until ctx ends), subscribes to the packet topics as a member of
+// the shared subscription group (again on every reconnect, in case the
+// broker lost the session) and handles messages with workers until ctx is
+// done. Several processes with the same group and distinct client ids
+// split the load; they may share one state folder.
+func Run(ctx context.Context, o ClientOptions, in *Ingest, group string, workers int) error {
+	if workers <= 0 {
+		workers = 4
+	}
+	work := make(chan mqtt.Message, 4*workers)
+	filter := wire.PacketFilter
+	if group != "" {
+		filter = wire.SharedFilter(group, filter)
+	}
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case work <- m:
+		case <-ctx.Done():
+		}
+	}
+	user := o.OnConnect
+	o.OnConnect = func(c mqtt.Client) {
+		// Subscribe from a goroutine: paho's connect handler must not wait
+		// for a token.
+		go func() {
+			t := c.Subscribe(filter, 1, handler)
+			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+				slog.Warn("ingest: subscribe failed", "err", t.Error())
+			}
+		}()
+		if user != nil {
+			user(c)
+		}
+	}
+	client := NewClient(o)
+	t := client.Connect() // with ConnectRetry, completes only once connected
+	select {
+	case <-t.Done():
+		if t.Error() != nil {
+			return fmt.Errorf("ingest: connect: %w", t.Error())
+		}
+	case <-ctx.Done():
+		client.Disconnect(0)
+		return ctx.Err()
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-work:
+					handle(client, in, m)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	client.Disconnect(250)
+	return ctx.Err()
+}
+
+// handle processes one message, publishes the replies and only then
+// acknowledges it, so a crash before the reply means redelivery.
+func handle(client mqtt.Client, in *Ingest, m mqtt.Message) {
+	replies, _ := in.Handle(m.Topic(), m.Payload())
+	for _, r := range replies {
+		t := client.Publish(r.Topic, 1, false, r.Payload)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			slog.Warn("ingest: reply not published", "err", t.Error())
+		}
+	}
+	m.Ack()
 }
 
 // NewClient returns a paho client set up for ingest: a persistent session
@@ -87,6 +168,9 @@ func NewClient(o ClientOptions) mqtt.Client {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second)
+	if o.OnConnect != nil {
+		opts.SetOnConnectHandler(o.OnConnect)
+	}
 	for _, b := range o.Brokers {
 		opts.AddBroker(b)
 	}
