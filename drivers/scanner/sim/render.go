@@ -186,9 +186,9 @@ func (c *canvas) dataMatrix(code string, right, top float64) error {
 	return nil
 }
 
-// draw renders the luma plane of a page and returns, for colour pages,
+// drawPage renders the luma plane of a page and returns, for colour pages,
 // the rectangle of the coloured letterhead.
-func draw(k pageKey) (*image.Gray, image.Rectangle, error) {
+func drawPage(k pageKey) (*image.Gray, image.Rectangle, error) {
 	w, h := a4Pixels(k.dpi)
 	g := image.NewGray(image.Rect(0, 0, w, h))
 	c := &canvas{g: g, dpi: k.dpi, rnd: rand.New(rand.NewPCG(uint64(k.seed), uint64(len(k.kind))))}
@@ -264,7 +264,7 @@ func draw(k pageKey) (*image.Gray, image.Rectangle, error) {
 
 // render draws and encodes one page.
 func render(k pageKey, quality int) (rendered, error) {
-	g, head, err := draw(k)
+	g, head, err := drawPage(k)
 	if err != nil {
 		return rendered{}, err
 	}
