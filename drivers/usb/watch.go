@@ -88,4 +88,3 @@ func Watch(ctx context.Context, h Host, interval time.Duration, match func(Desc)
 	}()
 	return out
 }
-
