@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
 )
@@ -19,19 +20,36 @@ const peekLimit = 32 << 10
 
 // pageBody streams one page and gives read errors their typed meaning.
 type pageBody struct {
-	br   *bufio.Reader
-	rc   io.ReadCloser
-	done func()
-	once sync.Once
-	err  error
+	br     *bufio.Reader
+	rc     io.ReadCloser
+	done   func()
+	once   sync.Once
+	err    error
+	closed atomic.Bool
 }
 
-func newPageBody(rc io.ReadCloser, done func()) *pageBody {
-	return &pageBody{br: bufio.NewReaderSize(rc, peekLimit), rc: rc, done: done}
+// newPageBody wraps rc. br, if not nil, is a reader of size peekLimit to
+// reuse: a job hands the same one to each of its pages in turn (the
+// previous page is closed first), so a 200-page job does not make 200
+// buffers of garbage.
+func newPageBody(rc io.ReadCloser, br *bufio.Reader, done func()) *pageBody {
+	if br == nil {
+		br = bufio.NewReaderSize(rc, peekLimit)
+	} else {
+		br.Reset(rc)
+	}
+	return &pageBody{br: br, rc: rc, done: done}
 }
+
+// errBodyClosed is returned by Read after Close.
+var errBodyClosed = errors.New("escl: page body closed")
 
 // Read implements io.Reader.
 func (b *pageBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		// The buffer may already serve the next page.
+		return 0, errBodyClosed
+	}
 	n, err := b.br.Read(p)
 	if err == nil || err == io.EOF {
 		return n, err
@@ -46,6 +64,7 @@ func (b *pageBody) Read(p []byte) (int, error) {
 // Close implements io.Closer.
 func (b *pageBody) Close() error {
 	b.once.Do(func() {
+		b.closed.Store(true)
 		b.err = b.rc.Close()
 		b.done()
 	})

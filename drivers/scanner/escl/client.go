@@ -8,6 +8,7 @@
 package escl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -522,7 +523,8 @@ type job struct {
 	pages    int
 	lastLoad time.Duration
 	open     *pageBody
-	ended    bool // the device finished or aborted the job itself
+	br       *bufio.Reader // reused by the job's pages, one at a time
+	ended    bool          // the device finished or aborted the job itself
 	closed   bool
 }
 
@@ -658,7 +660,8 @@ func (j *job) page(resp *http.Response, took time.Duration, done func()) *scanne
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt != "" {
 		p.Format = mt
 	}
-	b := newPageBody(resp.Body, done)
+	b := newPageBody(resp.Body, j.br, done)
+	j.br = b.br
 	if w, h, ok := b.peekSize(p.Format); ok {
 		p.Width, p.Height = w, h
 	}
