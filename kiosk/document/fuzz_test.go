@@ -1,11 +1,13 @@
 package document
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
+	"image/jpeg"
 	"testing"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
@@ -131,6 +133,22 @@ func FuzzIngest(f *testing.F) {
 		var out bytes.Buffer
 		if _, err := Build(context.Background(), &out, []Page{pg}, testMeta); err != nil {
 			t.Fatalf("accepted page does not build: %v", err)
+		}
+	})
+}
+
+// FuzzJPEGSize checks the allocation-free header reader against the
+// standard library: whenever both read a header they must agree.
+func FuzzJPEGSize(f *testing.F) {
+	jpg := smallJPEG(f)
+	f.Add(jpg)
+	f.Add(jpg[:40])
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xFF, 0xD0, 0xFF, 0xC0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, h, comps, err := jpegSize(bufio.NewReader(bytes.NewReader(data)))
+		cfg, jerr := jpeg.DecodeConfig(bytes.NewReader(data))
+		if err == nil && jerr == nil && (w != cfg.Width || h != cfg.Height) {
+			t.Fatalf("jpegSize %dx%d (%d), image/jpeg %dx%d", w, h, comps, cfg.Width, cfg.Height)
 		}
 	})
 }
