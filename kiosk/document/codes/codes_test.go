@@ -181,3 +181,23 @@ func BenchmarkDetect(b *testing.B) {
 	b.ReportMetric(float64(dt.Milliseconds()), "dmtxread-ms/page")
 	b.ReportMetric(dt.Seconds()*1000/ms, "dmtxread/ours")
 }
+
+// TestDetectOnTurnedPages: sheets come in askew or upside down.
+func TestDetectOnTurnedPages(t *testing.T) {
+	g, err := testpage.Letter(300, "035F083761", true, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, deg := range []float64{180, 2.5, -4} {
+		got, err := Detect(context.Background(), testpage.Rotate(g, deg), 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !has(got, DataMatrix, "035F083761") {
+			t.Errorf("turned %.1f°: Data Matrix not found: %v", deg, got)
+		}
+		if !has(got, Code128, "035F083761") {
+			t.Errorf("turned %.1f°: Code 128 not found: %v", deg, got)
+		}
+	}
+}

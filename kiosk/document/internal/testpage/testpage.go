@@ -12,6 +12,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"math"
 	"math/rand/v2"
 
 	"github.com/makiuchi-d/gozxing"
@@ -197,4 +198,26 @@ func BilevelPNG(g *image.Gray) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// Rotate returns g turned by deg degrees about its centre (nearest
+// neighbour, paper-white where nothing maps), as a sheet fed askew looks.
+func Rotate(g *image.Gray, deg float64) *image.Gray {
+	out := image.NewGray(g.Rect)
+	s, c := math.Sincos(deg * math.Pi / 180)
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	cx, cy := float64(w)/2, float64(h)/2
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			dx, dy := float64(x)-cx, float64(y)-cy
+			sx := int(math.Round(c*dx + s*dy + cx))
+			sy := int(math.Round(-s*dx + c*dy + cy))
+			v := uint8(243)
+			if sx >= 0 && sy >= 0 && sx < w && sy < h {
+				v = g.Pix[sy*g.Stride+sx]
+			}
+			out.Pix[y*out.Stride+x] = v
+		}
+	}
+	return out
 }
