@@ -60,14 +60,10 @@ func New(p board.Profile) (*Board, error) {
 		// Clock is set here because gpiotest sets it lazily, unguarded.
 		b.pins = append(b.pins, &gpiotest.Pin{N: n, Num: i, Clock: clock, EdgesChan: make(chan gpio.Level, edgeBuffer)})
 	}
-	// Inputs idle at their pulled level, as on hardware.
+	// Every line starts released: a healthy kiosk with its case closed,
+	// the service key not turned and all outputs off.
 	for s, ref := range refs {
-		switch p.Lines[s].GPIOPull() {
-		case gpio.PullUp:
-			_ = b.pins[ref.Offset].Out(gpio.High)
-		case gpio.PullDown:
-			_ = b.pins[ref.Offset].Out(gpio.Low)
-		}
+		_ = b.pins[ref.Offset].Out(gpio.Level(p.Lines[s].ActiveLow))
 	}
 	return b, nil
 }
@@ -100,7 +96,22 @@ func (b *Board) Line(s board.Signal) (board.Line, error) {
 		return board.Line{}, err
 	}
 	spec := b.profile.Lines[s]
-	return board.Line{PinIO: pin, Signal: s, ActiveLow: spec.ActiveLow, Pull: spec.GPIOPull()}, nil
+	return board.Line{PinIO: drivenPin{pin}, Signal: s, ActiveLow: spec.ActiveLow, Pull: spec.GPIOPull()}, nil
+}
+
+// drivenPin is a gpiotest pin whose level the outside world drives: In
+// keeps the level instead of moving it to the pull as gpiotest does,
+// because on the kiosk a closed tamper switch holds its pulled-up line low.
+type drivenPin struct {
+	*gpiotest.Pin
+}
+
+// In implements gpio.PinIn.
+func (p drivenPin) In(pull gpio.Pull, edge gpio.Edge) error {
+	lvl := p.Pin.Read()
+	err := p.Pin.In(pull, edge)
+	_ = p.Pin.Out(lvl)
+	return err
 }
 
 // Asserted reports whether signal s is asserted on its simulated line
@@ -114,8 +125,8 @@ func (b *Board) Asserted(s board.Signal) (bool, error) {
 }
 
 // Drive changes the level of input s now, as the outside world would: the
-// edge goes to the edge set holding s, else to the pin's EdgesChan for
-// WaitForEdge. A level equal to the current one is no edge and ignored.
+// edge goes to the edge set holding s (where a level equal to the current
+// one is no edge and ignored), else to the pin's EdgesChan for WaitForEdge.
 func (b *Board) Drive(s board.Signal, l gpio.Level) error {
 	return b.drive(s, l, time.Now())
 }
@@ -144,12 +155,9 @@ func (b *Board) drive(s board.Signal, l gpio.Level, at time.Time) error {
 		_ = pin.Out(l)
 		return set.push(board.Edge{Index: set.index[s], Level: l, Time: at})
 	}
-	pin.Lock()
-	last := pin.L
-	pin.Unlock()
-	if last == l && len(pin.EdgesChan) == 0 {
-		return nil
-	}
+	// The edge is queued even if the level seems unchanged: the pin's
+	// level only follows when its reader takes the edge, so comparing
+	// here would race with it.
 	select {
 	case pin.EdgesChan <- l:
 		return nil

@@ -52,10 +52,10 @@ func TestOutputsAndInputs(t *testing.T) {
 	if on, _ := b.Asserted(board.ReaderTrigger); !on {
 		t.Fatal("Asserted = false")
 	}
-	// Pulled-up inputs idle high.
+	// Inputs idle released: the active-low service key is high.
 	key, _ := b.Pin(board.ServiceKey)
 	if key.Read() != gpio.High {
-		t.Fatal("pulled-up input does not idle high")
+		t.Fatal("released active-low input is not high")
 	}
 	kl, _ := b.Line(board.ServiceKey)
 	if err := kl.In(kl.Pull, gpio.BothEdges); err != nil {
