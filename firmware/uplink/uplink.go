@@ -57,6 +57,11 @@ type Config struct {
 	Window int
 	// AnswerTimeout bounds the wait for progress or a receipt (default 15s).
 	AnswerTimeout time.Duration
+	// SettleTimeout bounds the wait for the receipt after the last chunk
+	// was acknowledged by the broker (default 3s); then the packet is
+	// offered again, and the central answers with the receipt or what it
+	// still misses. Re-offering is cheap and idempotent.
+	SettleTimeout time.Duration
 	// Backoff bounds for reconnecting and retrying (defaults 500ms, 30s).
 	MinBackoff, MaxBackoff time.Duration
 	// OnDelivered is called when a packet's receipt arrived and its spool
@@ -64,7 +69,21 @@ type Config struct {
 	OnDelivered func(packetID string)
 	// Store is paho's store for in-flight messages; nil keeps them in memory.
 	Store mqtt.Store
+	// DiskInterval is how often the spool's disk state is checked while
+	// idle (default 10s); a change raises an event.
+	DiskInterval time.Duration
+	// Now is the clock for event and telemetry time stamps; nil uses
+	// time.Now. Only stamps: every time-out uses the monotonic clock, so a
+	// jump of the wall clock does not stall or hurry a transfer.
+	Now func() time.Time
 }
+
+// Event codes the uplink raises itself.
+const (
+	EventDiskAlarm   = "disk.full"    // the kiosk accepts no documents
+	EventDiskWarning = "disk.warning" // free space is getting short
+	EventDiskOK      = "disk.ok"      // back to normal
+)
 
 // Stats are counters for telemetry.
 type Stats struct {
@@ -88,6 +107,10 @@ type Uplink struct {
 
 	delivered, rejected, dropped, chunks, reconnects atomic.Int64
 	connected                                        atomic.Bool
+
+	events    chan wire.Event // alarms waiting to be published
+	pending   []wire.Event    // taken from events, not yet published (Run only)
+	diskState string          // last disk state seen (Run only)
 }
 
 type incoming struct {
@@ -103,14 +126,23 @@ func New(cfg Config) *Uplink {
 	if cfg.AnswerTimeout <= 0 {
 		cfg.AnswerTimeout = 15 * time.Second
 	}
+	if cfg.SettleTimeout <= 0 {
+		cfg.SettleTimeout = min(3*time.Second, cfg.AnswerTimeout)
+	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.DiskInterval <= 0 {
+		cfg.DiskInterval = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	u := &Uplink{cfg: cfg, kick: make(chan struct{}, 1), inbox: make(chan incoming, 256),
-		online: make(chan struct{})}
+		online: make(chan struct{}), events: make(chan wire.Event, maxEvents), diskState: spool.DiskOK}
 	will, _ := json.Marshal(wire.Status{KioskID: cfg.KioskID, Online: false, Version: cfg.Version})
 	opts := mqtt.NewClientOptions().
 		SetClientID(cfg.KioskID).
@@ -151,7 +183,7 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 	// Subscriptions persist in the session, but the broker may have lost
 	// it; subscribing again is harmless.
 	c.Subscribe(wire.CentralPrefix(u.cfg.KioskID)+"/#", 1, u.onMessage)
-	st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: true, Version: u.cfg.Version, Since: time.Now().UTC()})
+	st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: true, Version: u.cfg.Version, Since: u.cfg.Now().UTC()})
 	c.Publish(wire.StatusTopic(u.cfg.KioskID), 1, true, st)
 	u.mu.Lock()
 	close(u.online)
@@ -196,6 +228,75 @@ func (u *Uplink) Kick() {
 	}
 }
 
+// maxEvents bounds the events waiting for a connection; more are dropped
+// (and counted), as a kiosk offline for long must not fill its memory.
+const maxEvents = 64
+
+// Alarm queues an alarm event (code as wire.Event.Code, detail without
+// personal data) for publication; it never blocks. Use it as the spool's
+// Options.Alarm.
+func (u *Uplink) Alarm(code, detail string) {
+	u.event(wire.SeverityAlarm, code, detail)
+}
+
+func (u *Uplink) event(severity, code, detail string) {
+	e := wire.Event{KioskID: u.cfg.KioskID, Time: u.cfg.Now().UTC(), Severity: severity, Code: code, Detail: detail}
+	select {
+	case u.events <- e:
+		u.Kick()
+	default:
+		u.dropped.Add(1)
+	}
+}
+
+// flushEvents publishes queued events; what fails stays queued.
+func (u *Uplink) flushEvents() {
+	for {
+		select {
+		case e := <-u.events:
+			u.pending = append(u.pending, e)
+			continue
+		default:
+		}
+		break
+	}
+	for len(u.pending) > 0 {
+		if err := u.Publish(wire.EventTopic(u.cfg.KioskID), u.pending[0], false); err != nil {
+			if len(u.pending) > maxEvents {
+				u.pending = u.pending[len(u.pending)-maxEvents:]
+			}
+			return
+		}
+		u.pending = u.pending[1:]
+	}
+}
+
+// checkDisk raises an event when the spool's disk state changed.
+func (u *Uplink) checkDisk() {
+	st := u.cfg.Spool.Usage().State
+	if st == u.diskState {
+		return
+	}
+	u.diskState = st
+	switch st {
+	case spool.DiskAlarm:
+		u.event(wire.SeverityAlarm, EventDiskAlarm, "spool disk budget exhausted: the kiosk refuses new documents")
+	case spool.DiskWarning:
+		u.event(wire.SeverityInfo, EventDiskWarning, "spool disk space low")
+	default:
+		u.event(wire.SeverityInfo, EventDiskOK, "spool disk space back to normal")
+	}
+}
+
+// Telemetry returns the kiosk's uplink counters and its spool's usage and
+// disk state; the caller adds what it knows (visits, pages, temperature).
+func (u *Uplink) Telemetry() wire.Telemetry {
+	us := u.cfg.Spool.Usage()
+	return wire.Telemetry{KioskID: u.cfg.KioskID, Time: u.cfg.Now().UTC(), SpoolEntries: us.Entries,
+		SpoolBytes: us.Bytes, DiskFree: us.Free, DiskState: us.State, Quarantined: us.Quarantined,
+		Sent: u.delivered.Load()}
+}
+
 // Connected reports whether the MQTT connection is up.
 func (u *Uplink) Connected() bool { return u.connected.Load() }
 
@@ -228,7 +329,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 	backoff := u.cfg.MinBackoff
 	defer func() {
 		if u.client.IsConnectionOpen() {
-			st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: false, Version: u.cfg.Version, Since: time.Now().UTC()})
+			st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: false, Version: u.cfg.Version, Since: u.cfg.Now().UTC()})
 			u.client.Publish(wire.StatusTopic(u.cfg.KioskID), 1, true, st).WaitTimeout(2 * time.Second)
 		}
 		u.client.Disconnect(250)
@@ -247,15 +348,33 @@ func (u *Uplink) Run(ctx context.Context) error {
 			}
 			backoff = u.cfg.MinBackoff
 		}
+		u.checkDisk()
+		u.flushEvents()
 		err := u.drain(ctx)
 		if err == nil {
-			// Spool empty: wait for a new entry, or look again now and then
-			// in case the central's answer was lost.
-			select {
-			case <-ctx.Done():
-			case <-u.kick:
-			case <-time.After(30 * time.Second):
+			// Spool empty: wait for a new entry or event, check the disk
+			// now and then, and look at the spool again every 30 s in case
+			// the central's answer was lost.
+			idle := time.NewTimer(30 * time.Second)
+			disk := time.NewTicker(u.cfg.DiskInterval)
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					break wait
+				case <-u.kick:
+					break wait
+				case <-idle.C:
+					break wait
+				case <-disk.C:
+					u.checkDisk()
+					if len(u.events) > 0 {
+						break wait
+					}
+				}
 			}
+			idle.Stop()
+			disk.Stop()
 			continue
 		}
 		if ctx.Err() != nil {
@@ -311,8 +430,9 @@ func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
 			return err
 		}
 		// After the last chunk the central files and sends the receipt, or
-		// (if chunks were lost) nothing: then the next offer asks again.
-		in, err = u.await(ctx, m.PacketID)
+		// (if chunks were lost, say in a broker restart) nothing: then the
+		// next offer asks again, soon, rather than after a full time-out.
+		in, err = u.awaitFor(ctx, m.PacketID, u.cfg.SettleTimeout)
 		if errors.Is(err, ErrTimeout) {
 			continue
 		}
@@ -328,7 +448,11 @@ func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
 
 // await waits for the central's next message about packetID.
 func (u *Uplink) await(ctx context.Context, packetID string) (incoming, error) {
-	t := time.NewTimer(u.cfg.AnswerTimeout)
+	return u.awaitFor(ctx, packetID, u.cfg.AnswerTimeout)
+}
+
+func (u *Uplink) awaitFor(ctx context.Context, packetID string, d time.Duration) (incoming, error) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {

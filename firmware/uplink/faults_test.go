@@ -1,0 +1,204 @@
+package uplink_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/firmware/spool"
+	"github.com/einwurf/einwurf/firmware/uplink"
+	"github.com/einwurf/einwurf/firmware/uplink/internal/e2e"
+	"github.com/einwurf/einwurf/wire"
+)
+
+func startKiosk(t *testing.T, w *e2e.World, id string, window int) *e2e.Proc {
+	t.Helper()
+	p, err := w.StartKiosk(id, window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	return p
+}
+
+func seal(t *testing.T, p *e2e.Proc, size int, seed uint64) string {
+	t.Helper()
+	ans, err := p.Do(fmt.Sprintf("seal %d %d", size, seed), 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := strings.CutPrefix(ans, "sealed ")
+	if !ok {
+		t.Fatalf("seal: %s", ans)
+	}
+	return id
+}
+
+func chunksSent(t *testing.T, lines []string) int {
+	t.Helper()
+	for i := len(lines) - 1; i >= 0; i-- {
+		if rest, ok := strings.CutPrefix(lines[i], "stats chunks="); ok {
+			n, _ := strconv.Atoi(strings.Fields(rest)[0])
+			return n
+		}
+	}
+	t.Fatalf("no stats line in %q", lines)
+	return 0
+}
+
+// The kiosk process is killed with SIGKILL in the middle of a transfer and
+// started again: the packet arrives exactly once, and the restarted kiosk
+// resumes from what the central has rather than sending everything again.
+func TestKioskKilledMidTransfer(t *testing.T) {
+	w := newWorld(t, "k-a")
+	runIngest(t, w, "ingest-1", nil)
+	// A small window makes the transfer long enough to kill it midway.
+	p := startKiosk(t, w, "k-a", 2)
+	const size = 12 << 20
+	id := seal(t, p, size, 7)
+	total := (size + wire.ChunkSize) / wire.ChunkSize // a few more bytes of age framing
+	waitFor(t, 60*time.Second, "some chunks at the central", func() bool {
+		return e2e.StoredChunks(w.StateDir(), "k-a", id) >= 12
+	})
+	p.Kill()
+	if n := e2e.Inbox(w.InboxDir())[id]; n != 0 {
+		t.Fatal("filed before the transfer ended")
+	}
+	p = startKiosk(t, w, "k-a", 2)
+	checkFiled(t, w, id, e2e.PDF(size, 7, "einwurf-e2e"), 60*time.Second)
+	waitFor(t, 20*time.Second, "spool emptied by the receipt", func() bool { return w.SpoolEntries("k-a") == 0 })
+	stored := 12
+	if sent := chunksSent(t, p.Stop()); sent > total-stored+2*2 {
+		t.Fatalf("restarted kiosk sent %d of %d chunks: it did not resume", sent, total)
+	}
+}
+
+// An ingest process is killed with SIGKILL while it writes (chunks, or the
+// filed PDF) and started again; a second ingest process shares the state
+// folder. The packet is filed exactly once.
+func TestIngestKilledMidWrite(t *testing.T) {
+	w := newWorld(t, "k-a")
+	ing, err := w.StartIngest("ingest-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ing.Kill() }()
+	k := openKiosk(t, w, "k-a")
+	const size = 16 << 20
+	pdf := e2e.PDF(size, 9, "ingest-kill")
+	id, err := k.Seal(w.Public(), pdf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := w.Uplink(k, w.Broker.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUplink(t, u)
+	for kill := 0; kill < 3; kill++ {
+		at := 10 + 20*kill
+		waitFor(t, 60*time.Second, "chunks being written", func() bool {
+			return e2e.StoredChunks(w.StateDir(), "k-a", id) >= at || e2e.Inbox(w.InboxDir())[id] > 0
+		})
+		ing.Kill()
+		if ing, err = w.StartIngest("ingest-1", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ing2, err := w.StartIngest("ingest-2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ing2.Kill()
+	checkFiled(t, w, id, pdf, 90*time.Second)
+	waitFor(t, 20*time.Second, "spool emptied", spoolEmpty(k.Spool))
+}
+
+// The network between kiosk and broker is cut mid-transfer and restored;
+// the packet arrives once.
+func TestNetworkCutAndRestored(t *testing.T) {
+	w := newWorld(t, "k-a")
+	runIngest(t, w, "ingest-1", nil)
+	px, err := e2e.NewProxy(w.Broker.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	k := openKiosk(t, w, "k-a")
+	pdf := e2e.PDF(10<<20, 11, "cut")
+	id, err := k.Seal(w.Public(), pdf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := w.Uplink(k, px.URL(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUplink(t, u)
+	waitFor(t, 60*time.Second, "transfer under way", func() bool {
+		return e2e.StoredChunks(w.StateDir(), "k-a", id) >= 8
+	})
+	px.Cut()
+	waitFor(t, 30*time.Second, "uplink notices the cut", func() bool { return !u.Connected() })
+	time.Sleep(500 * time.Millisecond)
+	if n := e2e.Inbox(w.InboxDir())[id]; n != 0 {
+		t.Fatal("filed while cut off")
+	}
+	px.Restore()
+	checkFiled(t, w, id, pdf, 60*time.Second)
+	waitFor(t, 20*time.Second, "spool emptied", spoolEmpty(k.Spool))
+	if s := u.Stats(); s.Reconnects < 2 {
+		t.Fatalf("stats %+v: no reconnect", s)
+	}
+}
+
+// A full disk on the kiosk: the spool refuses a new document (the kiosk
+// tells the customer before scanning, from Usage().State), and the uplink
+// raises a disk.full alarm on the broker; when space is back, disk.ok.
+func TestDiskFullAlarm(t *testing.T) {
+	w := newWorld(t, "k-a")
+	events := sniff(t, w, wire.EventTopic("k-a"))
+	k := openKiosk(t, w, "k-a")
+	cfg, err := w.UplinkConfig(k, w.Broker.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DiskInterval = 50 * time.Millisecond
+	u := uplink.New(cfg)
+	k.Alarm = u.Alarm
+	runUplink(t, u)
+	waitFor(t, 10*time.Second, "connected", u.Connected)
+	k.Full.Store(true)
+	if k.Spool.Usage().State != spool.DiskAlarm {
+		t.Fatal("full disk not in alarm state")
+	}
+	if _, err := k.Seal(w.Public(), e2e.PDF(1000, 1, "x"), nil); err == nil {
+		t.Fatal("spool accepted a document on a full disk")
+	}
+	if es, _ := k.Spool.List(); len(es) != 0 {
+		t.Fatalf("%d entries spooled on a full disk", len(es))
+	}
+	codeSeen := func(code string) func() bool {
+		return func() bool {
+			for _, m := range events.messages() {
+				var e wire.Event
+				if json.Unmarshal(m.Payload(), &e) == nil && e.Code == code && e.KioskID == "k-a" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	waitFor(t, 10*time.Second, "disk.full alarm", codeSeen(uplink.EventDiskAlarm))
+	if tm := u.Telemetry(); tm.DiskState != spool.DiskAlarm {
+		t.Fatalf("telemetry disk state %q", tm.DiskState)
+	}
+	k.Full.Store(false)
+	waitFor(t, 10*time.Second, "disk.ok notice", codeSeen(uplink.EventDiskOK))
+	if _, err := k.Seal(w.Public(), e2e.PDF(1000, 1, "x"), nil); err != nil {
+		t.Fatalf("spool refuses after space is back: %v", err)
+	}
+}
