@@ -44,7 +44,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func setup(t *testing.T, o sim.Options) (*Kiosk, *recorder, *clock, string) {
+func setup(t *testing.T, o sim.Options) (*Kiosk, *recorder, *clock, string, *sim.Server) {
 	t.Helper()
 	srv, err := sim.Start(o)
 	if err != nil {
@@ -61,7 +61,7 @@ func setup(t *testing.T, o sim.Options) (*Kiosk, *recorder, *clock, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k, rec, clk, work
+	return k, rec, clk, work, srv
 }
 
 func entries(t *testing.T, dir string) int {
@@ -73,7 +73,7 @@ func entries(t *testing.T, dir string) int {
 }
 
 func TestVisit(t *testing.T) {
-	k, rec, _, work := setup(t, sim.Options{Sheets: 2, Duplex: true, Code: "035F083761", BlankBacks: []int{2}})
+	k, rec, _, work, _ := setup(t, sim.Options{Sheets: 2, Duplex: true, Code: "035F083761", BlankBacks: []int{2}})
 	ctx := context.Background()
 	if err := k.Identify("12"); !errors.Is(err, ident.ErrInvalid) {
 		t.Fatalf("bad number: %v", err)
@@ -131,7 +131,7 @@ func TestVisit(t *testing.T) {
 }
 
 func TestSubmitFailureKeepsReview(t *testing.T) {
-	k, rec, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true})
+	k, rec, _, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true})
 	rec.err = errors.New("disk full")
 	k.Identify("03510//0961289")
 	if err := k.Scan(context.Background()); err != nil {
@@ -150,7 +150,7 @@ func TestSubmitFailureKeepsReview(t *testing.T) {
 }
 
 func TestJamKeepsEarlierPages(t *testing.T) {
-	k, _, _, _ := setup(t, sim.Options{Sheets: 3, Duplex: true, JamAtSheet: 2})
+	k, _, _, _, _ := setup(t, sim.Options{Sheets: 3, Duplex: true, JamAtSheet: 2})
 	k.Identify("035F083761")
 	err := k.Scan(context.Background())
 	if !errors.Is(err, scanner.ErrJam) {
@@ -163,7 +163,7 @@ func TestJamKeepsEarlierPages(t *testing.T) {
 }
 
 func TestCannotAccept(t *testing.T) {
-	k, _, _, _ := setup(t, sim.Options{Sheets: 1})
+	k, _, _, _, _ := setup(t, sim.Options{Sheets: 1})
 	k.cfg.CanAccept = func() error { return errors.New("spool full") }
 	k.Identify("035F083761")
 	if err := k.Scan(context.Background()); !errors.Is(err, ErrCannotAccept) {
@@ -175,7 +175,7 @@ func TestCannotAccept(t *testing.T) {
 }
 
 func TestOtherNumberOnPages(t *testing.T) {
-	k, _, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true, Code: "035F083761"})
+	k, _, _, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true, Code: "035F083761"})
 	k.Identify("111A222333")
 	k.Scan(context.Background())
 	if v := k.View(); v.Warning != "other-number" {
@@ -189,7 +189,7 @@ func TestOtherNumberOnPages(t *testing.T) {
 }
 
 func TestTimeoutAndCancelWipe(t *testing.T) {
-	k, _, clk, work := setup(t, sim.Options{Sheets: 1, Duplex: true})
+	k, _, clk, work, _ := setup(t, sim.Options{Sheets: 1, Duplex: true})
 	k.Identify("035F083761")
 	k.Scan(context.Background())
 	if entries(t, work) != 1 {
@@ -209,5 +209,28 @@ func TestTimeoutAndCancelWipe(t *testing.T) {
 	k.Cancel()
 	if v := k.View(); v.State != Idle || entries(t, work) != 0 {
 		t.Fatalf("after cancel: %+v", v)
+	}
+}
+
+func TestEmptyFeeder(t *testing.T) {
+	k, rec, _, _, srv := setup(t, sim.Options{Sheets: 0, Duplex: true})
+	k.Identify("035F083761")
+	err := k.Scan(context.Background())
+	if !errors.Is(err, scanner.ErrFeederEmpty) {
+		t.Fatalf("scan with an empty feeder: %v", err)
+	}
+	if v := k.View(); v.State != Review || v.ErrorKey != "feeder-empty" || v.Scanned != 0 {
+		t.Fatalf("view %+v", v)
+	}
+	if _, err := k.Confirm(context.Background()); !errors.Is(err, ErrNoPages) || len(rec.docs) != 0 {
+		t.Fatalf("confirm without pages: %v", err)
+	}
+	// The kiosk stays usable: paper in, scan again.
+	srv.Load(1)
+	if err := k.Scan(context.Background()); err != nil {
+		t.Fatalf("scan after loading paper: %v", err)
+	}
+	if v := k.View(); v.Scanned != 2 || v.ErrorKey != "" {
+		t.Fatalf("view %+v", v)
 	}
 }
