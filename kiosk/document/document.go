@@ -161,10 +161,22 @@ func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page
 	case scanner.FormatPDF:
 		var jpg string
 		jpg, err = jpegFromPDF(tmpName, dir, opt)
-		if err == nil {
+		switch {
+		case err == nil:
 			defer os.Remove(jpg)
 			img, err = ingestJPEG(jpg, &pg, opt)
 			out = jpg
+		case errors.Is(err, errNotDCT):
+			// Not a JPEG inside: take the page as MuPDF draws it at the
+			// scan resolution, which for a bilevel image is exactly its
+			// pixels, and store that losslessly.
+			img, err = rasterPDF(tmpName, &pg, opt)
+			if err == nil {
+				out, err = storeLossless(img, dir, &pg)
+				if out != "" {
+					defer os.Remove(out)
+				}
+			}
 		}
 	case scanner.FormatPNG:
 		out, img, err = ingestPNG(tmpName, dir, &pg, opt)
@@ -285,9 +297,20 @@ func ingestPNG(path, dir string, pg *Page, opt Options) (string, image.Image, er
 	if err != nil {
 		return "", nil, malformed("png data: %v", err)
 	}
+	out, err := storeLossless(img, dir, pg)
+	if err != nil {
+		return "", nil, err
+	}
+	return out, img, nil
+}
+
+// storeLossless writes img to a new file in dir for the PDF: bilevel pages
+// as CCITT G4, others as zlib-compressed samples. It sets pg.Format and
+// returns the file's name.
+func storeLossless(img image.Image, dir string, pg *Page) (string, error) {
 	out, err := os.CreateTemp(dir, ".page-*")
 	if err != nil {
-		return "", nil, fmt.Errorf("document: %w", err)
+		return "", fmt.Errorf("document: %w", err)
 	}
 	name := out.Name()
 	bw := bufio.NewWriterSize(out, 64<<10)
@@ -305,9 +328,9 @@ func ingestPNG(path, dir string, pg *Page, opt Options) (string, image.Image, er
 	}
 	if err != nil {
 		os.Remove(name)
-		return "", nil, fmt.Errorf("document: %w", err)
+		return "", fmt.Errorf("document: %w", err)
 	}
-	return name, img, nil
+	return name, nil
 }
 
 // bilevel returns img as a packed bitmap when every pixel is pure black or
@@ -348,6 +371,21 @@ func bilevel(img image.Image) *g4.Bitmap {
 			}
 		}
 		return bm
+	case *image.RGBA:
+		for y := 0; y < b.Dy(); y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+4*b.Dx()]
+			for x := 0; x < b.Dx(); x++ {
+				r, g, bl := row[4*x], row[4*x+1], row[4*x+2]
+				switch {
+				case r == 0 && g == 0 && bl == 0:
+					bm.Set(x, y, true)
+				case r == 255 && g == 255 && bl == 255:
+				default:
+					return nil
+				}
+			}
+		}
+		return bm
 	}
 	return nil
 }
@@ -356,6 +394,12 @@ func bilevel(img image.Image) *g4.Bitmap {
 func writeFlate(w io.Writer, img image.Image, pg *Page) error {
 	b := img.Bounds()
 	_, isGray := img.(*image.Gray)
+	if m, ok := img.(*image.RGBA); ok {
+		isGray = true
+		for i := 0; i+3 < len(m.Pix) && isGray; i += 4 {
+			isGray = m.Pix[i] == m.Pix[i+1] && m.Pix[i+1] == m.Pix[i+2]
+		}
+	}
 	if p, ok := img.(*image.Paletted); ok {
 		isGray = true
 		for _, c := range p.Palette {
@@ -376,6 +420,23 @@ func writeFlate(w io.Writer, img image.Image, pg *Page) error {
 		pg.Format = FormatFlateGray
 	}
 	row := make([]byte, b.Dx()*comps)
+	if m, ok := img.(*image.RGBA); ok {
+		// MuPDF's drawings: opaque RGBA, no conversion needed.
+		for y := 0; y < b.Dy(); y++ {
+			src := m.Pix[y*m.Stride : y*m.Stride+4*b.Dx()]
+			for x := 0; x < b.Dx(); x++ {
+				if comps == 1 {
+					row[x] = src[4*x]
+				} else {
+					copy(row[3*x:3*x+3], src[4*x:4*x+3])
+				}
+			}
+			if _, err := zw.Write(row); err != nil {
+				return err
+			}
+		}
+		return zw.Close()
+	}
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			// Alpha is dropped: PDF/A forbids transparency, and scans
@@ -404,6 +465,18 @@ func grayOf(img image.Image) *image.Gray {
 		return m
 	case *image.YCbCr:
 		return &image.Gray{Pix: m.Y, Stride: m.YStride, Rect: b}
+	case *image.RGBA:
+		g := image.NewGray(b)
+		for y := 0; y < b.Dy(); y++ {
+			src := m.Pix[y*m.Stride:]
+			dst := g.Pix[y*g.Stride:]
+			for x := 0; x < b.Dx(); x++ {
+				// Rec. 601 luma, as image/color computes it.
+				r, gg, bl := int(src[4*x]), int(src[4*x+1]), int(src[4*x+2])
+				dst[x] = uint8((19595*r + 38470*gg + 7471*bl + 1<<15) >> 16)
+			}
+		}
+		return g
 	}
 	g := image.NewGray(b)
 	for y := b.Min.Y; y < b.Max.Y; y++ {

@@ -2,6 +2,7 @@ package document
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"image"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/kiosk/document/g4"
 	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
+	"github.com/einwurf/einwurf/kiosk/document/pdfa"
 	fitz "github.com/gen2brain/go-fitz"
 )
 
@@ -346,5 +349,86 @@ func TestResolutionFromJFIF(t *testing.T) {
 	}
 	if _, err := Ingest(context.Background(), t.TempDir(), page(scanner.FormatJPEG, 1, scanner.Front, 0, jpg), DefaultOptions()); !errors.Is(err, ErrMalformedPage) {
 		t.Errorf("no resolution anywhere: %v", err)
+	}
+}
+
+// pdfWith wraps an encoded image in a one-page PDF with our writer, as a
+// scanner in black-and-white or lossless mode would deliver it.
+func pdfWith(t *testing.T, img pdfa.Image, data []byte, dpi int, pages int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	pw, err := pdfa.NewWriter(&b, pdfa.Info{DocumentID: "01", Created: testMeta.Created})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < pages; i++ {
+		img.Length, img.Data = int64(len(data)), bytes.NewReader(data)
+		if err := pw.AddPage(img, float64(img.Width)*72/float64(dpi), float64(img.Height)*72/float64(dpi)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestIngestPDFWithoutJPEG(t *testing.T) {
+	const dpi = 150
+	src := letter(t, dpi, "035F083761", 11)
+	bm := g4.NewBitmap(src.Rect.Dx(), src.Rect.Dy())
+	for y := 0; y < bm.Height; y++ {
+		for x := 0; x < bm.Width; x++ {
+			bm.Set(x, y, src.Pix[y*src.Stride+x] < 128)
+		}
+	}
+	var enc bytes.Buffer
+	if err := g4.Encode(&enc, bm); err != nil {
+		t.Fatal(err)
+	}
+	ccitt := pdfa.Image{Width: bm.Width, Height: bm.Height, ColorSpace: pdfa.DeviceGray, BitsPerComponent: 1, Filter: pdfa.FilterCCITT}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(src.Pix)
+	zw.Close()
+	flate := pdfa.Image{Width: src.Rect.Dx(), Height: src.Rect.Dy(), ColorSpace: pdfa.DeviceGray, BitsPerComponent: 8, Filter: pdfa.FilterFlate}
+
+	dir := t.TempDir()
+	pg, err := Ingest(context.Background(), dir, page(scanner.FormatPDF, 1, scanner.Front, dpi, pdfWith(t, ccitt, enc.Bytes(), dpi, 1)), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.Format != FormatG4 || pg.Width != bm.Width || pg.Height != bm.Height || pg.Blank || len(pg.Codes) != 2 {
+		t.Fatalf("CCITT PDF page: %+v", pg)
+	}
+	// The stored G4 is exactly the scanned bitmap again.
+	stored, _ := os.ReadFile(pg.Path)
+	if !bytes.Equal(stored, enc.Bytes()) {
+		t.Error("G4 from the rasterised PDF page differs from the scanner's")
+	}
+
+	pg2, err := Ingest(context.Background(), dir, page(scanner.FormatPDF, 2, scanner.Front, dpi, pdfWith(t, flate, z.Bytes(), dpi, 1)), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg2.Format != FormatFlateGray || pg2.Width != src.Rect.Dx() || len(pg2.Codes) != 2 {
+		t.Fatalf("Flate PDF page: %+v", pg2)
+	}
+	pdf := filepath.Join(dir, "out.pdf")
+	f, _ := os.Create(pdf)
+	if _, err := Build(context.Background(), f, []Page{pg, pg2}, testMeta); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	a4 := [2]float64{float64(pg.Width) * 72 / dpi, float64(pg.Height) * 72 / dpi}
+	checkPDF(t, pdf, [][2]float64{a4, a4})
+
+	before := dirState(t, dir)
+	_, err = Ingest(context.Background(), dir, page(scanner.FormatPDF, 3, scanner.Front, dpi, pdfWith(t, ccitt, enc.Bytes(), dpi, 2)), DefaultOptions())
+	if !errors.Is(err, ErrMalformedPage) {
+		t.Errorf("two-page PDF: %v", err)
+	}
+	if after := dirState(t, dir); len(after) != len(before) {
+		t.Errorf("failed PDF page left files")
 	}
 }

@@ -152,3 +152,16 @@ func FuzzJPEGSize(f *testing.F) {
 		}
 	})
 }
+
+func TestExtractJPEGRejectsSeveralPages(t *testing.T) {
+	jpg := smallJPEG(t)
+	var b bytes.Buffer
+	pw, _ := pdfa.NewWriter(&b, pdfa.Info{DocumentID: "00", Created: testMeta.Created})
+	for i := 0; i < 2; i++ {
+		pw.AddPage(pdfa.Image{Width: 120, Height: 160, ColorSpace: pdfa.DeviceGray, BitsPerComponent: 8, Filter: pdfa.FilterDCT, Length: int64(len(jpg)), Data: bytes.NewReader(jpg)}, 120, 160)
+	}
+	pw.Close()
+	if _, err := ExtractJPEG(b.Bytes()); !errors.Is(err, ErrMalformedPage) {
+		t.Errorf("two-page PDF: %v", err)
+	}
+}

@@ -40,6 +40,10 @@ func jpegFromPDF(path, dir string, opt Options) (string, error) {
 	return f.Name(), nil
 }
 
+// errNotDCT marks a PDF whose page image is not a JPEG (a CCITT or Flate
+// bilevel scan, say); Ingest then has MuPDF rasterise the page.
+var errNotDCT = errors.New("PDF page image is not DCT (JPEG) encoded")
+
 var objHeader = regexp.MustCompile(`(\d{1,10})\s+(\d{1,5})\s+obj\b`)
 
 // ExtractJPEG returns the bytes of the largest DCT-encoded image in the PDF
@@ -60,6 +64,7 @@ func ExtractJPEG(data []byte) ([]byte, error) {
 	var best []byte
 	bestArea := int64(-1)
 	var why error
+	pageObjs := 0
 	for _, h := range heads {
 		p := &pdfParser{b: data, pos: h[1]}
 		v, err := p.value(0)
@@ -67,11 +72,14 @@ func ExtractJPEG(data []byte) ([]byte, error) {
 			continue
 		}
 		d, ok := v.(pdfDict)
+		if ok && d["Type"] == pdfName("Page") {
+			pageObjs++
+		}
 		if !ok || d["Subtype"] != pdfName("Image") {
 			continue
 		}
 		if !isDCT(d["Filter"]) {
-			why = malformed("PDF page image is not DCT (JPEG) encoded")
+			why = fmt.Errorf("%w: %w", ErrMalformedPage, errNotDCT)
 			continue
 		}
 		p.skipSpace()
@@ -101,6 +109,11 @@ func ExtractJPEG(data []byte) ([]byte, error) {
 			bestArea = area
 			best = data[start : start+int(length)]
 		}
+	}
+	if pageObjs > 1 {
+		// One file, one page: taking one image of several would lose the
+		// others without a word.
+		return nil, malformed("PDF has %d pages, want 1", pageObjs)
 	}
 	if best == nil {
 		if why != nil {
