@@ -99,10 +99,11 @@ func NewWorld(dir string) (*World, error) {
 	return w, nil
 }
 
-// SetBrokerURL sets the URL helper processes started from now on use (a
-// proxy's, to cut the network).
+// SetBrokerURL sets the URL kiosk helper processes started from now on use
+// (a proxy's, to cut the network); ingest helpers always connect to the
+// broker directly.
 func (w *World) SetBrokerURL(url string) error {
-	b, _ := json.Marshal(map[string]string{"broker": url})
+	b, _ := json.Marshal(map[string]string{"broker": url, "central": w.Broker.URL()})
 	return os.WriteFile(filepath.Join(w.Dir, "world.json"), b, 0o600)
 }
 
@@ -463,7 +464,7 @@ func HelperMain() {
 		err = kioskMain(ctx)
 	case "ingest":
 		clock, _ := strconv.ParseInt(os.Getenv(envClock), 10, 64)
-		err = runIngest(ctx, os.Getenv(envDir), os.Getenv(envClient), brokerURL(os.Getenv(envDir)), time.Duration(clock), nil)
+		err = runIngest(ctx, os.Getenv(envDir), os.Getenv(envClient), worldURL(os.Getenv(envDir), "central"), time.Duration(clock), nil)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -474,11 +475,11 @@ func HelperMain() {
 	os.Exit(0)
 }
 
-func brokerURL(dir string) string {
+func worldURL(dir, key string) string {
 	var w map[string]string
 	b, _ := os.ReadFile(filepath.Join(dir, "world.json"))
 	json.Unmarshal(b, &w)
-	return w["broker"]
+	return w[key]
 }
 
 // kioskMain runs a kiosk's uplink; stdin takes commands:
@@ -499,7 +500,7 @@ func kioskMain(ctx context.Context) error {
 		return err
 	}
 	window, _ := strconv.Atoi(os.Getenv(envWindow))
-	u, err := newUplink(dir, k, brokerURL(dir), window, pub.SignPub)
+	u, err := newUplink(dir, k, worldURL(dir, "broker"), window, pub.SignPub)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,280 @@
+// Package soak runs randomized rounds of faults against the whole uplink
+// path on a real mosquitto: kiosk processes and ingest processes killed
+// with SIGKILL and restarted, the broker restarted or killed, the network
+// cut, the kiosk's disk full, clocks jumping. Afterwards it compares what
+// the kiosks sealed with what the inbox holds.
+//
+//	SOAK_RUNS=50 make soak
+//
+// The last line is "soak: N runs, L lost, D duplicated"; the test fails
+// unless both are 0. Without SOAK_RUNS (as in make test) it is skipped.
+package soak
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/firmware/uplink/internal/e2e"
+	"github.com/einwurf/einwurf/firmware/uplink/mosquittotest"
+)
+
+// summary is printed by TestMain as the very last line of the test binary.
+var summary string
+
+func TestMain(m *testing.M) {
+	e2e.HelperMain()
+	code := m.Run()
+	if summary != "" {
+		fmt.Println(summary)
+	}
+	os.Exit(code)
+}
+
+// needMosquitto skips without mosquitto, except in CI, where it fails.
+func needMosquitto(t *testing.T) {
+	t.Helper()
+	if _, err := mosquittotest.Binary(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mosquitto is required in CI: %v", err)
+		}
+		t.Skipf("mosquitto not installed (%v): skipping", err)
+	}
+}
+
+// soak is the state of a soak run.
+type soak struct {
+	t       *testing.T
+	w       *e2e.World
+	rng     *rand.Rand
+	px      *e2e.Proxy
+	kiosks  map[string]*e2e.Proc
+	ingests map[string]*e2e.Proc
+	mu      sync.Mutex
+	sealed  map[string]bool // packet ids the kiosks confirmed as accepted
+	refused int             // documents refused on a full disk
+}
+
+const budget = 45 * time.Minute
+
+func TestSoak(t *testing.T) {
+	runsEnv := os.Getenv("SOAK_RUNS")
+	if runsEnv == "" {
+		t.Skip("soak runs only with SOAK_RUNS set (make soak); default there is 50")
+	}
+	runs, err := strconv.Atoi(runsEnv)
+	if err != nil || runs <= 0 {
+		t.Fatalf("SOAK_RUNS=%q is not a positive number", runsEnv)
+	}
+	needMosquitto(t)
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("SOAK_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("soak: seed %d (SOAK_SEED to repeat)", seed)
+	w, err := e2e.NewWorld(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	px, err := e2e.NewProxy(w.Broker.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	if err := w.SetBrokerURL(px.URL()); err != nil {
+		t.Fatal(err)
+	}
+	s := &soak{t: t, w: w, rng: rand.New(rand.NewPCG(seed, 1)), px: px,
+		kiosks: map[string]*e2e.Proc{}, ingests: map[string]*e2e.Proc{}, sealed: map[string]bool{}}
+	defer s.stopAll()
+	for _, id := range []string{"k-1", "k-2"} {
+		if err := w.AddKiosk(id); err != nil {
+			t.Fatal(err)
+		}
+		s.startKiosk(id)
+	}
+	for _, id := range []string{"ingest-1", "ingest-2"} {
+		s.startIngest(id, 0)
+	}
+	start := time.Now()
+	done := 0
+	for ; done < runs && time.Since(start) < budget; done++ {
+		s.round(done)
+	}
+	if done < runs {
+		t.Logf("soak: time budget of %v spent after %d runs", budget, done)
+	}
+	lost, dup := s.settle()
+	summary = fmt.Sprintf("soak: %d runs, %d lost, %d duplicated", done, lost, dup)
+	t.Logf("soak: %d documents sealed, %d refused on a full disk, %v", len(s.sealed), s.refused, time.Since(start).Round(time.Second))
+	if lost != 0 || dup != 0 {
+		t.Errorf("%s", summary)
+	}
+}
+
+func (s *soak) startKiosk(id string) {
+	p, err := s.w.StartKiosk(id, 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.kiosks[id] = p
+}
+
+func (s *soak) startIngest(id string, clock time.Duration) {
+	p, err := s.w.StartIngest(id, clock)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.ingests[id] = p
+}
+
+func (s *soak) stopAll() {
+	for _, p := range s.kiosks {
+		p.Kill()
+	}
+	for _, p := range s.ingests {
+		p.Kill()
+	}
+}
+
+// seal asks a kiosk to seal a document and records it if accepted.
+func (s *soak) seal(kiosk string, size int, seed uint64) {
+	ans, err := s.kiosks[kiosk].Do(fmt.Sprintf("seal %d %d", size, seed), time.Minute)
+	if err != nil {
+		// Killed while sealing: the customer was not told it is accepted.
+		return
+	}
+	if id, ok := strings.CutPrefix(ans, "sealed "); ok {
+		s.mu.Lock()
+		s.sealed[id] = true
+		s.mu.Unlock()
+	}
+}
+
+func (s *soak) size() int {
+	switch s.rng.IntN(10) {
+	case 0:
+		return 4<<20 + s.rng.IntN(4<<20) // a long letter with photos
+	case 1, 2:
+		return 1<<20 + s.rng.IntN(1<<20)
+	default:
+		return 20<<10 + s.rng.IntN(400<<10)
+	}
+}
+
+func (s *soak) pause(maxMS int) { time.Sleep(time.Duration(s.rng.IntN(maxMS)) * time.Millisecond) }
+
+func (s *soak) kioskIDs() []string { return []string{"k-1", "k-2"} }
+
+// round seals a few documents on random kiosks while one random fault
+// strikes.
+func (s *soak) round(n int) {
+	kiosk := s.kioskIDs()[s.rng.IntN(2)]
+	var wg sync.WaitGroup
+	docs := 1 + s.rng.IntN(3)
+	sizes, seeds := make([]int, docs), make([]uint64, docs)
+	for i := range sizes {
+		sizes[i], seeds[i] = s.size(), s.rng.Uint64()
+	}
+	fault := []string{"kiosk-kill", "ingest-kill", "broker-restart", "broker-kill", "net-cut", "disk-full", "clock-jump", "none"}[s.rng.IntN(8)]
+	s.t.Logf("round %d: %s, %d documents on %s", n, fault, docs, kiosk)
+	if fault == "disk-full" {
+		// The kiosk sees a full disk before the visit: it refuses the
+		// document (the customer is told before scanning); nothing is lost.
+		os.WriteFile(s.w.KioskDir(kiosk)+"/diskfull", nil, 0o600)
+		ans, err := s.kiosks[kiosk].Do("seal 1000 1", time.Minute)
+		if err == nil && strings.HasPrefix(ans, "sealed ") {
+			s.t.Errorf("a kiosk with a full disk accepted a document")
+		}
+		s.refused++
+		os.Remove(s.w.KioskDir(kiosk) + "/diskfull")
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range sizes {
+			s.seal(kiosk, sizes[i], seeds[i])
+		}
+	}()
+	s.pause(400)
+	switch fault {
+	case "kiosk-kill":
+		wg.Wait() // the seal must not race the kill in this test's bookkeeping
+		s.pause(300)
+		s.kiosks[kiosk].Kill()
+		s.pause(300)
+		s.startKiosk(kiosk)
+	case "ingest-kill":
+		id := []string{"ingest-1", "ingest-2"}[s.rng.IntN(2)]
+		s.ingests[id].Kill()
+		s.pause(500)
+		s.startIngest(id, 0)
+	case "broker-restart":
+		if err := s.w.Broker.Restart(); err != nil {
+			s.t.Fatal(err)
+		}
+	case "broker-kill":
+		s.w.Broker.Kill()
+		s.pause(500)
+		if err := s.w.Broker.Start(); err != nil {
+			s.t.Fatal(err)
+		}
+	case "net-cut":
+		s.px.Cut()
+		s.pause(1500)
+		s.px.Restore()
+	case "clock-jump":
+		// The kiosk's clock jumps by up to a day either way, and an ingest
+		// process restarts with a clock off by up to an hour.
+		s.kiosks[kiosk].Do(fmt.Sprintf("clock %d", s.rng.IntN(2*86400)-86400), 10*time.Second)
+		id := []string{"ingest-1", "ingest-2"}[s.rng.IntN(2)]
+		s.ingests[id].Stop()
+		s.startIngest(id, time.Duration(s.rng.IntN(7200)-3600)*time.Second)
+	}
+	wg.Wait()
+	// Let the round's transfers get going before the next fault.
+	s.pause(1500)
+}
+
+// settle waits (bounded) until every sealed document is in the inbox and
+// the spools are empty, then counts what is lost and duplicated.
+func (s *soak) settle() (lost, dup int) {
+	s.px.Restore()
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		in := e2e.Inbox(s.w.InboxDir())
+		missing := 0
+		for id := range s.sealed {
+			if in[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 && s.w.SpoolEntries("k-1")+s.w.SpoolEntries("k-2") == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	in := e2e.Inbox(s.w.InboxDir())
+	for id := range s.sealed {
+		if in[id] == 0 {
+			lost++
+			s.t.Logf("lost: %s", id)
+		}
+	}
+	for id, n := range in {
+		if n > 1 {
+			dup += n - 1
+			s.t.Logf("duplicated: %s (%d times)", id, n)
+		}
+	}
+	if left := s.w.SpoolEntries("k-1") + s.w.SpoolEntries("k-2"); left != 0 {
+		s.t.Errorf("%d spool entries left after settling", left)
+	}
+	return lost, dup
+}
