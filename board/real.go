@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/host/v3"
@@ -67,7 +66,7 @@ type realBoard struct {
 
 	mu    sync.Mutex
 	inSet map[Signal]bool
-	sets  []*gpioioctl.LineSet
+	sets  []*cdevEdges
 }
 
 func (b *realBoard) Profile() Profile { return b.profile }
@@ -95,8 +94,8 @@ func (b *realBoard) Edges(signals ...Signal) (EdgeSource, error) {
 		return nil, errors.New("board: Edges needs at least one signal")
 	}
 	var chip string
-	names := make([]string, len(signals))
-	index := map[int]int{}
+	offsets := make([]int, len(signals))
+	index := map[uint32]int{}
 	pull := gpio.PullNoChange
 	for i, s := range signals {
 		ref, ok := b.refs[s]
@@ -109,76 +108,34 @@ func (b *realBoard) Edges(signals ...Signal) (EdgeSource, error) {
 		} else if ref.Chip != chip {
 			return nil, fmt.Errorf("board: edge set %v spans chips %s and %s", signals, chip, ref.Chip)
 		}
-		if ref.Name == "" {
-			// gpioioctl builds line sets from line names only.
-			return nil, fmt.Errorf("board: %s (%s line %d) has no kernel name; edge sets need named lines", s, ref.Chip, ref.Offset)
-		}
-		names[i] = ref.Name
-		index[ref.Offset] = i
+		offsets[i] = ref.Offset
+		index[uint32(ref.Offset)] = i
 	}
-	ls, err := b.chips[chip].LineSet(gpioioctl.LineInput, gpio.BothEdges, pull, names...)
+	f, err := requestCdevEdges(b.chips[chip].Path(), offsets, pull)
 	if err != nil {
-		return nil, fmt.Errorf("board: request edge set %v: %w", signals, err)
+		return nil, err
 	}
+	es := newCdevEdges(f, index)
 	b.mu.Lock()
 	for _, s := range signals {
 		b.inSet[s] = true
 	}
-	b.sets = append(b.sets, ls)
+	b.sets = append(b.sets, es)
 	b.mu.Unlock()
-	return &lineSetEdges{ls: ls, index: index}, nil
+	return es, nil
 }
 
+// Close closes the edge sets. Single lines stay with gpioioctl, which
+// holds them for the life of the process.
 func (b *realBoard) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var errs []error
-	for _, ls := range b.sets {
-		if err := ls.Close(); err != nil {
+	for _, es := range b.sets {
+		if err := es.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	b.sets = nil
 	return errors.Join(errs...)
-}
-
-// lineSetEdges adapts a gpioioctl LineSet. The kernel's event timestamp is
-// not exposed by gpioioctl, so edges are stamped when read; that keeps
-// their order but compresses the timing of edges read in one burst.
-type lineSetEdges struct {
-	ls     *gpioioctl.LineSet
-	index  map[int]int
-	mu     sync.Mutex
-	closed bool
-}
-
-func (e *lineSetEdges) WaitForEdge(timeout time.Duration) (Edge, bool, error) {
-	e.mu.Lock()
-	closed := e.closed
-	e.mu.Unlock()
-	if closed {
-		return Edge{}, false, ErrClosed
-	}
-	n, edge, err := e.ls.WaitForEdge(timeout)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return Edge{}, false, nil
-		}
-		return Edge{}, false, fmt.Errorf("board: wait for edge: %w", err)
-	}
-	if edge == gpio.NoEdge {
-		return Edge{}, false, nil
-	}
-	i, ok := e.index[n]
-	if !ok {
-		return Edge{}, false, fmt.Errorf("board: edge on unexpected line %d", n)
-	}
-	return Edge{Index: i, Level: edge == gpio.RisingEdge, Time: time.Now()}, true, nil
-}
-
-func (e *lineSetEdges) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	return e.ls.Halt()
 }
