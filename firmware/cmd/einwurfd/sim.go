@@ -156,7 +156,7 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 
 	// The kiosk's outbox and uplink.
 	a.spool, err = spool.Open(filepath.Join(kioskDir, "spool"), spool.Options{MaxBytes: cfg.Spool.MaxBytes,
-		WarnFree: cfg.Spool.WarnFree, AlarmFree: cfg.Spool.AlarmFree})
+		WarnFree: cfg.Spool.WarnFree, AlarmFree: cfg.Spool.AlarmFree, Alarm: a.alarm})
 	if err != nil {
 		return nil, err
 	}
@@ -245,11 +245,27 @@ func (a *appliance) readCodes(ctx context.Context) {
 	}
 }
 
-// tick ends idle visits and publishes telemetry.
+// alarm raises an alarm event to the central. Events carry codes and
+// reasons, never personal data. The uplink may not be up yet (an alarm
+// during start-up): then the event is logged and the state shows in the
+// next telemetry.
+func (a *appliance) alarm(code, detail string) {
+	slog.Warn("einwurfd: alarm", "code", code, "detail", detail)
+	if a.uplink == nil {
+		return
+	}
+	ev := wire.Event{KioskID: a.kioskID, Time: time.Now().UTC(), Severity: wire.SeverityAlarm, Code: code, Detail: detail}
+	if err := a.uplink.Publish(wire.EventTopic(a.kioskID), ev, false); err != nil {
+		slog.Warn("einwurfd: alarm not sent", "code", code, "err", err)
+	}
+}
+
+// tick ends idle visits, watches the disk and publishes telemetry.
 func (a *appliance) tick(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	n := 0
+	disk := spool.DiskOK
 	for {
 		select {
 		case <-ctx.Done():
@@ -257,6 +273,12 @@ func (a *appliance) tick(ctx context.Context) {
 		case <-t.C:
 		}
 		a.kiosk.Tick()
+		if u := a.spool.Usage(); u.State != disk {
+			if u.State != spool.DiskOK {
+				a.alarm("disk."+u.State, fmt.Sprintf("%d MB free, spool %d MB", u.Free>>20, u.Bytes>>20))
+			}
+			disk = u.State
+		}
 		if n++; n%30 == 1 {
 			u := a.spool.Usage()
 			s := a.uplink.Stats()
