@@ -24,13 +24,23 @@ var (
 	_ Port            = (*fakePort)(nil)
 )
 
+// missing skips a test that needs something this machine lacks, except
+// under CI=true, where everything must be there.
+func missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI: %s missing", what)
+	}
+	t.Skipf("%s missing; skipping", what)
+}
+
 // openPTY returns the master side of a new pseudo-terminal (the engine's
 // end in these tests) and the path of its slave (the kiosk's UART).
-func openPTY(t *testing.T) (*os.File, string) {
+func openPTY(t testing.TB) (*os.File, string) {
 	t.Helper()
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		missing(t, fmt.Sprintf("pseudo-terminals (/dev/ptmx: %v)", err))
 	}
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
 		unix.Close(fd)
