@@ -328,11 +328,22 @@ func (c *Client) Status(ctx context.Context) (scanner.Status, error) {
 	if err != nil {
 		return scanner.Status{}, err
 	}
-	out := scanner.Status{State: scanner.State(st.State), ADFState: st.AdfState, Err: AdfError(st.AdfState)}
+	out := scanner.Status{State: scanner.State(st.State), ADFState: st.AdfState, Err: c.adfError(st)}
 	if out.Err == nil && (out.State == scanner.StateDown || out.State == scanner.StateStopped) {
 		out.Err = scanner.ErrOffline
 	}
 	return out, nil
+}
+
+// adfError is AdfError with the device's quirks applied.
+func (c *Client) adfError(st *ScannerStatus) error {
+	c.mu.Lock()
+	q := c.quirks
+	c.mu.Unlock()
+	if q.AdfProcessingIsEmpty && st.AdfState == "ScannerAdfProcessing" && scanner.State(st.State) == scanner.StateIdle {
+		return scanner.ErrFeederEmpty
+	}
+	return AdfError(st.AdfState)
 }
 
 // explain asks the device why a request failed and returns the typed error
@@ -349,7 +360,7 @@ func (c *Client) explain(ctx context.Context, jobPath string, fallback error) er
 			}
 		}
 	}
-	if e := AdfError(st.AdfState); e != nil {
+	if e := c.adfError(st); e != nil {
 		return e
 	}
 	switch scanner.State(st.State) {
@@ -425,7 +436,7 @@ func (c *Client) Scan(ctx context.Context, s scanner.Settings) (scanner.Job, err
 		if err != nil {
 			return nil, err
 		}
-		if e := AdfError(st.AdfState); e != nil {
+		if e := c.adfError(st); e != nil {
 			return nil, fmt.Errorf("escl: before scan: %w", e)
 		}
 	}
@@ -458,11 +469,8 @@ func (c *Client) Scan(ctx context.Context, s scanner.Settings) (scanner.Job, err
 		if err != nil {
 			return nil, err
 		}
-		if q.IgnoreJobBody {
-			_ = resp.Body.Close()
-		} else {
-			discard(resp)
-		}
+		// Only the headers matter; a body that breaks off is no error.
+		discard(resp)
 		switch resp.StatusCode {
 		case http.StatusCreated, http.StatusOK:
 			return c.newJob(ctx, resp, s, q)
@@ -540,7 +548,11 @@ func (j *job) bind(ctx context.Context) (context.Context, context.CancelFunc) {
 // next request before the previous answer is consumed.
 func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 	j.mu.Lock()
-	if j.closed || j.ended {
+	if j.closed {
+		j.mu.Unlock()
+		return nil, fmt.Errorf("escl: %w", scanner.ErrClosed)
+	}
+	if j.ended {
 		j.mu.Unlock()
 		return nil, io.EOF
 	}
@@ -562,6 +574,7 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 		retries = j.q.Retries503
 	}
 	pause := j.c.pause
+	early := 0
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		resp, err := j.c.do(rctx, http.MethodGet, j.next, nil, "")
@@ -577,7 +590,16 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 			return j.page(resp, time.Since(start), done), nil
 		case http.StatusNotFound, http.StatusGone:
 			discard(resp)
-			err := j.end(rctx, pages)
+			again, err := j.end(rctx, pages, early < maxEarly404)
+			if again {
+				// The device is still feeding: it answered too soon.
+				early++
+				if err := sleep(rctx, j.c.maxPause); err != nil {
+					done()
+					return nil, j.abort(ctx, err)
+				}
+				continue
+			}
 			done()
 			return nil, err
 		case http.StatusServiceUnavailable:
@@ -613,37 +635,47 @@ func (j *job) abort(ctx context.Context, cause error) error {
 		return fmt.Errorf("escl: NextDocument: %w", ctx.Err())
 	}
 	if errors.Is(cause, context.Canceled) {
-		return fmt.Errorf("escl: NextDocument: job closed: %w", context.Canceled)
+		return fmt.Errorf("escl: NextDocument: %w", scanner.ErrClosed)
 	}
 	return cause
 }
 
-// end decides what a 404 after pages pages means: the normal end, or an
-// error the device only shows in its status.
-func (j *job) end(ctx context.Context, pages int) error {
+// maxEarly404 bounds how often a 404 is taken for "not yet" while the
+// device says the job is still processing with paper in the feeder.
+const maxEarly404 = 3
+
+// end decides what a 404 after pages pages means: the normal end, an error
+// the device only shows in its status, or (again = true, only if mayRetry)
+// a device that answered before it had fed the next sheet.
+func (j *job) end(ctx context.Context, pages int, mayRetry bool) (again bool, err error) {
+	st, serr := j.c.RawStatus(ctx)
+	if serr == nil && mayRetry {
+		if ji := st.Job(j.path); ji != nil && ji.JobState == "Processing" && st.AdfState == "ScannerAdfLoaded" {
+			return true, nil
+		}
+	}
 	j.mu.Lock()
 	j.ended = true
 	j.mu.Unlock()
-	st, err := j.c.RawStatus(ctx)
-	if err != nil {
+	if serr != nil {
 		if pages > 0 {
-			return io.EOF
+			return false, io.EOF
 		}
-		return fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
+		return false, fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
 	}
 	if ji := st.Job(j.path); ji != nil && ji.JobState == "Aborted" {
 		if e := jobReasonError(ji.JobStateReasons); e != nil && e != scanner.ErrFeederEmpty {
-			return fmt.Errorf("escl: job aborted: %w", e)
+			return false, fmt.Errorf("escl: job aborted: %w", e)
 		}
 	}
-	e := AdfError(st.AdfState)
+	e := j.c.adfError(st)
 	switch {
 	case e != nil && e != scanner.ErrFeederEmpty:
-		return fmt.Errorf("escl: job ended: %w", e)
+		return false, fmt.Errorf("escl: job ended: %w", e)
 	case pages == 0:
-		return fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
+		return false, fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
 	}
-	return io.EOF
+	return false, io.EOF
 }
 
 func (j *job) page(resp *http.Response, took time.Duration, done func()) *scanner.Page {

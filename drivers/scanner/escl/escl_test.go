@@ -286,8 +286,8 @@ func TestCloseCancelsJob(t *testing.T) {
 	if s.Canceled() != 1 {
 		t.Errorf("device saw %d cancellations, want 1", s.Canceled())
 	}
-	if _, err := j.Next(ctx); err != io.EOF {
-		t.Errorf("Next after Close: %v", err)
+	if _, err := j.Next(ctx); !errors.Is(err, scanner.ErrClosed) {
+		t.Errorf("Next after Close: %v, want ErrClosed", err)
 	}
 	st, err := c.RawStatus(ctx)
 	if err != nil || len(st.Jobs) != 1 || st.Jobs[0].JobState != "Canceled" {
@@ -311,8 +311,8 @@ func TestCloseInterruptsNext(t *testing.T) {
 	go func() { _, err := j.Next(ctx); done <- err }()
 	select {
 	case err := <-done:
-		if err == nil {
-			t.Fatal("Next succeeded after Close")
+		if !errors.Is(err, scanner.ErrClosed) {
+			t.Fatalf("Next interrupted by Close: %v, want ErrClosed", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Next still waiting after Close")
@@ -425,6 +425,9 @@ type quirkDevice struct {
 	busy                        int  // 503s before each page
 	cutJobBody                  bool // drop connection after ScanJobs headers
 	pageDelay                   time.Duration
+	state                       string // pwg:State (default Idle)
+	jobState                    string // JobState of job 1 in the status ("" = not listed)
+	early404                    int    // 404s before the second page
 
 	mu       sync.Mutex
 	hosts    map[string]string // path -> Host seen
@@ -459,7 +462,14 @@ func (d *quirkDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/eSCL/ScannerCapabilities":
 		fmt.Fprintf(w, quirkCaps, d.model, d.manufacturer)
 	case r.URL.Path == "/eSCL/ScannerStatus":
-		fmt.Fprintf(w, `<scan:ScannerStatus xmlns:scan="%s" xmlns:pwg="%s"><pwg:State>Idle</pwg:State><scan:AdfState>%s</scan:AdfState></scan:ScannerStatus>`, escl.NSScan, escl.NSPWG, d.adf)
+		state, jobs := d.state, ""
+		if state == "" {
+			state = "Idle"
+		}
+		if d.jobState != "" {
+			jobs = `<scan:Jobs><scan:JobInfo><pwg:JobUri>/eSCL/ScanJobs/1</pwg:JobUri><pwg:JobState>` + d.jobState + `</pwg:JobState></scan:JobInfo></scan:Jobs>`
+		}
+		fmt.Fprintf(w, `<scan:ScannerStatus xmlns:scan="%s" xmlns:pwg="%s"><pwg:State>%s</pwg:State><scan:AdfState>%s</scan:AdfState>%s</scan:ScannerStatus>`, escl.NSScan, escl.NSPWG, state, d.adf, jobs)
 	case r.Method == http.MethodPost && r.URL.Path == "/eSCL/ScanJobs":
 		d.mu.Lock()
 		d.posts++
@@ -487,6 +497,12 @@ func (d *quirkDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.busyLeft = d.busy
+		if d.served == 1 && d.early404 > 0 {
+			d.early404--
+			d.mu.Unlock()
+			http.NotFound(w, r)
+			return
+		}
 		if d.served >= d.pages {
 			d.mu.Unlock()
 			http.NotFound(w, r)
@@ -633,11 +649,12 @@ func TestQuirkRetries503(t *testing.T) {
 	}
 }
 
-func TestQuirkIgnoreJobBody(t *testing.T) {
+// TestJobBodyDropped: a device that drops the connection after the
+// ScanJobs headers (Kyocera ECOSYS M6526cdn) still starts a job.
+func TestJobBodyDropped(t *testing.T) {
 	for _, tc := range []struct {
 		model string
-		ok    bool
-	}{{"Kyocera ECOSYS M6526cdn", true}, {"Other Device", true}} {
+	}{{"Kyocera ECOSYS M6526cdn"}, {"Other Device"}} {
 		d := &quirkDevice{model: tc.model, adf: "ScannerAdfLoaded", location: "/eSCL/ScanJobs/1", pages: 1, cutJobBody: true}
 		srv := httptest.NewServer(d)
 		c := escl.New(srv.Client(), srv.URL+"/eSCL")
@@ -661,7 +678,7 @@ func TestQuirksFor(t *testing.T) {
 		{"hp laserjet mfp m630", "", "", escl.Quirks{HostLocalhost: true}},
 		{"HP Smart Tank", "HP", "HP_Compact_Server", escl.Quirks{HostLocalhost: true}},
 		{"EPSON XP-7100 Series", "EPSON", "", escl.Quirks{PortInHost: true}},
-		{"Kyocera ECOSYS M6526cdn", "Kyocera", "", escl.Quirks{IgnoreJobBody: true, AdfProcessingIsEmpty: true}},
+		{"Kyocera ECOSYS M6526cdn", "Kyocera", "", escl.Quirks{AdfProcessingIsEmpty: true}},
 		{"Fujitsu fi-8170", "Fujitsu", "", escl.Quirks{}},
 		{"", "", "", escl.Quirks{}},
 	} {
@@ -685,5 +702,48 @@ func TestWithQuirksForces(t *testing.T) {
 	_ = j.Close()
 	if h := d.hosts["POST /eSCL/ScanJobs"]; h != "localhost" {
 		t.Errorf("Host %q", h)
+	}
+}
+
+// TestEarly404 is a device that answers 404 before it has fed the next
+// sheet while its status still shows the job processing with paper in the
+// feeder: the client asks again, a bounded number of times.
+func TestEarly404(t *testing.T) {
+	for _, tc := range []struct {
+		early, want int
+	}{{2, 3}, {10, 1}} {
+		d := &quirkDevice{model: "Brother MFC-L2750DW", adf: "ScannerAdfLoaded", jobState: "Processing", location: "/eSCL/ScanJobs/1", pages: 3, early404: tc.early}
+		c := escl.New(&http.Client{Transport: handlerTransport{d}}, "http://scanner.local/eSCL", fast)
+		ctx := ctxT(t, 10*time.Second)
+		j, err := c.Scan(ctx, scanner.Settings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := drain(ctx, j)
+		_ = j.Close()
+		if n != tc.want || err != nil {
+			t.Errorf("%d early 404s: %d pages, %v; want %d pages", tc.early, n, err, tc.want)
+		}
+	}
+}
+
+func TestQuirkAdfProcessingIsEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		want  error
+	}{{"Kyocera ECOSYS M2040dn", scanner.ErrFeederEmpty}, {"Other Device", nil}} {
+		d := &quirkDevice{model: tc.model, manufacturer: "Kyocera", adf: "ScannerAdfProcessing"}
+		if tc.want == nil {
+			d.manufacturer = "Other"
+		}
+		c := escl.New(&http.Client{Transport: handlerTransport{d}}, "http://scanner.local/eSCL")
+		ctx := ctxT(t, 10*time.Second)
+		if _, err := c.Capabilities(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Status(ctx)
+		if err != nil || st.Err != tc.want {
+			t.Errorf("%s: status %+v %v, want Err %v", tc.model, st, err, tc.want)
+		}
 	}
 }

@@ -29,11 +29,8 @@ type Quirks struct {
 	// Retries503 is the number of 503 answers tolerated per page (0 = the
 	// client's default). HP LaserJet MFP M28w needs many at high resolution.
 	Retries503 int
-	// IgnoreJobBody ignores a broken body of the ScanJobs answer: Kyocera
-	// ECOSYS M6526cdn drops the connection after the headers.
-	IgnoreJobBody bool
-	// AdfProcessingIsEmpty reads ScannerAdfProcessing after the last page
-	// as an empty feeder (Kyocera).
+	// AdfProcessingIsEmpty reads ScannerAdfProcessing on an idle device as
+	// an empty feeder: Kyocera reports it so.
 	AdfProcessingIsEmpty bool
 }
 
@@ -48,7 +45,6 @@ func (q Quirks) merge(o Quirks) Quirks {
 	}
 	q.NextDocumentDelay = max(q.NextDocumentDelay, o.NextDocumentDelay)
 	q.Retries503 = max(q.Retries503, o.Retries503)
-	q.IgnoreJobBody = q.IgnoreJobBody || o.IgnoreJobBody
 	q.AdfProcessingIsEmpty = q.AdfProcessingIsEmpty || o.AdfProcessingIsEmpty
 	return q
 }
@@ -94,6 +90,13 @@ func (r QuirkRule) match(model, manufacturer, server string) bool {
 // KnownQuirks returns the table of known device bugs, as collected by
 // sane-airscan (airscan-escl.c) from user reports. It returns a fresh copy
 // each time so no caller can change another's table.
+//
+// Some bugs the client copes with for every device, so they need no rule:
+// a Location naming another host ("localhost") or given relative, a job
+// URL with or without a trailing slash, a ScanJobs answer whose body
+// breaks off after the headers (Kyocera ECOSYS M6526cdn, sane-airscan
+// issue #163), 503 between pages, and a 404 while the job is still
+// processing with paper in the feeder (polled again a few times).
 func KnownQuirks() []QuirkRule {
 	const src = "sane-airscan airscan-escl.c"
 	return []QuirkRule{
@@ -106,7 +109,6 @@ func KnownQuirks() []QuirkRule {
 		{Model: "Canon iR2625/2630", Quirks: Quirks{MaxResolution: 300}, Source: src + " (issue #57)"},
 		{ModelPrefix: "Brother MFC-L2710DW", Quirks: Quirks{NextDocumentDelay: time.Second}, Source: src},
 		{ModelPrefix: "HP LaserJet MFP M28", Quirks: Quirks{Retries503: 30}, Source: src},
-		{ModelPrefix: "Kyocera ECOSYS M6526cdn", Quirks: Quirks{IgnoreJobBody: true}, Source: src + " (issue #163)"},
 		{Manufacturer: "Kyocera", Quirks: Quirks{AdfProcessingIsEmpty: true}, Source: src},
 		{ModelPrefix: "Kyocera", Quirks: Quirks{AdfProcessingIsEmpty: true}, Source: src},
 	}

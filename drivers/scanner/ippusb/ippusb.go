@@ -418,6 +418,10 @@ type body struct {
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.done {
+		// A failed body keeps failing: EOF would pass a cut page as whole.
+		if b.err != nil {
+			return 0, b.err
+		}
 		return 0, io.EOF
 	}
 	n, err := b.rc.Read(p)

@@ -57,7 +57,7 @@ func newRig(t *testing.T, o sim.Options, ifaces int, opts ...ippusb.Option) *rig
 	if ud == nil {
 		ud = d // one interface is not IPP by the book, but the transport copes
 	}
-	opts = append([]ippusb.Option{ippusb.WithTransferTimeout(100 * time.Millisecond), ippusb.WithIdleTimeout(10 * time.Second)}, opts...)
+	opts = append([]ippusb.Option{ippusb.WithTransferTimeout(100 * time.Millisecond), ippusb.WithIdleTimeout(2 * time.Minute)}, opts...)
 	tr, err := ippusb.New(ud, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func scanAll(ctx context.Context, c *escl.Client, s scanner.Settings) ([]string,
 func TestScanOverUSBMatchesNetwork(t *testing.T) {
 	o := sim.Options{Sheets: 3, Duplex: true, Code: "035F083761", BlankBacks: []int{2}, Resolution: 150}
 	r := newRig(t, o, 2, ippusb.WithReadSize(4096))
-	ctx := ctxT(t, 60*time.Second)
+	ctx := ctxT(t, 2*time.Minute)
 	st := scanner.Settings{Duplex: true, Resolution: 150, ColorMode: scanner.ColorGrayscale8}
 	usbSums, pages, err := scanAll(ctx, r.c, st)
 	if err != nil {
@@ -143,7 +143,7 @@ func TestScanOverUSBMatchesNetwork(t *testing.T) {
 // the same interface parse.
 func TestEarlyCloseKeepsStreamInStep(t *testing.T) {
 	r := newRig(t, sim.Options{Sheets: 2, Resolution: 150}, 1)
-	ctx := ctxT(t, 30*time.Second)
+	ctx := ctxT(t, 2*time.Minute)
 	j, err := r.c.Scan(ctx, scanner.Settings{Resolution: 150, ColorMode: scanner.ColorGrayscale8})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestEarlyCloseKeepsStreamInStep(t *testing.T) {
 // ErrUnplugged promptly, and so does every later call.
 func TestUnplugMidPage(t *testing.T) {
 	r := newRig(t, sim.Options{Sheets: 2, Resolution: 300}, 2, ippusb.WithReadSize(2048))
-	ctx := ctxT(t, 30*time.Second)
+	ctx := ctxT(t, 2*time.Minute)
 	j, err := r.c.Scan(ctx, scanner.Settings{Resolution: 300})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func TestUnplugMidPage(t *testing.T) {
 // TestUnplugWhileWaiting pulls the cable while the device prepares a page.
 func TestUnplugWhileWaiting(t *testing.T) {
 	r := newRig(t, sim.Options{Sheets: 1, Resolution: 150, PageDelay: 20 * time.Second}, 2)
-	ctx := ctxT(t, 30*time.Second)
+	ctx := ctxT(t, 2*time.Minute)
 	j, err := r.c.Scan(ctx, scanner.Settings{Resolution: 150})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestUnplugWhileWaiting(t *testing.T) {
 // interface, which must be back in step.
 func TestCancelWhileWaiting(t *testing.T) {
 	r := newRig(t, sim.Options{Sheets: 2, Resolution: 150, PageDelay: 700 * time.Millisecond}, 1)
-	ctx := ctxT(t, 30*time.Second)
+	ctx := ctxT(t, 2*time.Minute)
 	j, err := r.c.Scan(ctx, scanner.Settings{Resolution: 150})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 // TestConcurrentRequests spreads requests over both interfaces.
 func TestConcurrentRequests(t *testing.T) {
 	r := newRig(t, sim.Options{}, 2)
-	ctx := ctxT(t, 30*time.Second)
+	ctx := ctxT(t, 2*time.Minute)
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
 	for range 20 {

@@ -107,7 +107,10 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if j.ended || j.closed {
+	if j.closed {
+		return nil, fmt.Errorf("scannertest: %w", scanner.ErrClosed)
+	}
+	if j.ended {
 		return nil, io.EOF
 	}
 	if j.s.FailErr != nil && j.next == j.s.FailAt {

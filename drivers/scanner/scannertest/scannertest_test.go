@@ -55,7 +55,7 @@ func TestScanErrAndCancel(t *testing.T) {
 	if s.Canceled() != 1 {
 		t.Errorf("canceled %d, want 1", s.Canceled())
 	}
-	if _, err := j.Next(context.Background()); err != io.EOF {
-		t.Errorf("Next after Close: %v", err)
+	if _, err := j.Next(context.Background()); !errors.Is(err, scanner.ErrClosed) {
+		t.Errorf("Next after Close: %v, want ErrClosed", err)
 	}
 }
