@@ -178,11 +178,40 @@ type Event struct {
 // edge carries start+At as its time, so decoders see the recorded pulse
 // and gap widths without the test sleeping. Events are delivered in the
 // order of At (stable for equal times).
+//
+// The edges for an edge set are queued in one batch, so a reader never
+// sees a recorded frame interrupted by the test's own scheduling; either
+// all of them fit in the set's buffer or none is queued.
 func (b *Board) Play(start time.Time, events []Event) error {
 	evs := append([]Event(nil), events...)
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At < evs[j].At })
+	batches := map[*EdgeSet][]board.Edge{}
+	var order []*EdgeSet
 	for _, e := range evs {
-		if err := b.drive(e.Signal, e.Level, start.Add(e.At)); err != nil {
+		pin, err := b.Pin(e.Signal)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		set := b.sets[e.Signal]
+		b.mu.Unlock()
+		if set == nil {
+			if err := b.drive(e.Signal, e.Level, start.Add(e.At)); err != nil {
+				return err
+			}
+			continue
+		}
+		if pin.Read() == e.Level {
+			continue
+		}
+		_ = pin.Out(e.Level)
+		if _, seen := batches[set]; !seen {
+			order = append(order, set)
+		}
+		batches[set] = append(batches[set], board.Edge{Index: set.index[e.Signal], Level: e.Level, Time: start.Add(e.At)})
+	}
+	for _, set := range order {
+		if err := set.push(batches[set]...); err != nil {
 			return err
 		}
 	}
@@ -195,7 +224,7 @@ func (b *Board) Edges(signals ...board.Signal) (board.EdgeSource, error) {
 	if len(signals) == 0 {
 		return nil, errors.New("board/sim: Edges needs at least one signal")
 	}
-	set := &EdgeSet{b: b, index: map[board.Signal]int{}, ch: make(chan board.Edge, edgeBuffer), done: make(chan struct{})}
+	set := &EdgeSet{b: b, index: map[board.Signal]int{}, done: make(chan struct{}), notify: make(chan struct{}, 1)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, s := range signals {
@@ -232,43 +261,67 @@ func (b *Board) Close() error {
 type EdgeSet struct {
 	b     *Board
 	index map[board.Signal]int
-	ch    chan board.Edge
 	once  sync.Once
 	done  chan struct{}
+
+	mu     sync.Mutex
+	queue  []board.Edge
+	notify chan struct{} // signalled when edges are queued
 }
 
-func (e *EdgeSet) push(ed board.Edge) error {
+// push queues edges all at once, or none when they do not fit: a recorded
+// frame reaches the reader whole, however the test goroutine is scheduled.
+func (e *EdgeSet) push(eds ...board.Edge) error {
 	select {
 	case <-e.done:
 		return board.ErrClosed
 	default:
 	}
-	select {
-	case e.ch <- ed:
-		return nil
-	default:
+	e.mu.Lock()
+	if len(e.queue)+len(eds) > edgeBuffer {
+		e.mu.Unlock()
 		return ErrEdgeOverflow
 	}
+	e.queue = append(e.queue, eds...)
+	e.mu.Unlock()
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (e *EdgeSet) pop() (board.Edge, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.queue) == 0 {
+		return board.Edge{}, false
+	}
+	ed := e.queue[0]
+	e.queue = e.queue[1:]
+	return ed, true
 }
 
 // WaitForEdge implements board.EdgeSource.
 func (e *EdgeSet) WaitForEdge(timeout time.Duration) (board.Edge, bool, error) {
 	// Edges already queued are delivered even after Close, as a kernel
 	// buffer would be drained.
-	select {
-	case ed := <-e.ch:
+	if ed, ok := e.pop(); ok {
 		return ed, true, nil
-	default:
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case ed := <-e.ch:
-		return ed, true, nil
-	case <-e.done:
-		return board.Edge{}, false, board.ErrClosed
-	case <-t.C:
-		return board.Edge{}, false, nil
+	for {
+		select {
+		case <-e.notify:
+			if ed, ok := e.pop(); ok {
+				return ed, true, nil
+			}
+		case <-e.done:
+			return board.Edge{}, false, board.ErrClosed
+		case <-t.C:
+			return board.Edge{}, false, nil
+		}
 	}
 }
 

@@ -93,7 +93,7 @@ func read(t *testing.T, r *Reader) (barcode.Scan, error) {
 
 func expectNone(t *testing.T, r *Reader) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if s, err := r.Read(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Read = %q, %v; want nothing delivered", s.Data, err)
