@@ -176,9 +176,13 @@ func (d *libDevice) claim() error {
 	return nil
 }
 
-func (d *libDevice) Desc() Desc    { return d.desc }
+// Desc implements Device.
+func (d *libDevice) Desc() Desc { return d.desc }
+
+// Pipes implements Device.
 func (d *libDevice) Pipes() []Pipe { return slices.Clone(d.pipes) }
 
+// Reset implements Device with a USB port reset.
 func (d *libDevice) Reset() error {
 	if err := d.dev.Reset(); err != nil {
 		return fmt.Errorf("usb: reset: %w", mapErr(context.Background(), err))
@@ -186,6 +190,7 @@ func (d *libDevice) Reset() error {
 	return nil
 }
 
+// Close implements Device.
 func (d *libDevice) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -215,8 +220,10 @@ type libPipe struct {
 	out *gousb.OutEndpoint
 }
 
+// Interface implements Pipe.
 func (p *libPipe) Interface() Interface { return p.it }
 
+// ReadContext implements Pipe.
 func (p *libPipe) ReadContext(ctx context.Context, b []byte) (int, error) {
 	n, err := p.in.ReadContext(ctx, b)
 	if n > 0 && err != nil && mapErr(ctx, err) == ErrTimeout {
@@ -227,6 +234,7 @@ func (p *libPipe) ReadContext(ctx context.Context, b []byte) (int, error) {
 	return n, mapErr(ctx, err)
 }
 
+// WriteContext implements Pipe.
 func (p *libPipe) WriteContext(ctx context.Context, b []byte) (int, error) {
 	n, err := p.out.WriteContext(ctx, b)
 	return n, mapErr(ctx, err)

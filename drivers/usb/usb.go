@@ -42,20 +42,20 @@ var (
 // Interface describes one IPP-over-USB interface: its configuration,
 // number, alternate setting and bulk endpoint addresses.
 type Interface struct {
-	Config, Number, Alt int
+	Config, Number, Alt int // configuration value, interface number, alternate setting
 	In, Out             int // endpoint numbers (without the direction bit)
 }
 
 // Desc describes a device as found on the bus, before it is opened.
 type Desc struct {
-	Bus     int
-	Address int
+	Bus     int // bus number
+	Address int // address on the bus; changes on re-plug
 	// Path is the chain of hub ports from the root; with Bus it names the
 	// socket the device is plugged into, which stays the same on re-plug
 	// while the address changes.
 	Path    []int
-	Vendor  uint16
-	Product uint16
+	Vendor  uint16 // USB vendor ID
+	Product uint16 // USB product ID
 	// IPP lists the device's IPP-over-USB interfaces.
 	IPP []Interface
 }

@@ -15,6 +15,7 @@ const (
 	Removed
 )
 
+// String names the kind.
 func (k EventKind) String() string {
 	if k == Removed {
 		return "removed"
@@ -24,8 +25,8 @@ func (k EventKind) String() string {
 
 // Event is a device appearing or disappearing.
 type Event struct {
-	Kind EventKind
-	Desc Desc
+	Kind EventKind // what happened
+	Desc Desc      // to which device
 }
 
 // DefaultPoll is the watch interval: well inside the two seconds in which

@@ -28,7 +28,8 @@ const maxXML = 1 << 20
 // ErrXML marks a capabilities or status document that could not be parsed.
 var ErrXML = errors.New("escl: malformed XML")
 
-// ScannerCapabilities is the decoded ScannerCapabilities document.
+// ScannerCapabilities is the decoded ScannerCapabilities document. Each
+// field holds the element its tag names, found in either namespace.
 type ScannerCapabilities struct {
 	Version      string     `xml:"Version"`
 	MakeAndModel string     `xml:"MakeAndModel"`
@@ -42,7 +43,8 @@ type ScannerCapabilities struct {
 	FeederCap    int        `xml:"Adf>FeederCapacity"`
 }
 
-// InputCaps are the capabilities of one input source.
+// InputCaps are the capabilities of one input source; sizes are in 1/300
+// inch.
 type InputCaps struct {
 	MinWidth  int       `xml:"MinWidth"`
 	MaxWidth  int       `xml:"MaxWidth"`
@@ -74,7 +76,8 @@ type ResRange struct {
 	Step int `xml:"XResolution>Step"`
 }
 
-// ScannerStatus is the decoded ScannerStatus document.
+// ScannerStatus is the decoded ScannerStatus document. Each field holds
+// the element its tag names, found in either namespace.
 type ScannerStatus struct {
 	Version  string    `xml:"Version"`
 	State    string    `xml:"State"`
@@ -82,7 +85,7 @@ type ScannerStatus struct {
 	Jobs     []JobInfo `xml:"Jobs>JobInfo"`
 }
 
-// JobInfo is one job in ScannerStatus.
+// JobInfo is one job in ScannerStatus, as its elements say.
 type JobInfo struct {
 	JobURI           string   `xml:"JobUri"`
 	JobUUID          string   `xml:"JobUuid"`

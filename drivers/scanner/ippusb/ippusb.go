@@ -337,6 +337,7 @@ func (c *conn) resync() {
 // response has been silent for the idle time-out.
 type pipeReader struct{ c *conn }
 
+// Read implements io.Reader.
 func (r *pipeReader) Read(p []byte) (int, error) {
 	c := r.c
 	if len(p) > c.t.readSize {
@@ -375,6 +376,7 @@ func (r *pipeReader) Read(p []byte) (int, error) {
 // pipeWriter writes bulk out with the current request's context.
 type pipeWriter struct{ c *conn }
 
+// Write implements io.Writer.
 func (w *pipeWriter) Write(p []byte) (int, error) {
 	c := w.c
 	done := 0
@@ -416,6 +418,7 @@ type body struct {
 	done bool
 }
 
+// Read implements io.Reader.
 func (b *body) Read(p []byte) (int, error) {
 	if b.done {
 		// A failed body keeps failing: EOF would pass a cut page as whole.

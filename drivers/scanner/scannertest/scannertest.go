@@ -33,7 +33,7 @@ type Scanner struct {
 	// FailErr, if set, is returned by Next instead of page FailAt
 	// (0-based), ending the job.
 	FailErr error
-	FailAt  int
+	FailAt  int // index of the page that fails
 
 	mu       sync.Mutex
 	jobs     int
@@ -103,6 +103,7 @@ type job struct {
 	closed bool
 }
 
+// Next implements scanner.Job.
 func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -133,6 +134,7 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 	return p, nil
 }
 
+// Close implements scanner.Job.
 func (j *job) Close() error {
 	if j.closed {
 		return nil

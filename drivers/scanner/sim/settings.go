@@ -13,10 +13,10 @@ import (
 // acts on.
 type Settings struct {
 	Source     string // "Feeder" or "Platen"
-	Duplex     bool
-	Resolution int
-	ColorMode  string
-	Format     string
+	Duplex     bool   // both sides
+	Resolution int    // dpi
+	ColorMode  string // RGB24, Grayscale8, BlackAndWhite1
+	Format     string // MIME type
 }
 
 // ErrSettings marks a ScanSettings document the simulator cannot parse.

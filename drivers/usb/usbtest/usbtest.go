@@ -229,8 +229,10 @@ type pipe struct {
 	conn   net.Conn
 }
 
+// Interface implements usb.Pipe.
 func (p *pipe) Interface() usb.Interface { return p.it }
 
+// ClearHalt implements usb.Pipe; the fake never stalls.
 func (p *pipe) ClearHalt() error {
 	if p.d.unplugged() {
 		return usb.ErrUnplugged
@@ -321,10 +323,12 @@ func mapCtx(err error) error {
 	return err
 }
 
+// ReadContext implements usb.Pipe.
 func (p *pipe) ReadContext(ctx context.Context, b []byte) (int, error) {
 	return p.xfer(ctx, b, true)
 }
 
+// WriteContext implements usb.Pipe.
 func (p *pipe) WriteContext(ctx context.Context, b []byte) (int, error) {
 	return p.xfer(ctx, b, false)
 }
