@@ -246,6 +246,11 @@ func TestUnplugWhileWaiting(t *testing.T) {
 // interface, which must be back in step.
 func TestCancelWhileWaiting(t *testing.T) {
 	r := newRig(t, sim.Options{Sheets: 2, Resolution: 150, PageDelay: 700 * time.Millisecond}, 1)
+	// Render ahead, so the late answer comes after the page delay and not
+	// after however long a loaded machine takes to draw the page.
+	if err := r.sim.Warm(sim.Settings{Source: "Feeder", Resolution: 150, ColorMode: "RGB24", Format: "image/jpeg"}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := ctxT(t, 2*time.Minute)
 	j, err := r.c.Scan(ctx, scanner.Settings{Resolution: 150})
 	if err != nil {

@@ -227,6 +227,9 @@ func (s *Server) Warm(st Settings) error {
 func (s *Server) keys(st Settings) []pageKey {
 	var ks []pageKey
 	for _, kind := range []string{kindCodeForm, kindBlank, kindBack} {
+		if kind == kindCodeForm && s.o.Code == "" {
+			continue // drawn only when there is a code to carry
+		}
 		ks = append(ks, s.key(st, kind, 0))
 	}
 	for seed := range 3 {

@@ -391,3 +391,27 @@ func TestRenderDeterministic(t *testing.T) {
 		t.Error("unknown kind rendered")
 	}
 }
+
+func TestWarm(t *testing.T) {
+	for _, code := range []string{"", "035F083761"} {
+		s, err := Start(Options{Code: code, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := Settings{Source: "Feeder", Resolution: 150, ColorMode: "Grayscale8", Format: "image/jpeg"}
+		if err := s.Warm(st); err != nil {
+			t.Errorf("code %q: %v", code, err)
+		}
+		s.cache.mu.Lock()
+		n := len(s.cache.entries)
+		s.cache.mu.Unlock()
+		want := 5 // blank, back, three letters
+		if code != "" {
+			want++ // and the form with the code
+		}
+		if n != want {
+			t.Errorf("code %q: %d pages cached, want %d", code, n, want)
+		}
+		_ = s.Close()
+	}
+}
