@@ -2,6 +2,7 @@ package usb
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/gousb"
@@ -81,5 +82,23 @@ func TestDescOf(t *testing.T) {
 	}
 	if n := len(FindIPP([]Desc{got, one})); n != 1 {
 		t.Errorf("FindIPP found %d, want 1", n)
+	}
+}
+
+func TestLibUSBOpenMissing(t *testing.T) {
+	l, err := OpenLibUSB()
+	if err != nil {
+		t.Fatalf("OpenLibUSB: %v", err)
+	}
+	defer l.Close()
+	// Bus 250 does not exist on any machine this runs on.
+	_, err = l.Open(context.Background(), Desc{Bus: 250, Path: []int{9}, Vendor: 0xffff, Product: 0xffff})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Open: %v, want ErrNotFound", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.List(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("List with cancelled context: %v", err)
 	}
 }
