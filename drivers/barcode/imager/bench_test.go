@@ -15,7 +15,7 @@ import (
 // line of a real engine (9600-115200 baud) is far slower.
 func BenchmarkSSIOverPTY(b *testing.B) {
 	m, slave := openPTY(b)
-	port, err := OpenSerial(slave, 115200)
+	port, err := OpenSerial(slave, Config{Baud: 115200})
 	if err != nil {
 		b.Fatal(err)
 	}

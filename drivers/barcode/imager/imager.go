@@ -44,8 +44,12 @@ const (
 type Config struct {
 	// Mode is the protocol.
 	Mode Mode
-	// Baud is the UART speed; 0 means 9600 (the engines' default), 8N1.
+	// Baud is the UART speed; 0 means 9600 (the engines' default).
 	Baud int
+	// Parity is "N" (default), "E" or "O"; 8 data bits always.
+	Parity string
+	// StopBits is 1 (default) or 2.
+	StopBits int
 	// Prefix and Suffix frame a code in ModePlain. Suffix must not be
 	// empty; nil means "\r". A nil Prefix means none.
 	Prefix, Suffix []byte
@@ -63,6 +67,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Baud == 0 {
 		c.Baud = 9600
 	}
+	if c.Parity == "" {
+		c.Parity = "N"
+	}
+	if c.StopBits == 0 {
+		c.StopBits = 1
+	}
 	if c.Suffix == nil {
 		c.Suffix = []byte("\r")
 	}
@@ -78,6 +88,12 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.Mode != ModeSSI && c.Mode != ModePlain:
 		return c, fmt.Errorf("imager: unknown mode %d", c.Mode)
+	case c.Parity != "N" && c.Parity != "E" && c.Parity != "O":
+		return c, fmt.Errorf("imager: parity %q, want N, E or O", c.Parity)
+	case c.StopBits != 1 && c.StopBits != 2:
+		return c, fmt.Errorf("imager: %d stop bits, want 1 or 2", c.StopBits)
+	case c.Baud < 1200 || c.Baud > 921600:
+		return c, fmt.Errorf("imager: baud rate %d out of range", c.Baud)
 	case c.Mode == ModePlain && len(c.Suffix) == 0:
 		return c, errors.New("imager: plain mode needs a suffix")
 	case c.MaxLen < 1 || c.MaxLen > 64<<10:
@@ -95,9 +111,24 @@ type Port interface {
 	SetReadTimeout(t time.Duration) error
 }
 
-// OpenSerial opens a UART at baud, 8N1, no flow control.
-func OpenSerial(path string, baud int) (Port, error) {
-	p, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+// OpenSerial opens the UART at path with cfg's speed, parity and stop
+// bits, 8 data bits, no flow control.
+func OpenSerial(path string, cfg Config) (Port, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	mode := &serial.Mode{BaudRate: cfg.Baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
+	switch cfg.Parity {
+	case "E":
+		mode.Parity = serial.EvenParity
+	case "O":
+		mode.Parity = serial.OddParity
+	}
+	if cfg.StopBits == 2 {
+		mode.StopBits = serial.TwoStopBits
+	}
+	p, err := serial.Open(path, mode)
 	if err != nil {
 		return nil, fmt.Errorf("imager: open %s: %w", path, err)
 	}
@@ -155,7 +186,7 @@ func Open(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
 	} else if !errors.Is(err, board.ErrNoSignal) {
 		return nil, fmt.Errorf("imager: %w", err)
 	}
-	port, err := OpenSerial(path, cfg.Baud)
+	port, err := OpenSerial(path, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -253,6 +253,58 @@ func TestPlainMode(t *testing.T) {
 	}
 }
 
+func TestSerialSettings(t *testing.T) {
+	_, slave := openPTY(t)
+	for _, tc := range []struct {
+		c              Config
+		parenb, parodd bool
+		cstopb         bool
+		baud           uint32
+	}{
+		{Config{Baud: 115200, Parity: "E", StopBits: 2}, true, false, true, unix.B115200},
+		{Config{Parity: "O"}, true, true, false, unix.B9600},
+		{Config{}, false, false, false, unix.B9600},
+	} {
+		p, err := OpenSerial(slave, tc.c)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.c, err)
+		}
+		// The settings live in the tty, so a second descriptor sees them.
+		fd, err := unix.Open(slave, unix.O_RDWR|unix.O_NOCTTY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		unix.Close(fd)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A pty clears PARENB (drivers/tty/pty.c), so parity shows as
+		// the input parity check the library switches with it.
+		if got := tio.Iflag&unix.INPCK != 0; got != tc.parenb {
+			t.Errorf("%+v: INPCK %v", tc.c, got)
+		}
+		if tc.parenb {
+			if got := tio.Cflag&unix.PARODD != 0; got != tc.parodd {
+				t.Errorf("%+v: PARODD %v", tc.c, got)
+			}
+		}
+		if got := tio.Cflag&unix.CSTOPB != 0; got != tc.cstopb {
+			t.Errorf("%+v: CSTOPB %v", tc.c, got)
+		}
+		if got := tio.Cflag & unix.CBAUD; got != tc.baud {
+			t.Errorf("%+v: speed code %#o, want %#o", tc.c, got, tc.baud)
+		}
+		if tio.Cflag&unix.CSIZE != unix.CS8 {
+			t.Errorf("%+v: not 8 data bits", tc.c)
+		}
+	}
+	if _, err := OpenSerial(slave, Config{Parity: "Q"}); err == nil {
+		t.Fatal("bad parity accepted")
+	}
+}
+
 func TestTriggerPulse(t *testing.T) {
 	g := newRig(t, Config{TriggerPulse: 80 * time.Millisecond})
 	if on, _ := g.board.Asserted(board.ReaderTrigger); on {
@@ -345,6 +397,9 @@ func TestConfigRefused(t *testing.T) {
 		"suffix":  {Mode: ModePlain, Suffix: []byte{}},
 		"maxlen":  {MaxLen: -1},
 		"timeout": {ByteTimeout: time.Microsecond},
+		"parity":  {Parity: "X"},
+		"stop":    {StopBits: 3},
+		"baud":    {Baud: 50},
 	} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("%s accepted", name)
