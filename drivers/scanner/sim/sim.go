@@ -87,6 +87,7 @@ type Server struct {
 	mux   *http.ServeMux
 
 	mu       sync.Mutex
+	f        Faults
 	feeder   int
 	fault    string // ADF state of a fault that persists until Load
 	jobs     []*job
@@ -148,6 +149,8 @@ func Start(o Options) (*Server, error) {
 		o.Logger = slog.Default()
 	}
 	s := &Server{o: o, cache: newCache(o.Quality), log: o.Logger, feeder: o.Sheets}
+	s.f = Faults{JamAtSheet: o.JamAtSheet, DoubleFeedAtSheet: o.DoubleFeedAtSheet, FaultStatus: o.FaultStatus,
+		CoverOpen: o.CoverOpen, PageDelay: o.PageDelay, Busy503: o.Busy503, DisconnectAtSheet: o.DisconnectAtSheet}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /eSCL/ScannerCapabilities", s.capabilities)
 	s.mux.HandleFunc("GET /eSCL/ScannerStatus", s.status)
@@ -189,6 +192,36 @@ func (s *Server) Load(sheets int) {
 	defer s.mu.Unlock()
 	s.feeder = max(0, sheets)
 	s.fault = ""
+}
+
+// Faults are the failures a simulated scanner shows, as in Options.
+type Faults struct {
+	JamAtSheet        int           // jam when sheet k of a job is fed
+	DoubleFeedAtSheet int           // double feed at sheet k
+	FaultStatus       int           // HTTP status of a feeder fault (409 if 0)
+	CoverOpen         bool          // every job fails at the start
+	PageDelay         time.Duration // time per page
+	Busy503           int           // 503 answers before each page
+	DisconnectAtSheet int           // drop the connection mid-page at sheet k
+}
+
+// SetFaults changes the failures while the scanner runs, so that a demo
+// or service screen can show every error path; it applies from the next
+// request on.
+func (s *Server) SetFaults(f Faults) {
+	if f.FaultStatus == 0 {
+		f.FaultStatus = http.StatusConflict
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f = f
+}
+
+// Faults returns the failures in effect.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f
 }
 
 // Feeder returns how many sheets are still in the feeder.
@@ -302,7 +335,7 @@ func (s *Server) adfState() string {
 	switch {
 	case s.fault != "":
 		return s.fault
-	case s.o.CoverOpen:
+	case s.f.CoverOpen:
 		return "ScannerAdfHatchOpen"
 	case s.active() != nil:
 		return "ScannerAdfProcessing"
@@ -361,7 +394,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	case s.active() != nil:
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return
-	case s.o.CoverOpen || s.fault != "":
+	case s.f.CoverOpen || s.fault != "":
 		http.Error(w, "feeder needs attention", http.StatusConflict)
 		return
 	case st.Source == "Feeder" && s.feeder == 0:
@@ -422,7 +455,7 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if j.busy < s.o.Busy503 {
+	if j.busy < s.f.Busy503 {
 		j.busy++
 		s.mu.Unlock()
 		http.Error(w, "busy", http.StatusServiceUnavailable)
@@ -443,9 +476,9 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 		}
 		var fault, reason string
 		switch sheet {
-		case s.o.JamAtSheet:
+		case s.f.JamAtSheet:
 			fault, reason = "ScannerAdfJam", "AdfJam"
-		case s.o.DoubleFeedAtSheet:
+		case s.f.DoubleFeedAtSheet:
 			fault, reason = "ScannerAdfMultipickDetected", "AdfMultipickDetected"
 		}
 		if fault != "" {
@@ -454,7 +487,7 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 			j.reasons = []string{reason}
 			s.mu.Unlock()
 			s.log.Info("sim: feeder fault", "fault", fault, "sheet", sheet)
-			http.Error(w, fault, s.o.FaultStatus)
+			http.Error(w, fault, s.f.FaultStatus)
 			return
 		}
 		s.feeder--
@@ -476,11 +509,12 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 	j.served++
 	j.busy = 0
 	s.served++
-	disconnect := front && sheet == s.o.DisconnectAtSheet
+	disconnect := front && sheet == s.f.DisconnectAtSheet
+	delay := s.f.PageDelay
 	s.mu.Unlock()
 
-	if s.o.PageDelay > 0 {
-		if err := sleepCtx(r.Context(), s.o.PageDelay); err != nil {
+	if delay > 0 {
+		if err := sleepCtx(r.Context(), delay); err != nil {
 			return
 		}
 	}

@@ -415,3 +415,34 @@ func TestWarm(t *testing.T) {
 		_ = s.Close()
 	}
 }
+
+func TestSetFaults(t *testing.T) {
+	s, err := Start(Options{Sheets: 3, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetFaults(Faults{JamAtSheet: 2})
+	if f := s.Faults(); f.JamAtSheet != 2 || f.FaultStatus != http.StatusConflict {
+		t.Fatalf("faults %+v", f)
+	}
+	loc := post(t, s, strings.Replace(settingsDuplex, "true", "false", 1)).Header.Get("Location")
+	base := strings.TrimSuffix(s.URL(), "/eSCL")
+	if resp, _ := get(t, base+loc+"/NextDocument"); resp.StatusCode != 200 {
+		t.Fatalf("first page: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, base+loc+"/NextDocument"); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("second page: %d, want the jam", resp.StatusCode)
+	}
+	if _, st := get(t, s.URL()+"/ScannerStatus"); !strings.Contains(string(st), "ScannerAdfJam") || !strings.Contains(string(st), "AdfJam</pwg:JobStateReason>") {
+		t.Errorf("status:\n%s", st)
+	}
+	s.SetFaults(Faults{})
+	s.Load(2)
+	loc = post(t, s, strings.Replace(settingsDuplex, "true", "false", 1)).Header.Get("Location")
+	for i := 0; i < 2; i++ {
+		if resp, _ := get(t, base+loc+"/NextDocument"); resp.StatusCode != 200 {
+			t.Fatalf("after clearing, page %d: %d", i, resp.StatusCode)
+		}
+	}
+}
