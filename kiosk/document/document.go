@@ -465,6 +465,22 @@ func grayOf(img image.Image) *image.Gray {
 		return m
 	case *image.YCbCr:
 		return &image.Gray{Pix: m.Y, Stride: m.YStride, Rect: b}
+	case *image.Paletted:
+		// Bilevel PNGs: one table look-up per pixel instead of a colour
+		// conversion.
+		var lut [256]uint8
+		for i, c := range m.Palette {
+			lut[i] = color.GrayModel.Convert(c).(color.Gray).Y
+		}
+		g := image.NewGray(b)
+		for y := 0; y < b.Dy(); y++ {
+			src := m.Pix[y*m.Stride : y*m.Stride+b.Dx()]
+			dst := g.Pix[y*g.Stride:]
+			for x, v := range src {
+				dst[x] = lut[v]
+			}
+		}
+		return g
 	case *image.RGBA:
 		g := image.NewGray(b)
 		for y := 0; y < b.Dy(); y++ {
