@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/firmware/broker"
 )
 
@@ -157,5 +158,62 @@ func TestNothingReadableOnTheBroker(t *testing.T) {
 		if strings.Contains(tp, "0961289") || strings.Contains(tp, "03510") {
 			t.Fatalf("topic %q carries the number", tp)
 		}
+	}
+}
+
+// TestPanelAndWatchdog turns the simulated service key and opens the
+// simulated case, and watches what reaches the central and the watchdog.
+func TestPanelAndWatchdog(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	a, err := startSim(ctx, flags{sim: true, demo: true, data: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan string, 16)
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(a.broker.URL()).SetClientID("monitor").
+		SetUsername(broker.CentralUser).SetPassword(a.centralSecret))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	cl.Subscribe("einwurf/v1/k/+/event", 1, func(_ mqtt.Client, m mqtt.Message) {
+		events <- string(m.Payload())
+	}).WaitTimeout(5 * time.Second)
+	waitEvent := func(code string) {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if strings.Contains(e, `"code":"`+code+`"`) {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no %s event", code)
+			}
+		}
+	}
+	// Wait until the uplink is connected, so events can leave.
+	for i := 0; i < 200 && !a.uplink.Connected(); i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	a.simBoard.DriveAsserted(board.Tamper, true)
+	waitEvent("tamper.open")
+	a.simBoard.DriveAsserted(board.ServiceKey, true)
+	waitEvent("service.open")
+	if err := a.kiosk.Identify("035F083761"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.kiosk.Scan(ctx); err == nil {
+		t.Fatal("the kiosk scanned in service mode")
+	}
+	a.simBoard.DriveAsserted(board.ServiceKey, false)
+	waitEvent("service.close")
+	a.Close()
+	// The watchdog was petted and, on the clean stop, closed with 'V'.
+	b, err := os.ReadFile(filepath.Join(dir, "kiosk", "watchdog"))
+	if err != nil || len(b) < 2 || b[len(b)-1] != 'V' {
+		t.Fatalf("watchdog file %q, %v", b, err)
 	}
 }

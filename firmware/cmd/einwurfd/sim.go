@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/einwurf/einwurf/board/identity"
+	boardsim "github.com/einwurf/einwurf/board/sim"
 	"github.com/einwurf/einwurf/central/ingest"
 	"github.com/einwurf/einwurf/central/keys"
 	barcodesim "github.com/einwurf/einwurf/drivers/barcode/sim"
@@ -49,6 +51,10 @@ type appliance struct {
 	closers []func()
 	// centralSecret is the central's broker password (tests listen in).
 	centralSecret string
+	hw            *hardware
+	simBoard      *boardsim.Board
+	scan          scanner.Scanner
+	service       atomic.Bool // service mode, opened with the service key
 }
 
 func (a *appliance) Close() {
@@ -173,7 +179,7 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.scanner.Close() })
-	scan := &refillingScanner{Scanner: escl.New(&http.Client{}, a.scanner.URL()), sim: a.scanner}
+	a.scan = &refillingScanner{Scanner: escl.New(&http.Client{}, a.scanner.URL()), sim: a.scanner}
 	a.reader = barcodesim.New()
 	a.closers = append(a.closers, func() { a.reader.Close() })
 
@@ -183,17 +189,30 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 	}
 	sealer := &submit.Sealer{KioskID: a.kioskID, Key: key, Recipient: recipient, Spool: a.spool, Kick: a.uplink.Kick}
 	ready := func() error {
+		if a.service.Load() {
+			return errServiceMode
+		}
 		if u := a.spool.Usage(); u.State == spool.DiskAlarm {
 			return spool.ErrFull
 		}
 		return nil
 	}
-	a.kiosk, err = session.New(session.Config{Scanner: scan, Submitter: sealer,
+	a.kiosk, err = session.New(session.Config{Scanner: a.scan, Submitter: sealer,
 		WorkDir: filepath.Join(kioskDir, "visits"), Document: document.DefaultOptions(), RemoveBlank: cfg.RemoveBlank,
 		Settings: scanner.Settings{Source: scanner.SourceFeeder, Duplex: cfg.Scanner.Duplex,
 			Resolution: cfg.Scanner.Resolution, ColorMode: scanner.ColorMode(cfg.Scanner.Color), Format: scanner.FormatJPEG},
 		IdleTimeout: time.Duration(cfg.IdleTimeout), CanAccept: ready})
 	if err != nil {
+		return nil, err
+	}
+	// The simulated board: periph gpiotest pins behind the same board,
+	// panel and watchdog code as on a kiosk.
+	b, err := boardsim.NewDefault()
+	if err != nil {
+		return nil, err
+	}
+	a.simBoard = b
+	if err := a.startHardware(ctx, b, filepath.Join(kioskDir, "watchdog"), true); err != nil {
 		return nil, err
 	}
 	go a.readCodes(ctx)
@@ -214,9 +233,15 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 		defer c()
 		srv.Shutdown(sctx)
 	})
+	dogDone := make(chan struct{})
+	go func() { a.runWatchdog(ctx, a.healthChecks(uplinkDone)...); close(dogDone) }()
+	a.closers = append(a.closers, func() { cancel(); <-dogDone })
 	slog.Info("einwurfd: simulation started", "kiosk", a.kioskID, "ui", a.uiURL, "broker", a.broker.URL())
 	return a, nil
 }
+
+// errServiceMode refuses customers while the service key is turned.
+var errServiceMode = errors.New("in service mode")
 
 // refillingScanner puts paper back into the simulated feeder before each
 // job, as a customer would.
@@ -251,10 +276,15 @@ func (a *appliance) readCodes(ctx context.Context) {
 // next telemetry.
 func (a *appliance) alarm(code, detail string) {
 	slog.Warn("einwurfd: alarm", "code", code, "detail", detail)
+	a.event(wire.SeverityAlarm, code, detail)
+}
+
+// event sends an event to the central, best effort.
+func (a *appliance) event(severity, code, detail string) {
 	if a.uplink == nil {
 		return
 	}
-	ev := wire.Event{KioskID: a.kioskID, Time: time.Now().UTC(), Severity: wire.SeverityAlarm, Code: code, Detail: detail}
+	ev := wire.Event{KioskID: a.kioskID, Time: time.Now().UTC(), Severity: severity, Code: code, Detail: detail}
 	if err := a.uplink.Publish(wire.EventTopic(a.kioskID), ev, false); err != nil {
 		slog.Warn("einwurfd: alarm not sent", "code", code, "err", err)
 	}
@@ -273,18 +303,20 @@ func (a *appliance) tick(ctx context.Context) {
 		case <-t.C:
 		}
 		a.kiosk.Tick()
-		if u := a.spool.Usage(); u.State != disk {
+		u := a.spool.Usage()
+		a.lights(a.kiosk.View(), u.State == spool.DiskAlarm)
+		if u.State != disk {
 			if u.State != spool.DiskOK {
 				a.alarm("disk."+u.State, fmt.Sprintf("%d MB free, spool %d MB", u.Free>>20, u.Bytes>>20))
 			}
 			disk = u.State
 		}
 		if n++; n%30 == 1 {
-			u := a.spool.Usage()
 			s := a.uplink.Stats()
 			a.uplink.Publish(wire.TelemetryTopic(a.kioskID), wire.Telemetry{KioskID: a.kioskID, Time: time.Now().UTC(),
 				SpoolEntries: u.Entries, SpoolBytes: u.Bytes, DiskFree: u.Free, DiskState: u.State,
-				Quarantined: u.Quarantined, Sent: s.Delivered}, false)
+				Quarantined: u.Quarantined, Sent: s.Delivered, Model: a.hw.info.Model, Serial: a.hw.info.Serial,
+				TempMilliC: a.hw.temperature()}, false)
 		}
 	}
 }
