@@ -95,12 +95,15 @@ func dirState(t testing.TB, dir string) map[string][32]byte {
 // the XMP metadata.
 func checkPDF(t *testing.T, path string, sizes [][2]float64) {
 	t.Helper()
-	if out, err := run(t, "qpdf", "--check", path); err != nil || !strings.Contains(out, "No syntax or stream encoding errors") {
+	if out, err := run(t, "qpdf", "--check", path); err != nil || !strings.Contains(out, "No syntax or stream encoding errors") || strings.Contains(out, "WARNING") {
 		t.Fatalf("qpdf --check: %v\n%s", err, out)
 	}
 	out, err := run(t, "pdfinfo", "-f", "1", "-l", "99999", path)
 	if err != nil {
 		t.Fatalf("pdfinfo: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "Syntax Error") || strings.Contains(out, "Syntax Warning") {
+		t.Fatalf("pdfinfo complains:\n%s", out)
 	}
 	if !strings.Contains(out, "Pages:") || !strings.Contains(out, "Encrypted:       no") {
 		t.Fatalf("pdfinfo output:\n%s", out)
@@ -118,6 +121,18 @@ func checkPDF(t *testing.T, path string, sizes [][2]float64) {
 		want := "Page " + pad(i+1) + " size:  " + fmt2(s[0]) + " x " + fmt2(s[1]) + " pts"
 		if !strings.Contains(out, want) {
 			t.Errorf("pdfinfo: missing %q in\n%s", want, out)
+		}
+	}
+	// mutool draws every page and must have nothing to complain about
+	// (except that Debian's build lacks colour management, which is about
+	// mutool, not the file).
+	out, err = run(t, "mutool", "draw", "-q", "-r", "20", "-o", filepath.Join(t.TempDir(), "p%d.png"), path)
+	if err != nil {
+		t.Fatalf("mutool draw: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line != "" && !strings.Contains(line, "ICC support is not available") {
+			t.Fatalf("mutool draw: %s", out)
 		}
 	}
 	meta, err := run(t, "pdfinfo", "-meta", path)
