@@ -219,9 +219,12 @@ func drawPage(k pageKey) (*image.Gray, image.Rectangle, error) {
 		// Address window (DIN 5008 form B) and date line.
 		y := c.paragraph(25, 55, 70, 5)
 		c.text(125, 98, 45, 2.2, 30)
-		// Subject in bold.
-		c.text(25, y+12, 120, 3, 10)
-		c.text(25.2, y+12, 120, 3, 10)
+		// Subject in bold: the same glyphs twice, a little apart.
+		seed := c.rnd.Uint64()
+		for _, dx := range []float64{0, 0.25} {
+			c.rnd = rand.New(rand.NewPCG(seed, 7))
+			c.text(25+dx, y+14, 120, 3, 10)
+		}
 		y += 22
 		if k.kind == kindCodeForm {
 			if err := c.dataMatrix(k.code, 190, 12); err != nil {
