@@ -113,3 +113,17 @@ func FuzzParsePacketTopic(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCentralKeys(f *testing.F) {
+	f.Add([]byte(`{"age_recipient":"age1pq1xyz","sign_pub":"AAAA"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseCentralKeys(b)
+		if err != nil {
+			return
+		}
+		if _, err := k.Recipient(); err != nil || len(k.SignPub) != ed25519.PublicKeySize {
+			t.Fatal("accepted unusable keys")
+		}
+	})
+}

@@ -36,11 +36,9 @@ var (
 	ErrBadKey       = errors.New("keys: malformed key")
 )
 
-// Public is what a kiosk needs to know of the central.
-type Public struct {
-	AgeRecipient string `json:"age_recipient"`
-	SignPub      []byte `json:"sign_pub"`
-}
+// Public is what a kiosk needs to know of the central; the wire contract
+// defines it.
+type Public = wire.CentralKeys
 
 // Central is the central's secret key material.
 type Central struct {
@@ -110,16 +108,13 @@ func Load(dir string) (*Central, error) {
 
 // LoadPublic reads a central.pub.json.
 func LoadPublic(path string) (Public, error) {
-	var p Public
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return p, fmt.Errorf("keys: %w", err)
+		return Public{}, fmt.Errorf("keys: %w", err)
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("%w: %v", ErrBadKey, err)
-	}
-	if _, err := age.ParseHybridRecipient(p.AgeRecipient); err != nil || len(p.SignPub) != ed25519.PublicKeySize {
-		return p, fmt.Errorf("%w: central public keys", ErrBadKey)
+	p, err := wire.ParseCentralKeys(b)
+	if err != nil {
+		return Public{}, fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
 	return p, nil
 }
