@@ -591,6 +591,11 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 		case http.StatusNotFound, http.StatusGone:
 			discard(resp)
 			again, err := j.end(rctx, pages, early < maxEarly404)
+			if rctx.Err() != nil {
+				// Cancelled while asking why: not an end, a cancellation.
+				done()
+				return nil, j.abort(ctx, rctx.Err())
+			}
 			if again {
 				// The device is still feeding: it answered too soon.
 				early++
@@ -649,6 +654,9 @@ const maxEarly404 = 3
 // a device that answered before it had fed the next sheet.
 func (j *job) end(ctx context.Context, pages int, mayRetry bool) (again bool, err error) {
 	st, serr := j.c.RawStatus(ctx)
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
 	if serr == nil && mayRetry {
 		if ji := st.Job(j.path); ji != nil && ji.JobState == "Processing" && st.AdfState == "ScannerAdfLoaded" {
 			return true, nil

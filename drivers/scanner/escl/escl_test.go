@@ -428,6 +428,7 @@ type quirkDevice struct {
 	state                       string // pwg:State (default Idle)
 	jobState                    string // JobState of job 1 in the status ("" = not listed)
 	early404                    int    // 404s before the second page
+	statusDelay                 time.Duration
 
 	mu       sync.Mutex
 	hosts    map[string]string // path -> Host seen
@@ -462,6 +463,11 @@ func (d *quirkDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/eSCL/ScannerCapabilities":
 		fmt.Fprintf(w, quirkCaps, d.model, d.manufacturer)
 	case r.URL.Path == "/eSCL/ScannerStatus":
+		select {
+		case <-time.After(d.statusDelay):
+		case <-r.Context().Done():
+			return
+		}
 		state, jobs := d.state, ""
 		if state == "" {
 			state = "Idle"
@@ -745,5 +751,35 @@ func TestQuirkAdfProcessingIsEmpty(t *testing.T) {
 		if err != nil || st.Err != tc.want {
 			t.Errorf("%s: status %+v %v, want Err %v", tc.model, st, err, tc.want)
 		}
+	}
+}
+
+// TestCancelWhileExplaining cancels while the client asks the status why
+// the device answered 404: that is a cancellation (the job is deleted), not
+// the end of the job.
+func TestCancelWhileExplaining(t *testing.T) {
+	d := &quirkDevice{model: "Slow Status", adf: "ScannerAdfLoaded", location: "/eSCL/ScanJobs/1", pages: 1, statusDelay: 20 * time.Second}
+	c := escl.New(&http.Client{Transport: handlerTransport{d}}, "http://scanner.local/eSCL")
+	ctx := ctxT(t, 10*time.Second)
+	j, err := c.Scan(ctx, scanner.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	p, err := j.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Body.Close()
+	nctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := j.Next(nctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next: %v, want the deadline, not an end", err)
+	}
+	d.mu.Lock()
+	_, deleted := d.hosts["DELETE /eSCL/ScanJobs/1"]
+	d.mu.Unlock()
+	if !deleted {
+		t.Error("job not deleted on the device")
 	}
 }
