@@ -104,6 +104,8 @@ func addPage(pw *pdfa.Writer, p *Page, br *bufio.Reader) error {
 		img.Filter, img.ColorSpace, img.BitsPerComponent = pdfa.FilterCCITT, pdfa.DeviceGray, 1
 	case FormatFlateGray:
 		img.Filter, img.ColorSpace = pdfa.FilterFlate, pdfa.DeviceGray
+	case FormatFlateBilevel:
+		img.Filter, img.ColorSpace, img.BitsPerComponent = pdfa.FilterFlate, pdfa.DeviceGray, 1
 	case FormatFlateRGB:
 		img.Filter, img.ColorSpace = pdfa.FilterFlate, pdfa.DeviceRGB
 	default:

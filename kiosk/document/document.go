@@ -37,6 +37,9 @@ const (
 	// (PNG pages that are neither bilevel nor JPEG: kept lossless).
 	FormatFlateGray = "image/x-flate-gray"
 	FormatFlateRGB  = "image/x-flate-rgb"
+	// FormatFlateBilevel is a bilevel page as zlib-compressed 1-bit rows
+	// (0 black), chosen over G4 when it comes out smaller (speckled pages).
+	FormatFlateBilevel = "image/x-flate-bilevel"
 )
 
 // Code is a barcode found on a page: its symbology ("DataMatrix",
@@ -46,7 +49,7 @@ type Code = codes.Code
 // Page is one scanned page held as a file in the session's private folder.
 type Page struct {
 	Path       string
-	Format     string // scanner.FormatJPEG, FormatG4, FormatFlateGray or FormatFlateRGB
+	Format     string // scanner.FormatJPEG or one of the Format constants here
 	Sheet      int
 	Side       scanner.Side
 	Resolution int // dots per inch
@@ -192,7 +195,7 @@ func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page
 	if err := analyse(ctx, img, &pg, opt); err != nil {
 		return Page{}, err
 	}
-	ext := map[string]string{scanner.FormatJPEG: "jpg", FormatG4: "g4", FormatFlateGray: "zz", FormatFlateRGB: "zz"}[pg.Format]
+	ext := map[string]string{scanner.FormatJPEG: "jpg", FormatG4: "g4", FormatFlateGray: "zz", FormatFlateRGB: "zz", FormatFlateBilevel: "zz"}[pg.Format]
 	pg.Path = filepath.Join(dir, fmt.Sprintf("sheet-%05d-%s.%s", pg.Sheet, pg.Side, ext))
 	if err := os.Rename(out, pg.Path); err != nil {
 		return Page{}, fmt.Errorf("document: %w", err)
@@ -305,21 +308,49 @@ func ingestPNG(path, dir string, pg *Page, opt Options) (string, image.Image, er
 }
 
 // storeLossless writes img to a new file in dir for the PDF: bilevel pages
-// as CCITT G4, others as zlib-compressed samples. It sets pg.Format and
-// returns the file's name.
+// as CCITT G4 (or 1-bit Flate where that is smaller), others as
+// zlib-compressed samples. It sets pg.Format and returns the file's name.
 func storeLossless(img image.Image, dir string, pg *Page) (string, error) {
+	bm := bilevel(img)
+	if bm == nil {
+		return writeFile(dir, func(w io.Writer) error { return writeFlate(w, img, pg) })
+	}
+	g4name, err := writeFile(dir, func(w io.Writer) error { return g4.Encode(w, bm) })
+	if err != nil {
+		return "", err
+	}
+	zname, err := writeFile(dir, func(w io.Writer) error { return writeFlateBits(w, bm) })
+	if err != nil {
+		os.Remove(g4name)
+		return "", err
+	}
+	g4st, err1 := os.Stat(g4name)
+	zst, err2 := os.Stat(zname)
+	if err := errors.Join(err1, err2); err != nil {
+		os.Remove(g4name)
+		os.Remove(zname)
+		return "", fmt.Errorf("document: %w", err)
+	}
+	if zst.Size() < g4st.Size() {
+		os.Remove(g4name)
+		pg.Format = FormatFlateBilevel
+		return zname, nil
+	}
+	os.Remove(zname)
+	pg.Format = FormatG4
+	return g4name, nil
+}
+
+// writeFile writes a new file in dir with fill and returns its name; on
+// error no file is left.
+func writeFile(dir string, fill func(io.Writer) error) (string, error) {
 	out, err := os.CreateTemp(dir, ".page-*")
 	if err != nil {
 		return "", fmt.Errorf("document: %w", err)
 	}
 	name := out.Name()
 	bw := bufio.NewWriterSize(out, 64<<10)
-	if bm := bilevel(img); bm != nil {
-		pg.Format = FormatG4
-		err = g4.Encode(bw, bm)
-	} else {
-		err = writeFlate(bw, img, pg)
-	}
+	err = fill(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -331,6 +362,26 @@ func storeLossless(img image.Image, dir string, pg *Page) (string, error) {
 		return "", fmt.Errorf("document: %w", err)
 	}
 	return name, nil
+}
+
+// writeFlateBits writes the bitmap's rows zlib-compressed, inverted: in a
+// 1-bit DeviceGray image 0 is black, while the bitmap has 1 for black.
+func writeFlateBits(w io.Writer, bm *g4.Bitmap) error {
+	zw, err := zlib.NewWriterLevel(w, zlib.DefaultCompression)
+	if err != nil {
+		return err
+	}
+	n := (bm.Width + 7) / 8
+	row := make([]byte, n)
+	for y := 0; y < bm.Height; y++ {
+		for i, v := range bm.Pix[y*bm.Stride : y*bm.Stride+n] {
+			row[i] = ^v
+		}
+		if _, err := zw.Write(row); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
 }
 
 // bilevel returns img as a packed bitmap when every pixel is pure black or
