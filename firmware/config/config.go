@@ -50,6 +50,17 @@ type Scanner struct {
 	Duplex     bool   `json:"duplex"`
 }
 
+// Reader configures the barcode reader.
+type Reader struct {
+	// Kind is "imager" (a 2D imager on the profile's UART) or "wiegand"
+	// (a reader on the Wiegand D0/D1 lines).
+	Kind string `json:"kind"`
+	// Mode is the imager's protocol: "ssi" (Zebra SSI) or "plain".
+	Mode string `json:"mode,omitempty"`
+	// Baud is the imager's UART speed (0: 9600).
+	Baud int `json:"baud,omitempty"`
+}
+
 // Spool sets the outbox's disk budget.
 type Spool struct {
 	MaxBytes  int64 `json:"max_bytes"`
@@ -76,6 +87,7 @@ type Config struct {
 	// Board names the board profile (rpi4, generic, sim) or a file.
 	Board   string  `json:"board"`
 	Scanner Scanner `json:"scanner"`
+	Reader  Reader  `json:"reader"`
 	MQTT    MQTT    `json:"mqtt"`
 	Spool   Spool   `json:"spool"`
 	// IdleTimeout ends a visit nobody touches.
@@ -90,6 +102,7 @@ func Default() Config {
 		Listen:      "127.0.0.1:8080",
 		Board:       "sim",
 		Scanner:     Scanner{Resolution: 300, Color: "RGB24", Duplex: true},
+		Reader:      Reader{Kind: "imager", Mode: "ssi"},
 		Spool:       Spool{WarnFree: 512 << 20, AlarmFree: 128 << 20},
 		IdleTimeout: Duration(3 * time.Minute),
 		RemoveBlank: true,
@@ -143,6 +156,14 @@ func (c Config) Validate() error {
 	case "RGB24", "Grayscale8", "BlackAndWhite1":
 	default:
 		return fmt.Errorf("%w: scanner color %q", ErrInvalid, c.Scanner.Color)
+	}
+	switch {
+	case c.Reader.Kind != "imager" && c.Reader.Kind != "wiegand":
+		return fmt.Errorf("%w: reader kind %q (imager or wiegand)", ErrInvalid, c.Reader.Kind)
+	case c.Reader.Kind == "imager" && c.Reader.Mode != "ssi" && c.Reader.Mode != "plain":
+		return fmt.Errorf("%w: reader mode %q (ssi or plain)", ErrInvalid, c.Reader.Mode)
+	case c.Reader.Baud < 0 || c.Reader.Baud > 921600:
+		return fmt.Errorf("%w: reader baud %d", ErrInvalid, c.Reader.Baud)
 	}
 	if c.Scanner.URL != "" {
 		if u, err := url.Parse(c.Scanner.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

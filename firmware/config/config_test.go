@@ -35,6 +35,8 @@ func TestParseBad(t *testing.T) {
 		`{"idle_timeout":"soon"}`,
 		`{"spool":{"warn_free":1,"alarm_free":2}}`,
 		`{} {}`,
+		`{"reader":{"kind":"laser"}}`,
+		`{"reader":{"kind":"imager","mode":"morse"}}`,
 		`[`,
 	} {
 		if _, err := Parse([]byte(in)); !errors.Is(err, ErrInvalid) {

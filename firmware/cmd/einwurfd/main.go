@@ -81,10 +81,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		level = slog.LevelDebug
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
-	if !f.sim {
-		return errors.New("hardware mode needs the board drivers of a kiosk; on this machine run with -sim")
+	start := startBoard
+	if f.sim {
+		start = startSim
 	}
-	a, err := startSim(ctx, f)
+	a, err := start(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -97,12 +98,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stdout, path)
 		return nil
 	}
+	if !f.sim {
+		<-ctx.Done()
+		return nil
+	}
 	fmt.Fprintf(stdout, "Einwurf kiosk (simulation) %s\n", version)
 	fmt.Fprintf(stdout, "  kiosk UI:      %s\n", a.uiURL)
 	fmt.Fprintf(stdout, "  MQTT broker:   %s\n", a.broker.URL())
 	fmt.Fprintf(stdout, "  filed PDFs in: %s\n", a.inbox)
 	fmt.Fprintln(stdout, "  type a number on stdin to 'scan' it with the simulated reader; Ctrl-C stops")
-	go a.reader.Feed(ctx, stdin)
+	go a.simReader.Feed(ctx, stdin)
 	<-ctx.Done()
 	return nil
 }

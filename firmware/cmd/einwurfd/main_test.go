@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/central/keys"
 	"github.com/einwurf/einwurf/firmware/broker"
 )
 
@@ -215,5 +217,27 @@ func TestPanelAndWatchdog(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "kiosk", "watchdog"))
 	if err != nil || len(b) < 2 || b[len(b)-1] != 'V' {
 		t.Fatalf("watchdog file %q, %v", b, err)
+	}
+}
+
+// TestKioskModeHere starts the hardware path on this machine, which has no
+// GPIO chips: it must stop with a clear error naming the board, not
+// half-start.
+func TestKioskModeHere(t *testing.T) {
+	dir := t.TempDir()
+	// Central keys as a kiosk would be given them.
+	if _, err := keys.Generate(filepath.Join(dir, "central", "keys")); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cfgPath := filepath.Join(dir, "kiosk.json")
+	os.WriteFile(cfgPath, []byte(`{"board":"rpi4","kiosk_id":"k-test","scanner":{"url":"http://127.0.0.1:9/eSCL","resolution":300,"color":"RGB24"},
+		"mqtt":{"brokers":["tcp://127.0.0.1:9"],"central_pub":"`+filepath.Join(dir, "central", "keys", "central.pub.json")+`"}}`), 0o600)
+	err := run(context.Background(), []string{"-config", cfgPath, "-data", dir}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "board rpi4") || !strings.Contains(err.Error(), "GPIO") {
+		t.Fatalf("kiosk mode here: %v", err)
+	}
+	if err := run(context.Background(), []string{"-data", dir}, nil, &out, &out); !errors.Is(err, errNeedConfig) {
+		t.Fatalf("kiosk mode without config: %v", err)
 	}
 }

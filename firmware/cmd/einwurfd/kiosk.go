@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/drivers/barcode/imager"
+	"github.com/einwurf/einwurf/drivers/barcode/wiegand"
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
+	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
+	"github.com/einwurf/einwurf/drivers/usb"
+	"github.com/einwurf/einwurf/firmware/config"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// errNeedConfig: a kiosk has no defaults for its broker and central.
+var errNeedConfig = errors.New("a kiosk needs -config (broker, certificates, central keys); on a laptop run with -sim")
+
+// startBoard starts the appliance on a kiosk's own hardware, as the
+// configuration names it: the board profile's GPIO lines, watchdog and
+// UART, the USB (or network) scanner, the TLS broker connection.
+func startBoard(ctx context.Context, f flags) (_ *appliance, err error) {
+	if f.config == "" {
+		return nil, errNeedConfig
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return nil, err
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	a := &appliance{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	a.closers = append(a.closers, cancel)
+	kioskDir := filepath.Join(f.data, "kiosk")
+	key, err := a.identify(cfg, kioskDir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(cfg.MQTT.CentralPub)
+	if err != nil {
+		return nil, fmt.Errorf("central keys: %w", err)
+	}
+	central, err := wire.ParseCentralKeys(b)
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if cfg.MQTT.CACert != "" {
+		if tlsCfg, err = clientTLS(cfg.MQTT); err != nil {
+			return nil, err
+		}
+	}
+	profile, err := board.LoadProfile(cfg.Board)
+	if err != nil {
+		return nil, err
+	}
+	brd, err := board.Open(profile)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: %w", profile.Name, err)
+	}
+	reader, err := openReader(brd, cfg.Reader)
+	if err != nil {
+		brd.Close()
+		return nil, err
+	}
+	scan, err := openScanner(cfg.Scanner)
+	if err != nil {
+		brd.Close()
+		return nil, err
+	}
+	err = a.startKiosk(ctx, cancel, parts{cfg: cfg, kioskDir: kioskDir, key: key, brokers: cfg.MQTT.Brokers,
+		tls: tlsCfg, central: central, scanner: scan, reader: reader, board: brd, dogPath: profile.Watchdog})
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("einwurfd: started", "kiosk", a.kioskID, "board", profile.Name, "ui", a.uiURL)
+	return a, nil
+}
+
+// openScanner picks the network eSCL scanner the configuration names, or
+// the first IPP-over-USB scanner.
+func openScanner(c config.Scanner) (scanner.Scanner, error) {
+	if c.URL != "" {
+		return escl.New(&http.Client{}, c.URL), nil
+	}
+	host, err := usb.OpenLibUSB()
+	if err != nil {
+		return nil, fmt.Errorf("usb: %w", err)
+	}
+	return ippusb.NewScanner(host, nil, nil), nil
+}
+
+// openReader opens the barcode reader the configuration names.
+func openReader(b board.Board, c config.Reader) (barcode.Reader, error) {
+	if c.Kind == "wiegand" {
+		return wiegand.Open(b, wiegand.Config{}, slog.Default())
+	}
+	mode := imager.ModeSSI
+	if c.Mode == "plain" {
+		mode = imager.ModePlain
+	}
+	return imager.Open(b, imager.Config{Mode: mode, Baud: c.Baud}, slog.Default())
+}
+
+// clientTLS is mutual TLS with the kiosk's client certificate.
+func clientTLS(m config.MQTT) (*tls.Config, error) {
+	pem, err := os.ReadFile(m.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("mqtt: no CA certificate in " + m.CACert)
+	}
+	cert, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: client certificate: %w", err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
