@@ -600,6 +600,8 @@ type Stats struct {
 }
 
 // DropBlanks returns the pages not judged blank, in order, and what it did.
+// To undo a removal on the review screen, clear that page's Blank and call
+// it again.
 func DropBlanks(pages []Page) ([]Page, Stats) {
 	st := Stats{Scanned: len(pages)}
 	kept := make([]Page, 0, len(pages))

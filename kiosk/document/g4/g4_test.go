@@ -2,7 +2,6 @@ package g4
 
 import (
 	"bytes"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -200,5 +199,4 @@ func BenchmarkEncodeA4(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/1024, "KB/page")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
-	_ = fmt.Sprint()
 }
