@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
@@ -92,5 +93,52 @@ func TestStaleTempRemovedOnRefile(t *testing.T) {
 	}
 	if len(names) != 2 || names[0] != base+".json" || names[1] != base+".pdf" {
 		t.Fatalf("case folder holds %v", names)
+	}
+}
+
+// A chunk damaged on the central's disk (chunks are stored without fsync)
+// is found when the packet is filed: ingest drops it and asks the kiosk
+// for it again instead of rejecting the packet; after the resend the
+// packet is filed.
+func TestDamagedStoredChunkAskedAgain(t *testing.T) {
+	f := newFixture(t)
+	p := f.seal(t, "k-a", "k-a", "", 300<<10)
+	n := p.m.Chunks()
+	order := make([]int, 0, n)
+	for i := 0; i < n-1; i++ {
+		order = append(order, i)
+	}
+	f.deliver(t, p, order)
+	dir := f.in.packetDir("k-a", p.m.PacketID)
+	if err := os.Truncate(filepath.Join(dir, "chunk-1"), 100); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.in.Handle(wire.ChunkTopic("k-a", p.m.PacketID, n-1), p.chunk(n-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 1 || r[0].Topic != wire.ProgressTopic("k-a") {
+		t.Fatalf("replies %v, want progress", r)
+	}
+	var pr wire.Progress
+	if err := wire.Verify(f.centralPK, wire.TypeProgress, r[0].Payload, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Missing) != 1 || pr.Missing[0] != 1 {
+		t.Fatalf("missing %v, want [1]", pr.Missing)
+	}
+	if len(f.filed) != 0 {
+		t.Fatal("filed with a damaged chunk")
+	}
+	r, err = f.in.Handle(wire.ChunkTopic("k-a", p.m.PacketID, 1), p.chunk(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := f.receipt(t, r); rc.Status != wire.ReceiptFiled {
+		t.Fatalf("receipt %+v", rc)
+	}
+	got, _ := os.ReadFile(f.filed[0].PDF)
+	if !bytes.Equal(got, p.pdf) {
+		t.Fatal("filed PDF differs")
 	}
 }

@@ -229,7 +229,11 @@ func (in *Ingest) chunk(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 	}
 	name := filepath.Join(dir, "chunk-"+strconv.Itoa(pt.Chunk))
 	if _, err := os.Stat(name); err != nil {
-		if err := writeAtomic(name, data); err != nil {
+		// Stored with its hash and without fsync: a chunk is only a
+		// transient copy (the kiosk keeps the packet until the receipt),
+		// and one damaged by a crash is found when the packet is filed
+		// and asked for again. The fsyncs go to what the receipt promises.
+		if err := writeNoSync(name, payload); err != nil {
 			return nil, err
 		}
 	}
@@ -276,6 +280,14 @@ func (in *Ingest) progressOrFile(m wire.Manifest, dir string) ([]Reply, error) {
 		return []Reply{{wire.ProgressTopic(m.KioskID), p}}, nil
 	}
 	r, err := in.finish(m, dir)
+	var bad *badChunkError
+	if errors.As(err, &bad) {
+		// A stored chunk was damaged (a crash of this machine): drop it
+		// and ask the kiosk for it again.
+		slog.Warn("ingest: stored chunk damaged, asking again", "kiosk", m.KioskID, "packet", m.PacketID, "chunk", bad.n)
+		os.Remove(filepath.Join(dir, "chunk-"+strconv.Itoa(bad.n)))
+		return in.progressOrFile(m, dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +316,8 @@ func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 		Status: wire.ReceiptFiled, Received: in.cfg.Now().UTC()}
 	filed, ferr := in.file(m, dir, receipt.Received)
 	if ferr != nil {
-		if errors.Is(ferr, syscall.ENOSPC) || errors.Is(ferr, syscall.EIO) {
+		var bad *badChunkError
+		if errors.Is(ferr, syscall.ENOSPC) || errors.Is(ferr, syscall.EIO) || errors.As(ferr, &bad) {
 			// Our own trouble, not the packet's: keep the chunks, no
 			// receipt; the kiosk will offer again.
 			return nil, ferr
@@ -349,54 +362,86 @@ func (in *Ingest) dropChunks(dir string) {
 	}
 }
 
-// chunkReader streams the stored chunks in order.
-func chunkReader(dir string, n int) io.Reader {
-	rs := make([]io.Reader, n)
-	for i := range rs {
-		rs[i] = &lazyFile{path: filepath.Join(dir, "chunk-"+strconv.Itoa(i))}
-	}
-	return io.MultiReader(rs...)
+// badChunkError reports a stored chunk that does not match its own hash
+// or length: damaged on the central's disk, not sent wrong by the kiosk.
+type badChunkError struct{ n int }
+
+func (e *badChunkError) Error() string { return fmt.Sprintf("ingest: stored chunk %d damaged", e.n) }
+
+// chunkReader streams the stored chunks' data in order, checking each
+// against the hash stored with it. It holds one chunk in memory.
+type chunkReader struct {
+	dir  string
+	m    wire.Manifest
+	next int
+	buf  []byte
+	rest []byte
 }
 
-// lazyFile opens its file on first read and closes it at EOF, so a packet
-// of many chunks does not hold many descriptors.
-type lazyFile struct {
-	path string
-	f    *os.File
-	done bool
+func newChunkReader(dir string, m wire.Manifest) *chunkReader {
+	return &chunkReader{dir: dir, m: m}
 }
 
-func (l *lazyFile) Read(b []byte) (int, error) {
-	if l.done {
-		return 0, io.EOF
-	}
-	if l.f == nil {
-		f, err := os.Open(l.path)
-		if err != nil {
-			return 0, err
+func (c *chunkReader) Read(b []byte) (int, error) {
+	for len(c.rest) == 0 {
+		if c.next >= c.m.Chunks() {
+			return 0, io.EOF
 		}
-		l.f = f
+		n := c.next
+		want := wire.ChunkHashSize + c.m.ChunkLen(n)
+		if cap(c.buf) < want {
+			c.buf = make([]byte, wire.ChunkHashSize+c.m.ChunkSize)
+		}
+		f, err := os.Open(filepath.Join(c.dir, "chunk-"+strconv.Itoa(n)))
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, &badChunkError{n}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("ingest: read chunk: %w", err)
+		}
+		got, err := io.ReadFull(f, c.buf[:want])
+		extra, _ := f.Read(make([]byte, 1))
+		f.Close()
+		if err != nil || got != want || extra != 0 {
+			return 0, &badChunkError{n}
+		}
+		if sum := sha256.Sum256(c.buf[wire.ChunkHashSize:want]); !bytes.Equal(sum[:], c.buf[:wire.ChunkHashSize]) {
+			return 0, &badChunkError{n}
+		}
+		c.rest = c.buf[wire.ChunkHashSize:want]
+		c.next++
 	}
-	n, err := l.f.Read(b)
-	if err == io.EOF {
-		l.f.Close()
-		l.done = true
-	}
-	return n, err
+	k := copy(b, c.rest)
+	c.rest = c.rest[k:]
+	return k, nil
 }
 
-// file checks the ciphertext, decrypts it and files the PDF.
+// file decrypts the stored ciphertext and files the PDF, in one pass that
+// also checks the ciphertext against the manifest's size and hash before
+// anything appears in the inbox.
 func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, chunkReader(dir, m.Chunks()))
-	if err != nil {
-		return Filed{}, fmt.Errorf("ingest: read chunks: %w", err)
+	cr := newChunkReader(dir, m)
+	tee := io.TeeReader(cr, h)
+	checkCiphertext := func() error {
+		// Hash what the decryption left unread, then compare.
+		if _, err := io.Copy(io.Discard, tee); err != nil {
+			return err
+		}
+		if cr.next != m.Chunks() || hex.EncodeToString(h.Sum(nil)) != m.SHA256 {
+			return ErrCiphertext
+		}
+		return nil
 	}
-	if n != m.Size || hex.EncodeToString(h.Sum(nil)) != m.SHA256 {
-		return Filed{}, ErrCiphertext
-	}
-	meta, pdf, err := packet.Open(chunkReader(dir, m.Chunks()), in.cfg.Identity)
+	meta, pdf, err := packet.Open(tee, in.cfg.Identity)
 	if err != nil {
+		var bad *badChunkError
+		if errors.As(err, &bad) {
+			return Filed{}, bad
+		}
+		if cerr := checkCiphertext(); cerr != nil {
+			return Filed{}, cerr
+		}
 		return Filed{}, err
 	}
 	if meta.PacketID != m.PacketID || meta.KioskID != m.KioskID {
@@ -415,7 +460,11 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 	sidecar := filepath.Join(caseDir, base+".json")
 	removeStale(pdfPath)
 	removeStale(sidecar)
-	if err := writeStreamAtomic(pdfPath, pdf); err != nil {
+	if err := writeStreamAtomicCheck(pdfPath, pdf, checkCiphertext); err != nil {
+		var bad *badChunkError
+		if errors.As(err, &bad) {
+			return Filed{}, bad
+		}
 		return Filed{}, err
 	}
 	mh := sha256.Sum256([]byte(m.SHA256))
@@ -460,9 +509,37 @@ func removeStale(path string) {
 	}
 }
 
+// writeNoSync writes path through a temporary file and a rename, without
+// fsync: for data that may be lost in a crash (and is checked when used).
+func writeNoSync(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix(path)+"*")
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	return nil
+}
+
 // writeStreamAtomic streams r to path: temp → fsync → rename → fsync dir.
 // If r fails (a hash mismatch at the end of a PDF), nothing is left.
 func writeStreamAtomic(path string, r io.Reader) error {
+	return writeStreamAtomicCheck(path, r, nil)
+}
+
+// writeStreamAtomicCheck is writeStreamAtomic with a last check, run after
+// r is copied and before the file is renamed into place; if it fails,
+// nothing is left.
+func writeStreamAtomicCheck(path string, r io.Reader, check func() error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpPrefix(path)+"*")
 	if err != nil {
@@ -471,7 +548,17 @@ func writeStreamAtomic(path string, r io.Reader) error {
 	defer os.Remove(f.Name())
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
+		var bad *badChunkError
+		if errors.As(err, &bad) {
+			return bad
+		}
 		return fmt.Errorf("%w: %w", ErrPayload, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -299,6 +299,9 @@ func (b *Broker) start() error {
 // URL is the broker's URL for paho.
 func (b *Broker) URL() string { return "ssl://" + b.Addr }
 
+// Dir is the broker's folder (configuration, log, persistence).
+func (b *Broker) Dir() string { return b.opt.Dir }
+
 // Port is the broker's TCP port.
 func (b *Broker) Port() int {
 	_, p, _ := net.SplitHostPort(b.Addr)

@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,8 +76,13 @@ type World struct {
 	Reg     *keys.Register
 }
 
-// NewWorld creates keys and certificates in dir and starts mosquitto.
-func NewWorld(dir string) (*World, error) {
+// NewWorld creates keys and certificates in dir and starts mosquitto with
+// the production message_size_limit.
+func NewWorld(dir string) (*World, error) { return NewWorldLimit(dir, 0) }
+
+// NewWorldLimit is NewWorld with another message_size_limit (0: the
+// production one), for benchmarks that compare with one large message.
+func NewWorldLimit(dir string, limit int) (*World, error) {
 	w := &World{Dir: dir}
 	var err error
 	if w.PKI, err = mosquittotest.NewPKI(filepath.Join(dir, "pki")); err != nil {
@@ -89,7 +95,8 @@ func NewWorld(dir string) (*World, error) {
 		return nil, err
 	}
 	w.Reg = keys.OpenRegister(filepath.Join(dir, "central-keys", "kiosks.json"))
-	if w.Broker, err = mosquittotest.Start(mosquittotest.Options{Dir: filepath.Join(dir, "broker"), PKI: w.PKI}); err != nil {
+	if w.Broker, err = mosquittotest.Start(mosquittotest.Options{Dir: filepath.Join(dir, "broker"), PKI: w.PKI,
+		MessageSizeLimit: limit}); err != nil {
 		return nil, err
 	}
 	if err := w.SetBrokerURL(w.Broker.URL()); err != nil {
@@ -506,9 +513,20 @@ func kioskMain(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	say := func(s string) { mu.Lock(); fmt.Println(s); mu.Unlock() }
+	var peakHeap atomic.Uint64
+	go func() {
+		var ms runtime.MemStats
+		for ctx.Err() == nil {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peakHeap.Load() {
+				peakHeap.Store(ms.HeapInuse)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	stats := func() string {
 		s := u.Stats()
-		return fmt.Sprintf("stats chunks=%d delivered=%d", s.ChunksSent, s.Delivered)
+		return fmt.Sprintf("stats chunks=%d delivered=%d heapMB=%d", s.ChunksSent, s.Delivered, peakHeap.Load()>>20)
 	}
 	go func() {
 		sc := bufio.NewScanner(os.Stdin)
