@@ -243,7 +243,9 @@ func ingestJPEG(path string, pg *Page, opt Options) (image.Image, error) {
 	if err != nil {
 		return nil, malformed("jpeg header: %v", err)
 	}
-	if cfg.ColorModel != color.GrayModel && cfg.ColorModel != color.YCbCrModel {
+	switch cfg.ColorModel {
+	case color.GrayModel, color.YCbCrModel, color.RGBAModel: // RGBA: Adobe RGB-transform JPEG
+	default:
 		// CMYK would need a CMYK output intent; scanners do not send it.
 		return nil, malformed("jpeg colour model not grey or RGB")
 	}
