@@ -1,6 +1,7 @@
 package uplink_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -104,6 +105,11 @@ func TestIngestKilledMidWrite(t *testing.T) {
 			return e2e.StoredChunks(w.StateDir(), "k-a", id) >= at || e2e.Inbox(w.InboxDir())[id] > 0
 		})
 		ing.Kill()
+		stored, filed := e2e.StoredChunks(w.StateDir(), "k-a", id), e2e.Inbox(w.InboxDir())[id]
+		t.Logf("kill %d: %d chunks stored, filed %d", kill, stored, filed)
+		if kill == 0 && filed != 0 {
+			t.Fatal("filed before the first kill: the kill did not strike mid-transfer")
+		}
 		if ing, err = w.StartIngest("ingest-1", 0); err != nil {
 			t.Fatal(err)
 		}
@@ -201,4 +207,60 @@ func TestDiskFullAlarm(t *testing.T) {
 	if _, err := k.Seal(w.Public(), e2e.PDF(1000, 1, "x"), nil); err != nil {
 		t.Fatalf("spool refuses after space is back: %v", err)
 	}
+}
+
+// The kiosk's wall clock jumps back a day between two documents and the
+// ingest process's clock is an hour ahead: both documents arrive once
+// (the uplink's time-outs run on the monotonic clock; order and ids do not
+// depend on agreeing clocks).
+func TestClockJumps(t *testing.T) {
+	w := newWorld(t, "k-a")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.RunIngestClock(ctx, "ingest-1", w.Broker.URL(), time.Hour); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	k := openKiosk(t, w, "k-a")
+	pdfA, pdfB := e2e.PDF(300<<10, 21, "a"), e2e.PDF(300<<10, 22, "b")
+	a, err := k.Seal(w.Public(), pdfA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Clock.Store(int64(-24 * time.Hour))
+	b, err := k.Seal(w.Public(), pdfB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := w.Uplink(k, w.Broker.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUplink(t, u)
+	checkFiled(t, w, a, pdfA, 30*time.Second)
+	checkFiled(t, w, b, pdfB, 30*time.Second)
+	waitFor(t, 10*time.Second, "spool emptied", spoolEmpty(k.Spool))
+}
+
+// The first broker of the list is down: the uplink goes on to the next.
+func TestBrokerListTriedInTurn(t *testing.T) {
+	w := newWorld(t, "k-a")
+	runIngest(t, w, "ingest-1", nil)
+	px, err := e2e.NewProxy(w.Broker.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.Cut() // refuses every connection: a broker that is down
+	defer px.Close()
+	k := openKiosk(t, w, "k-a")
+	pdf := e2e.PDF(200<<10, 31, "list")
+	id, err := k.Seal(w.Public(), pdf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := w.UplinkConfig(k, px.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Brokers = []string{px.URL(), w.Broker.URL()}
+	runUplink(t, uplink.New(cfg))
+	checkFiled(t, w, id, pdf, 30*time.Second)
 }

@@ -280,6 +280,11 @@ func (w *World) RunIngest(ctx context.Context, clientID, url string, onFiled fun
 	return runIngest(ctx, w.Dir, clientID, url, 0, onFiled)
 }
 
+// RunIngestClock is RunIngest with the ingest's clock shifted by clock.
+func (w *World) RunIngestClock(ctx context.Context, clientID, url string, clock time.Duration) error {
+	return runIngest(ctx, w.Dir, clientID, url, clock, nil)
+}
+
 func runIngest(ctx context.Context, dir, clientID, url string, clock time.Duration, onFiled func(ingest.Filed)) error {
 	c, err := keys.Load(filepath.Join(dir, "central-keys"))
 	if err != nil {
