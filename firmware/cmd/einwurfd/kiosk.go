@@ -83,7 +83,7 @@ func startBoard(ctx context.Context, f flags) (_ *appliance, err error) {
 		brd.Close()
 		return nil, err
 	}
-	scan, err := openScanner(cfg.Scanner)
+	scan, host, err := openScanner(cfg.Scanner)
 	if err != nil {
 		brd.Close()
 		return nil, err
@@ -93,21 +93,37 @@ func startBoard(ctx context.Context, f flags) (_ *appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if host != nil {
+		go a.watchUSB(ctx, host)
+	}
 	slog.Info("einwurfd: started", "kiosk", a.kioskID, "board", profile.Name, "ui", a.uiURL)
 	return a, nil
 }
 
 // openScanner picks the network eSCL scanner the configuration names, or
-// the first IPP-over-USB scanner.
-func openScanner(c config.Scanner) (scanner.Scanner, error) {
+// the first IPP-over-USB scanner (then it also returns the USB host).
+func openScanner(c config.Scanner) (scanner.Scanner, usb.Host, error) {
 	if c.URL != "" {
-		return escl.New(&http.Client{}, c.URL), nil
+		return escl.New(&http.Client{}, c.URL), nil, nil
 	}
 	host, err := usb.OpenLibUSB()
 	if err != nil {
-		return nil, fmt.Errorf("usb: %w", err)
+		return nil, nil, fmt.Errorf("usb: %w", err)
 	}
-	return ippusb.NewScanner(host, nil, nil), nil
+	return ippusb.NewScanner(host, usb.Desc.IsIPP, nil), host, nil
+}
+
+// watchUSB tells the central when the scanner is unplugged and back (gousb
+// has no hot-plug events: Watch polls). The scanner driver reopens the
+// device by itself at its next use.
+func (a *appliance) watchUSB(ctx context.Context, host usb.Host) {
+	for ev := range usb.Watch(ctx, host, 0, usb.Desc.IsIPP) {
+		if ev.Kind == usb.Removed {
+			a.alarm("scanner.unplugged", ev.Desc.ID())
+		} else {
+			a.event(wire.SeverityInfo, "scanner.plugged", ev.Desc.ID())
+		}
+	}
 }
 
 // openReader opens the barcode reader the configuration names.
