@@ -78,6 +78,20 @@ func testBitmaps() map[string]*Bitmap {
 		}
 	}
 	m["text"] = b
+
+	// Every run length 0..2600 of both colours, in horizontal mode: each
+	// row is black at x=0, then white for l pixels, then black to the end,
+	// and follows an all-white row so that vertical mode cannot apply.
+	const w = 2700
+	b = NewBitmap(w, 2*2601)
+	for l := 0; l <= 2600; l++ {
+		y := 2*l + 1
+		b.Set(0, y, true)
+		for x := 1 + l; x < w; x++ {
+			b.Set(x, y, true)
+		}
+	}
+	m["allruns"] = b
 	return m
 }
 
