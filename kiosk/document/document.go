@@ -64,7 +64,8 @@ type Page struct {
 	Codes []Code
 }
 
-// Options tune Ingest.
+// Options tune Ingest. Start from DefaultOptions: zero limits are refused
+// with ErrBadOptions.
 type Options struct {
 	// BlankThreshold is the fraction of ink (0..1) under which a page is
 	// judged blank. 0 turns blank detection off.

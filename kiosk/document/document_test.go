@@ -508,3 +508,16 @@ func TestBilevelTakesTheSmallerEncoding(t *testing.T) {
 		}
 	}
 }
+
+func TestIngestRefusesBadOptions(t *testing.T) {
+	jpg := mustJPEG(t, testpage.Paper(150, 1), false)
+	for _, o := range []Options{{}, {MaxPageBytes: 1 << 20}, func() Options { o := DefaultOptions(); o.BlankThreshold = 2; return o }()} {
+		dir := t.TempDir()
+		if _, err := Ingest(context.Background(), dir, page(scanner.FormatJPEG, 1, scanner.Front, 150, jpg), o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("%+v: %v", o, err)
+		}
+		if len(dirState(t, dir)) != 0 {
+			t.Error("bad options left a file")
+		}
+	}
+}
