@@ -264,3 +264,29 @@ func TestBrokerListTriedInTurn(t *testing.T) {
 	runUplink(t, uplink.New(cfg))
 	checkFiled(t, w, id, pdf, 30*time.Second)
 }
+
+// The kiosk's retained status says online while it runs; killed with
+// SIGKILL, its last will turns it to offline; a new subscriber sees the
+// retained offline status.
+func TestStatusAndLastWill(t *testing.T) {
+	w := newWorld(t, "k-a")
+	st := sniff(t, w, wire.StatusTopic("k-a"))
+	last := func(s *sniffer) (wire.Status, bool) {
+		ms := s.messages()
+		if len(ms) == 0 {
+			return wire.Status{}, false
+		}
+		var v wire.Status
+		err := json.Unmarshal(ms[len(ms)-1].Payload(), &v)
+		return v, err == nil
+	}
+	p := startKiosk(t, w, "k-a", 0)
+	waitFor(t, 10*time.Second, "status online", func() bool { v, ok := last(st); return ok && v.Online && v.KioskID == "k-a" })
+	p.Kill()
+	waitFor(t, 10*time.Second, "last will: offline", func() bool { v, ok := last(st); return ok && !v.Online })
+	later := sniff(t, w, wire.StatusTopic("k-a"))
+	waitFor(t, 5*time.Second, "retained offline status", func() bool {
+		v, ok := last(later)
+		return ok && !v.Online && len(later.messages()) == 1 && later.messages()[0].Retained()
+	})
+}
