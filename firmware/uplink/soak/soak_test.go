@@ -12,6 +12,7 @@ package soak
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -29,6 +30,8 @@ var summary string
 
 func TestMain(m *testing.M) {
 	e2e.HelperMain()
+	// Warnings only: info lines would interleave with benchmark results.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	code := m.Run()
 	if summary != "" {
 		fmt.Println(summary)
