@@ -229,7 +229,7 @@ func Start(opt Options) (*Broker, error) {
 	}
 	fmt.Fprintf(&conf, `persistence true
 persistence_location %s/
-autosave_interval 1
+autosave_interval 30
 log_dest file %s
 log_type error
 log_type warning

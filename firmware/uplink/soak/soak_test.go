@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,10 +183,14 @@ func (s *soak) round(n int) {
 	var wg sync.WaitGroup
 	docs := 1 + s.rng.IntN(3)
 	sizes, seeds := make([]int, docs), make([]uint64, docs)
+	faults := []string{"kiosk-kill", "ingest-kill", "broker-restart", "broker-kill", "stall-broker-kill", "net-cut", "disk-full", "clock-jump", "none"}
+	fault := faults[s.rng.IntN(len(faults))]
 	for i := range sizes {
 		sizes[i], seeds[i] = s.size(), s.rng.Uint64()
+		if fault == "stall-broker-kill" {
+			sizes[i] = 2<<20 + s.rng.IntN(6<<20) // long enough to be caught in flight
+		}
 	}
-	fault := []string{"kiosk-kill", "ingest-kill", "broker-restart", "broker-kill", "net-cut", "disk-full", "clock-jump", "none"}[s.rng.IntN(8)]
 	s.t.Logf("round %d: %s, %d documents on %s", n, fault, docs, kiosk)
 	if fault == "disk-full" {
 		// The kiosk sees a full disk before the visit: it refuses the
@@ -205,7 +210,12 @@ func (s *soak) round(n int) {
 			s.seal(kiosk, sizes[i], seeds[i])
 		}
 	}()
-	s.pause(400)
+	if s.rng.IntN(2) == 0 {
+		s.pause(400) // strike while documents are being sealed and sent
+	} else {
+		wg.Wait() // strike while the last document is on its way
+		s.pause(150)
+	}
 	switch fault {
 	case "kiosk-kill":
 		wg.Wait() // the seal must not race the kill in this test's bookkeeping
@@ -225,6 +235,20 @@ func (s *soak) round(n int) {
 	case "broker-kill":
 		s.w.Broker.Kill()
 		s.pause(500)
+		if err := s.w.Broker.Start(); err != nil {
+			s.t.Fatal(err)
+		}
+	case "stall-broker-kill":
+		// One ingest process stalls; the shared subscription still hands
+		// it half the chunks, which the broker queues (and acknowledged to
+		// the kiosk), and then the broker dies with what it holds in memory.
+		stalled := s.ingests[[]string{"ingest-1", "ingest-2"}[s.rng.IntN(2)]]
+		stalled.Signal(syscall.SIGSTOP)
+		wg.Wait()
+		s.pause(800)
+		s.w.Broker.Kill()
+		stalled.Signal(syscall.SIGCONT)
+		s.pause(300)
 		if err := s.w.Broker.Start(); err != nil {
 			s.t.Fatal(err)
 		}

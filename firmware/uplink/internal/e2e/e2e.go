@@ -569,3 +569,7 @@ func (w *World) SpoolEntries(id string) int {
 	m, _ := filepath.Glob(filepath.Join(w.KioskDir(id), "spool", "*.manifest"))
 	return len(m)
 }
+
+// Signal sends sig to the process (SIGSTOP and SIGCONT stall and resume
+// it, as an overloaded machine would).
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
