@@ -159,6 +159,10 @@ func TestMosquitto40MBWithBrokerRestart(t *testing.T) {
 	}
 	checkFiled(t, w, id, pdf, 90*time.Second)
 	waitFor(t, 10*time.Second, "spool emptied by the receipt", spoolEmpty(k.Spool))
+	// The window bounds what is in flight (and so the kiosk's memory).
+	if s := u.Stats(); s.MaxInFlight < 2 || s.MaxInFlight > 32 {
+		t.Fatalf("max in flight %d, want 2..32 (the default window)", s.MaxInFlight)
+	}
 	if n := len(tooBig.messages()); n != 0 {
 		t.Fatalf("a %d MiB message crossed the broker", 2)
 	}

@@ -94,6 +94,9 @@ type Stats struct {
 	Dropped     int64 // incoming messages dropped because the queue was full
 	ChunksSent  int64
 	Reconnects  int64
+	// MaxInFlight is the most chunk publishes seen unacknowledged at once
+	// (at most Config.Window).
+	MaxInFlight int64
 	Connected   bool
 	LastAttempt time.Time
 }
@@ -107,7 +110,7 @@ type Uplink struct {
 	online chan struct{} // closed and replaced on each connect
 	mu     sync.Mutex
 
-	delivered, rejected, dropped, chunks, reconnects atomic.Int64
+	delivered, rejected, dropped, chunks, reconnects, maxInFlight atomic.Int64
 	connected                                        atomic.Bool
 
 	events    chan wire.Event // alarms waiting to be published
@@ -305,7 +308,8 @@ func (u *Uplink) Connected() bool { return u.connected.Load() }
 // Stats returns the counters.
 func (u *Uplink) Stats() Stats {
 	return Stats{Delivered: u.delivered.Load(), Rejected: u.rejected.Load(), Dropped: u.dropped.Load(),
-		ChunksSent: u.chunks.Load(), Reconnects: u.reconnects.Load(), Connected: u.connected.Load()}
+		ChunksSent: u.chunks.Load(), Reconnects: u.reconnects.Load(), MaxInFlight: u.maxInFlight.Load(),
+		Connected: u.connected.Load()}
 }
 
 // Publish sends a kiosk message (telemetry, event) under the kiosk's own
@@ -555,6 +559,9 @@ func (u *Uplink) sendChunks(ctx context.Context, f io.ReaderAt, m wire.Manifest,
 		copy(buf, sum[:])
 		inflight = append(inflight, flight{u.client.Publish(wire.ChunkTopic(m.KioskID, m.PacketID, n), 1, false, buf), buf})
 		u.chunks.Add(1)
+		if k := int64(len(inflight)); k > u.maxInFlight.Load() {
+			u.maxInFlight.Store(k)
+		}
 	}
 	for _, fl := range inflight {
 		if err := wait(fl); err != nil {
