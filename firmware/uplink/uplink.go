@@ -89,11 +89,11 @@ const (
 
 // Stats are counters for telemetry.
 type Stats struct {
-	Delivered   int64
-	Rejected    int64
-	Dropped     int64 // incoming messages dropped because the queue was full
-	ChunksSent  int64
-	Reconnects  int64
+	Delivered  int64
+	Rejected   int64
+	Dropped    int64 // incoming messages dropped because the queue was full
+	ChunksSent int64
+	Reconnects int64
 	// MaxInFlight is the most chunk publishes seen unacknowledged at once
 	// (at most Config.Window).
 	MaxInFlight int64
@@ -111,7 +111,7 @@ type Uplink struct {
 	mu     sync.Mutex
 
 	delivered, rejected, dropped, chunks, reconnects, maxInFlight atomic.Int64
-	connected                                        atomic.Bool
+	connected                                                     atomic.Bool
 
 	events    chan wire.Event // alarms waiting to be published
 	pending   []wire.Event    // taken from events, not yet published (Run only)
