@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -289,4 +291,51 @@ func TestStatusAndLastWill(t *testing.T) {
 		v, ok := last(later)
 		return ok && !v.Online && len(later.messages()) == 1 && later.messages()[0].Retained()
 	})
+}
+
+// A spool entry damaged on the kiosk's disk is quarantined, never sent,
+// and the alarm reaches the central as a spool.quarantine event; the
+// next entry still goes.
+func TestCorruptSpoolEntryQuarantinedWithAlarm(t *testing.T) {
+	w := newWorld(t, "k-a")
+	runIngest(t, w, "ingest-1", nil)
+	events := sniff(t, w, wire.EventTopic("k-a"))
+	chunks := sniff(t, w, "einwurf/v1/k/k-a/pkt/#")
+	k := openKiosk(t, w, "k-a")
+	bad, err := k.Seal(w.Public(), e2e.PDF(100<<10, 41, "bad"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf := e2e.PDF(100<<10, 42, "good")
+	good, err := k.Seal(w.Public(), pdf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(k.Spool.Dir(), bad+".age"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	u, err := w.Uplink(k, w.Broker.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Alarm = u.Alarm
+	runUplink(t, u)
+	checkFiled(t, w, good, pdf, 30*time.Second)
+	waitFor(t, 10*time.Second, "spool.quarantine event", func() bool {
+		for _, m := range events.messages() {
+			var e wire.Event
+			if json.Unmarshal(m.Payload(), &e) == nil && e.Code == "spool.quarantine" && e.Severity == wire.SeverityAlarm {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range chunks.messages() {
+		if strings.Contains(m.Topic(), bad) {
+			t.Fatalf("corrupt entry sent on %s", m.Topic())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(k.Spool.Dir(), "quarantine", bad+".age")); err != nil {
+		t.Fatalf("corrupt entry not in quarantine: %v", err)
+	}
 }
