@@ -339,3 +339,31 @@ func TestCorruptSpoolEntryQuarantinedWithAlarm(t *testing.T) {
 		t.Fatalf("corrupt entry not in quarantine: %v", err)
 	}
 }
+
+// The broker dies before it saved anything (SIGKILL, no persistence yet):
+// the sessions and subscriptions are gone. Ingest subscribes again on
+// reconnect, and the kiosk's packet still arrives.
+func TestBrokerLosesSessions(t *testing.T) {
+	w := newWorld(t, "k-a")
+	runIngest(t, w, "ingest-1", nil)
+	k := openKiosk(t, w, "k-a")
+	u, err := w.Uplink(k, w.Broker.URL(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUplink(t, u)
+	waitFor(t, 10*time.Second, "kiosk connected", u.Connected)
+	w.Broker.Kill()
+	os.RemoveAll(filepath.Join(w.Broker.Dir(), "data"))
+	os.MkdirAll(filepath.Join(w.Broker.Dir(), "data"), 0o700)
+	if err := w.Broker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pdf := e2e.PDF(600<<10, 51, "lost sessions")
+	id, err := k.Seal(w.Public(), pdf, u.Kick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiled(t, w, id, pdf, 60*time.Second)
+	waitFor(t, 10*time.Second, "spool emptied", spoolEmpty(k.Spool))
+}
