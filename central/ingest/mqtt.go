@@ -13,7 +13,9 @@ import (
 	"github.com/einwurf/einwurf/wire"
 )
 
-// Serve subscribes client to every kiosk's packet topics (as a shared
+// Serve subscribes client to every kiosk's packet topics once; prefer Run,
+// which also subscribes again after a reconnect to a broker that lost the
+// session. Serve (as a shared
 // subscription of group when group is not empty, so several ingest
 // processes split the load) and handles messages until ctx is done.
 //
