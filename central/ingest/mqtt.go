@@ -13,11 +13,11 @@ import (
 	"github.com/einwurf/einwurf/wire"
 )
 
-// Serve subscribes client to every kiosk's packet topics once; prefer Run,
-// which also subscribes again after a reconnect to a broker that lost the
-// session. Serve (as a shared
+// Serve subscribes client to every kiosk's packet topics (as a shared
 // subscription of group when group is not empty, so several ingest
 // processes split the load) and handles messages until ctx is done.
+// It subscribes once only; prefer Run, which subscribes again after a
+// reconnect to a broker that lost the session.
 //
 // Messages are handed to a bounded pool of workers, never processed in the
 // client's own goroutine; replies are published at QoS 1. The client should
