@@ -244,6 +244,12 @@ func (u *Uplink) Alarm(code, detail string) {
 	u.event(wire.SeverityAlarm, code, detail)
 }
 
+// Notice queues an informational event (service mode opened, scanner
+// plugged in); like Alarm it never blocks.
+func (u *Uplink) Notice(code, detail string) {
+	u.event(wire.SeverityInfo, code, detail)
+}
+
 func (u *Uplink) event(severity, code, detail string) {
 	e := wire.Event{KioskID: u.cfg.KioskID, Time: u.cfg.Now().UTC(), Severity: severity, Code: code, Detail: detail}
 	select {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
@@ -117,6 +118,8 @@ type Kiosk struct {
 	receipt  *Receipt
 	deadline time.Time
 	cancel   context.CancelFunc
+
+	visits, pagesSent atomic.Int64 // submitted, for telemetry
 }
 
 // New returns a Kiosk in the Idle state. It wipes visit folders left over
@@ -395,6 +398,8 @@ func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 		return Receipt{}, err
 	}
 	k.wipe()
+	k.visits.Add(1)
+	k.pagesSent.Add(int64(len(pages)))
 	k.state = Done
 	k.receipt = &rc
 	k.deadline = k.cfg.Now().Add(k.cfg.DoneTimeout)
@@ -422,6 +427,10 @@ func hashFile(path string) ([32]byte, int64, error) {
 	copy(sum[:], h.Sum(nil))
 	return sum, n, err
 }
+
+// Counts returns how many visits were submitted and with how many pages,
+// since start (for telemetry; no personal data).
+func (k *Kiosk) Counts() (visits, pages int64) { return k.visits.Load(), k.pagesSent.Load() }
 
 // Cancel ends the visit and wipes it.
 func (k *Kiosk) Cancel() {

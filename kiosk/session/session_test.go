@@ -128,6 +128,9 @@ func TestVisit(t *testing.T) {
 	if n := entries(t, work); n != 0 {
 		t.Fatalf("the visit left %d entries in the work folder", n)
 	}
+	if visits, pages := k.Counts(); visits != 1 || pages != 3 {
+		t.Fatalf("counts %d visits, %d pages", visits, pages)
+	}
 }
 
 func TestSubmitFailureKeepsReview(t *testing.T) {

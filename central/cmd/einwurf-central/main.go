@@ -112,13 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		cl := ingest.NewClient(opts)
-		if t := cl.Connect(); !t.WaitTimeout(30e9) || t.Error() != nil {
-			return fmt.Errorf("connect: %v", t.Error())
-		}
-		defer cl.Disconnect(250)
 		slog.Info("ingest running", "id", *id, "group", *group)
-		if err := ingest.Serve(ctx, cl, in, *group, *workers); !errors.Is(err, context.Canceled) {
+		if err := ingest.Run(ctx, opts, in, *group, *workers); err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
 		return nil

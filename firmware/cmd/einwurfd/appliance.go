@@ -112,13 +112,26 @@ var errServiceMode = errors.New("in service mode")
 func (a *appliance) startKiosk(ctx context.Context, cancel context.CancelFunc, p parts) error {
 	var err error
 	a.scan, a.reader = p.scanner, p.reader
+	// The spool recovers (and may quarantine) before the uplink exists:
+	// its alarms wait until the uplink can queue them.
+	var early []func()
 	a.spool, err = spool.Open(filepath.Join(p.kioskDir, "spool"), spool.Options{MaxBytes: p.cfg.Spool.MaxBytes,
-		WarnFree: p.cfg.Spool.WarnFree, AlarmFree: p.cfg.Spool.AlarmFree, Alarm: a.alarm})
+		WarnFree: p.cfg.Spool.WarnFree, AlarmFree: p.cfg.Spool.AlarmFree,
+		Alarm: func(code, detail string) {
+			if a.uplink == nil {
+				early = append(early, func() { a.alarm(code, detail) })
+				return
+			}
+			a.alarm(code, detail)
+		}})
 	if err != nil {
 		return err
 	}
 	a.uplink = uplink.New(uplink.Config{Brokers: p.brokers, KioskID: a.kioskID, TLS: p.tls,
 		Username: p.user, Password: p.password, CentralKey: p.central.SignPub, Spool: a.spool, Version: version})
+	for _, f := range early {
+		f()
+	}
 	uplinkDone := make(chan struct{})
 	go func() { a.uplink.Run(ctx); close(uplinkDone) }()
 	a.closers = append(a.closers, func() { cancel(); <-uplinkDone })
@@ -185,53 +198,39 @@ func (a *appliance) readCodes(ctx context.Context) {
 	}
 }
 
-// alarm raises an alarm event to the central. Events carry codes and
-// reasons, never personal data. The uplink may not be up yet (an alarm
-// during start-up): then the event is logged and the state shows in the
-// next telemetry.
+// alarm raises an alarm event to the central (queued by the uplink, sent
+// when it is connected). Events carry codes and reasons, never personal
+// data.
 func (a *appliance) alarm(code, detail string) {
 	slog.Warn("einwurfd: alarm", "code", code, "detail", detail)
-	a.event(wire.SeverityAlarm, code, detail)
+	a.uplink.Alarm(code, detail)
 }
 
-// event sends an event to the central, best effort.
-func (a *appliance) event(severity, code, detail string) {
-	if a.uplink == nil {
-		return
-	}
-	ev := wire.Event{KioskID: a.kioskID, Time: time.Now().UTC(), Severity: severity, Code: code, Detail: detail}
-	if err := a.uplink.Publish(wire.EventTopic(a.kioskID), ev, false); err != nil {
-		slog.Warn("einwurfd: alarm not sent", "code", code, "err", err)
-	}
+// notice sends an informational event to the central.
+func (a *appliance) notice(code, detail string) {
+	a.uplink.Notice(code, detail)
 }
 
-// tick ends idle visits, watches the disk and publishes telemetry.
+// tick ends idle visits, shows the state on the panel and publishes
+// telemetry (the uplink itself raises disk alarms).
 func (a *appliance) tick(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	n := 0
-	disk := spool.DiskOK
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		a.kiosk.Tick()
-		u := a.spool.Usage()
-		a.lights(a.kiosk.View(), u.State == spool.DiskAlarm)
-		if u.State != disk {
-			if u.State != spool.DiskOK {
-				a.alarm("disk."+u.State, fmt.Sprintf("%d MB free, spool %d MB", u.Free>>20, u.Bytes>>20))
+		a.lights(a.kiosk.View(), a.spool.Usage().State == spool.DiskAlarm)
+		if n%30 == 0 {
+			tm := a.uplink.Telemetry()
+			tm.Visits, tm.Pages = a.kiosk.Counts()
+			tm.Model, tm.Serial, tm.TempMilliC = a.hw.info.Model, a.hw.info.Serial, a.hw.temperature()
+			if err := a.uplink.Publish(wire.TelemetryTopic(a.kioskID), tm, false); err != nil {
+				slog.Debug("einwurfd: telemetry not sent", "err", err)
 			}
-			disk = u.State
-		}
-		if n++; n%30 == 1 {
-			s := a.uplink.Stats()
-			a.uplink.Publish(wire.TelemetryTopic(a.kioskID), wire.Telemetry{KioskID: a.kioskID, Time: time.Now().UTC(),
-				SpoolEntries: u.Entries, SpoolBytes: u.Bytes, DiskFree: u.Free, DiskState: u.State,
-				Quarantined: u.Quarantined, Sent: s.Delivered, Model: a.hw.info.Model, Serial: a.hw.info.Serial,
-				TempMilliC: a.hw.temperature()}, false)
 		}
 	}
 }

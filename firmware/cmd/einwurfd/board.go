@@ -14,7 +14,6 @@ import (
 	"github.com/einwurf/einwurf/board/watchdog"
 	"github.com/einwurf/einwurf/drivers/panel"
 	"github.com/einwurf/einwurf/kiosk/session"
-	"github.com/einwurf/einwurf/wire"
 )
 
 // hardware is the board-level part of the appliance: front panel and
@@ -98,14 +97,14 @@ func (a *appliance) panelEvents(ctx context.Context) {
 			case panel.ServiceKeyTurned:
 				a.service.Store(true)
 				a.kiosk.Cancel() // a customer's visit does not continue into service mode
-				a.event(wire.SeverityInfo, "service.open", "")
+				a.notice("service.open", "")
 			case panel.ServiceKeyReturned:
 				a.service.Store(false)
-				a.event(wire.SeverityInfo, "service.close", "")
+				a.notice("service.close", "")
 			case panel.TamperOpened:
 				a.alarm("tamper.open", "the case was opened")
 			case panel.TamperClosed:
-				a.event(wire.SeverityInfo, "tamper.closed", "")
+				a.notice("tamper.closed", "")
 			}
 		}
 	}

@@ -121,7 +121,7 @@ func (a *appliance) watchUSB(ctx context.Context, host usb.Host) {
 		if ev.Kind == usb.Removed {
 			a.alarm("scanner.unplugged", ev.Desc.ID())
 		} else {
-			a.event(wire.SeverityInfo, "scanner.plugged", ev.Desc.ID())
+			a.notice("scanner.plugged", ev.Desc.ID())
 		}
 	}
 }

@@ -105,14 +105,13 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cl := ingest.NewClient(ingest.ClientOptions{Brokers: []string{a.broker.URL()}, ClientID: "ingest-sim",
-		Username: broker.CentralUser, Password: centralSecret})
-	if t := cl.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return nil, fmt.Errorf("central: connect: %v", t.Error())
-	}
 	ingestDone := make(chan struct{})
-	go func() { ingest.Serve(ctx, cl, in, "ingest", 2); close(ingestDone) }()
-	a.closers = append(a.closers, func() { cancel(); <-ingestDone; cl.Disconnect(100) })
+	go func() {
+		ingest.Run(ctx, ingest.ClientOptions{Brokers: []string{a.broker.URL()}, ClientID: "ingest-sim",
+			Username: broker.CentralUser, Password: centralSecret}, in, "ingest", 2)
+		close(ingestDone)
+	}()
+	a.closers = append(a.closers, func() { cancel(); <-ingestDone })
 
 	// Simulated devices: the scanner through the real eSCL client, the
 	// barcode reader, and a board of periph gpiotest pins behind the same
