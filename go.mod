@@ -4,30 +4,30 @@ go 1.26
 
 require (
 	filippo.io/age v1.3.2
-	filippo.io/hpke v0.4.0
-	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
-	github.com/ebitengine/purego v0.8.4
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/gen2brain/go-fitz v1.24.15
-	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875
 	github.com/google/gousb v1.1.3
-	github.com/gorilla/websocket v1.5.3
-	github.com/jupiterrider/ffi v0.5.0
+	github.com/jonboulle/clockwork v0.5.0
 	github.com/makiuchi-d/gozxing v0.1.1
 	github.com/mochi-mqtt/server/v2 v2.7.9
-	github.com/rs/xid v1.4.0
 	go.bug.st/serial v1.8.0
-	golang.org/x/crypto v0.55.0
-	golang.org/x/net v0.57.0
-	golang.org/x/sync v0.22.0
 	golang.org/x/sys v0.47.0
-	golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5
 )
 
 require (
-	github.com/jonboulle/clockwork v0.5.0 // indirect
+	filippo.io/hpke v0.4.0 // indirect
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/ebitengine/purego v0.8.4 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/jupiterrider/ffi v0.5.0 // indirect
+	github.com/rs/xid v1.4.0 // indirect
+	golang.org/x/crypto v0.55.0 // indirect
+	golang.org/x/net v0.57.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1 // indirect
 )
