@@ -18,25 +18,12 @@ import (
 	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
 )
 
-// needTool skips (or, under CI, fails) when an external program is missing.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // run runs a program with a time limit and returns its combined output.
 func run(t testing.TB, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, needTool(t, name), args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, testpage.NeedTool(t, name), args...).CombinedOutput()
 	return string(out), err
 }
 

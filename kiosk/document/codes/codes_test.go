@@ -14,19 +14,6 @@ import (
 	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
 )
 
-// needTool skips (or, under CI, fails) when an external program is missing.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 func has(cs []Code, sym, text string) bool {
 	for _, c := range cs {
 		if c.Symbology == sym && c.Text == text {
@@ -123,7 +110,7 @@ func TestDetectBadInput(t *testing.T) {
 // scan, not a timeout.
 func dmtxread(t testing.TB, g *image.Gray) (string, time.Duration) {
 	t.Helper()
-	bin := needTool(t, "dmtxread")
+	bin := testpage.NeedTool(t, "dmtxread")
 	p := filepath.Join(t.TempDir(), "page.png")
 	f, err := os.Create(p)
 	if err != nil {
@@ -152,7 +139,7 @@ func dmtxread(t testing.TB, g *image.Gray) (string, time.Duration) {
 // Data Matrix texts. (A blank page is left out: dmtxread needs most of a
 // minute to finish one; TestDetectNothingOnTextOrBlank covers it.)
 func TestAgreesWithDmtxread(t *testing.T) {
-	needTool(t, "dmtxread")
+	testpage.NeedTool(t, "dmtxread")
 	a, err := testpage.Letter(300, "035F083761", false, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -10,21 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
 	"github.com/einwurf/einwurf/kiosk/document/pdfa"
 )
-
-// needTool skips (or, under CI, fails) when an external program is missing.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 // testBitmaps returns bitmaps that exercise every coding mode: runs longer
 // than 2560, widths not a multiple of 8, black at both edges, dense noise
@@ -99,7 +87,7 @@ func testBitmaps() map[string]*Bitmap {
 func renderGray(t *testing.T, pdf string) (w, h int, pix []byte) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "page.pgm")
-	cmd := exec.Command(needTool(t, "mutool"), "draw", "-q", "-r", "72", "-A", "0", "-c", "gray", "-o", out, pdf, "1")
+	cmd := exec.Command(testpage.NeedTool(t, "mutool"), "draw", "-q", "-r", "72", "-A", "0", "-c", "gray", "-o", out, pdf, "1")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mutool draw: %v\n%s", err, b)
 	}
@@ -121,7 +109,7 @@ func renderGray(t *testing.T, pdf string) (w, h int, pix []byte) {
 // TestEncodeRendersIdentically encodes bitmaps, wraps them in a PDF at one
 // pixel per point and checks that MuPDF decodes every pixel as the source.
 func TestEncodeRendersIdentically(t *testing.T) {
-	needTool(t, "mutool")
+	testpage.NeedTool(t, "mutool")
 	for name, bm := range testBitmaps() {
 		t.Run(name, func(t *testing.T) {
 			var g4 bytes.Buffer

@@ -12,20 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needTool skips (or, under CI, fails) when an external program is missing.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
+)
 
 var info = Info{Title: "Bescheid (Widerspruch) – Müller", DocumentID: "00112233445566778899aabbccddeeff", Created: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), Producer: "Einwurf 1.0"}
 
@@ -164,8 +153,8 @@ func TestWriterRejectsBadInput(t *testing.T) {
 // TestQpdfAndPdfinfoAcceptIt builds a two-page file (grey and RGB flate
 // images) and has qpdf and pdfinfo check it.
 func TestQpdfAndPdfinfoAcceptIt(t *testing.T) {
-	needTool(t, "qpdf")
-	needTool(t, "pdfinfo")
+	testpage.NeedTool(t, "qpdf")
+	testpage.NeedTool(t, "pdfinfo")
 	var b bytes.Buffer
 	pw, err := NewWriter(&b, info)
 	if err != nil {
