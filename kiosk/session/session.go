@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,17 +88,19 @@ type PageView struct {
 
 // View is what the UI shows. It holds the masked number only.
 type View struct {
-	State    State      `json:"state"`
-	Masked   string     `json:"masked,omitempty"`
-	Kind     string     `json:"kind,omitempty"`
-	Pages    []PageView `json:"pages"`
-	Scanned  int        `json:"scanned"`
-	Kept     int        `json:"kept"`
-	Warning  string     `json:"warning,omitempty"`
-	Error    string     `json:"error,omitempty"`
-	ErrorKey string     `json:"error_key,omitempty"`
-	Receipt  *Receipt   `json:"receipt,omitempty"`
-	Preview  int        `json:"preview"` // generation of the preview PDF, for thumbnail caching
+	State  State  `json:"state"`
+	Masked string `json:"masked,omitempty"`
+	// Prefilled says the number was read from the pages' barcode.
+	Prefilled bool       `json:"prefilled,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Pages     []PageView `json:"pages"`
+	Scanned   int        `json:"scanned"`
+	Kept      int        `json:"kept"`
+	Warning   string     `json:"warning,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	ErrorKey  string     `json:"error_key,omitempty"`
+	Receipt   *Receipt   `json:"receipt,omitempty"`
+	Preview   int        `json:"preview"` // generation of the preview PDF, for thumbnail caching
 }
 
 // Kiosk runs one visit at a time. Its methods are safe for concurrent use.
@@ -105,19 +108,22 @@ type Kiosk struct {
 	cfg Config
 	mu  sync.Mutex
 
-	state    State
-	number   ident.Number
-	dir      string
-	pages    []document.Page
-	kept     []bool
-	preview  string // PDF of all pages, for thumbnails
-	gen      int
-	thumbs   map[int][]byte
-	warning  string
-	err      error
-	receipt  *Receipt
-	deadline time.Time
-	cancel   context.CancelFunc
+	state   State
+	number  ident.Number
+	dir     string
+	pages   []document.Page
+	kept    []bool
+	preview string // PDF of all pages, for thumbnails
+	gen     int
+	thumbs  map[int][]byte
+	warning string
+	// prefilled: the number came from a barcode on the pages, not from
+	// the customer; the review screen asks them to check it.
+	prefilled bool
+	err       error
+	receipt   *Receipt
+	deadline  time.Time
+	cancel    context.CancelFunc
 
 	visits, pagesSent atomic.Int64 // submitted, for telemetry
 }
@@ -175,6 +181,7 @@ func (k *Kiosk) Identify(raw string) error {
 		return ErrState
 	}
 	k.number = n
+	k.prefilled = false
 	k.err = nil
 	k.touch()
 	k.checkCodes()
@@ -194,19 +201,31 @@ func newVisitDir(root string) (string, error) {
 
 // Scan feeds the scanner and adds its pages to the visit. It returns when
 // the feeder is empty, on a scanner error (pages read before it are kept),
-// or when ctx ends.
+// or when ctx ends. From Idle it starts a visit without a number: a number
+// found in a barcode on the pages fills it in, else the customer gives it
+// on the review screen before sending.
 func (k *Kiosk) Scan(ctx context.Context) error {
 	k.mu.Lock()
-	if k.state != Identified && k.state != Review {
+	if k.state != Identified && k.state != Review && k.state != Idle && k.state != Done {
 		k.mu.Unlock()
 		return ErrState
 	}
 	if k.cfg.CanAccept != nil {
 		if err := k.cfg.CanAccept(); err != nil {
+			k.err = fmt.Errorf("%w: %v", ErrCannotAccept, err)
 			k.mu.Unlock()
-			k.setErr(fmt.Errorf("%w: %v", ErrCannotAccept, err))
 			return ErrCannotAccept
 		}
+	}
+	if k.state == Idle || k.state == Done {
+		k.wipe()
+		dir, err := newVisitDir(k.cfg.WorkDir)
+		if err != nil {
+			k.mu.Unlock()
+			return err
+		}
+		k.dir = dir
+		k.event("visit.started")
 	}
 	k.state = Scanning
 	k.err = nil
@@ -305,23 +324,26 @@ func (k *Kiosk) writePDF(path string, pages []document.Page) error {
 	return err
 }
 
-// checkCodes compares numbers found on the pages with the number given.
-// Caller holds k.mu.
+// checkCodes compares numbers found in barcodes on the pages with the
+// number given, or fills the number in when none was given and the pages
+// agree on one. Caller holds k.mu.
 func (k *Kiosk) checkCodes() {
 	k.warning = ""
-	for _, p := range k.pages {
-		for _, c := range p.Codes {
-			n, err := ident.Parse(c.Text)
-			if err != nil {
-				continue
-			}
-			if k.number.IsZero() {
-				k.number = n
-			} else if n != k.number {
-				k.warning = "other-number"
-				return
-			}
+	var found []ident.Number
+	for _, text := range document.CodeTexts(k.pages) {
+		if n, err := ident.Parse(text); err == nil && !slices.Contains(found, n) {
+			found = append(found, n)
 		}
+	}
+	switch {
+	case len(found) == 0:
+	case k.number.IsZero() && len(found) == 1:
+		k.number = found[0]
+		k.prefilled = true
+	case k.number.IsZero():
+		k.warning = "several-numbers"
+	case slices.ContainsFunc(found, func(n ident.Number) bool { return n != k.number }):
+		k.warning = "other-number"
 	}
 }
 
@@ -466,13 +488,7 @@ func (k *Kiosk) wipe() {
 		}
 	}
 	k.dir, k.pages, k.kept, k.preview, k.thumbs = "", nil, nil, "", nil
-	k.number, k.warning, k.err, k.receipt = ident.Number{}, "", nil, nil
-}
-
-func (k *Kiosk) setErr(err error) {
-	k.mu.Lock()
-	k.err = err
-	k.mu.Unlock()
+	k.number, k.prefilled, k.warning, k.err, k.receipt = ident.Number{}, false, "", nil, nil
 }
 
 // View returns what the UI shows now.
@@ -481,7 +497,7 @@ func (k *Kiosk) View() View {
 	defer k.mu.Unlock()
 	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{}}
 	if !k.number.IsZero() {
-		v.Masked, v.Kind = k.number.Masked(), k.number.Kind().String()
+		v.Masked, v.Kind, v.Prefilled = k.number.Masked(), k.number.Kind().String(), k.prefilled
 	}
 	for i, p := range k.pages {
 		v.Pages = append(v.Pages, PageView{Index: i, Sheet: p.Sheet, Side: p.Side.String(), Blank: p.Blank, Kept: k.kept[i]})
@@ -505,7 +521,7 @@ func ErrorKey(err error) string {
 		{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
 		{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
 		{scanner.ErrUnplugged, "unplugged"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
-		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"},
+		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ErrNoNumber, "no-number"},
 	} {
 		if errors.Is(err, e.err) {
 			return e.key

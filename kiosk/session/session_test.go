@@ -237,3 +237,43 @@ func TestEmptyFeeder(t *testing.T) {
 		t.Fatalf("view %+v", v)
 	}
 }
+
+func TestPrefillFromCode(t *testing.T) {
+	k, rec, _, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true, Code: "03510//0961289"})
+	// The customer scans first, without giving a number.
+	if err := k.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v := k.View()
+	if v.State != Review || v.Masked != "03510//****289" || !v.Prefilled || v.Kind != "BG-Nummer" {
+		t.Fatalf("view %+v", v)
+	}
+	if _, err := k.Confirm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.docs[0].Number; n.String() != "03510BG0961289" {
+		t.Fatalf("submitted under %s", n)
+	}
+}
+
+func TestScanWithoutNumberAsksForIt(t *testing.T) {
+	k, rec, _, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true})
+	if err := k.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := k.View(); v.Masked != "" || v.Prefilled {
+		t.Fatalf("a number without a code: %+v", v)
+	}
+	if _, err := k.Confirm(context.Background()); !errors.Is(err, ErrNoNumber) || ErrorKey(err) != "no-number" {
+		t.Fatalf("confirm without a number: %v", err)
+	}
+	if err := k.Identify("035F083761"); err != nil {
+		t.Fatal(err)
+	}
+	if v := k.View(); v.State != Review || v.Scanned != 2 || v.Prefilled {
+		t.Fatalf("after giving the number: %+v", v)
+	}
+	if _, err := k.Confirm(context.Background()); err != nil || len(rec.docs) != 1 {
+		t.Fatalf("confirm: %v", err)
+	}
+}

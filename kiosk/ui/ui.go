@@ -155,8 +155,7 @@ func (h *Handler) barcode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) scan(w http.ResponseWriter, _ *http.Request) {
-	v := h.cfg.Kiosk.View()
-	if v.State != session.Identified && v.State != session.Review {
+	if v := h.cfg.Kiosk.View(); v.State == session.Scanning || v.State == session.Submitting {
 		h.fail(w, http.StatusConflict, session.ErrState)
 		return
 	}

@@ -11,10 +11,12 @@ const messages = {
   "unplugged": "Der Scanner ist nicht verbunden. Bitte wenden Sie sich an den Empfang. / The scanner is not connected.",
   "cannot-accept": "Dieses Gerät nimmt gerade keine Unterlagen an. / This kiosk cannot accept documents now.",
   "no-pages": "Es ist keine Seite zum Senden ausgewählt. / No page is selected.",
+  "no-number": "Bitte geben Sie zuerst Ihre Nummer ein. / Please enter your number first.",
   "error": "Ein Fehler ist aufgetreten. Bitte versuchen Sie es erneut. / Something went wrong.",
 };
 const warnings = {
   "other-number": "Achtung: Die Seiten tragen eine andere Nummer als die eingegebene. / The pages carry a different number.",
+  "several-numbers": "Die Seiten tragen verschiedene Nummern. Bitte geben Sie Ihre Nummer ein. / The pages carry different numbers; please enter yours.",
   "page": "Eine Seite konnte nicht gelesen werden; bitte scannen Sie sie erneut. / A page could not be read.",
 };
 let lastPreview = -1;
@@ -46,6 +48,8 @@ function render(v) {
   for (const m of document.querySelectorAll(".masked")) m.textContent = v.masked || "";
   document.getElementById("sim-form").hidden = !v.sim;
   document.getElementById("not-ready").hidden = !v.not_ready;
+  document.getElementById("prefilled").hidden = !v.prefilled;
+  document.getElementById("review-number-form").hidden = !!v.masked;
   document.getElementById("scan-count").textContent = v.scanned;
   document.getElementById("kept").textContent = v.kept;
   document.getElementById("scanned").textContent = v.scanned;
@@ -97,6 +101,12 @@ document.getElementById("sim-form").addEventListener("submit", (e) => {
   api("POST", "/api/sim/barcode", { number: document.getElementById("sim-code").value });
 });
 document.getElementById("scan").addEventListener("click", () => api("POST", "/api/scan"));
+document.getElementById("scan-first").addEventListener("click", () => api("POST", "/api/scan"));
+document.getElementById("review-number-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const n = document.getElementById("review-number");
+  api("POST", "/api/identify", { number: n.value }).then((v) => { if (v) n.value = ""; });
+});
 document.getElementById("more").addEventListener("click", () => api("POST", "/api/scan"));
 document.getElementById("confirm").addEventListener("click", () => api("POST", "/api/confirm"));
 document.getElementById("finish").addEventListener("click", () => api("POST", "/api/cancel"));
