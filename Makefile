@@ -28,8 +28,11 @@ test: deps
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 40m $(PKGS)
 
+# The soak's summary line ("soak: N runs, L lost, D duplicated") is printed
+# again last, after go test's own verdict; the exit status is the test's.
 soak: deps
-	$(GO) test -count=1 -run '^TestSoak$$' -timeout 60m -v ./firmware/uplink/soak/
+	@log=$$(mktemp); SOAK_RUNS=$${SOAK_RUNS:-50} $(GO) test -count=1 -run '^TestSoak$$' -timeout 60m -v ./firmware/uplink/soak/ >$$log 2>&1; \
+	status=$$?; cat $$log; grep '^soak:' $$log | tail -1; rm -f $$log; exit $$status
 
 clean:
 	rm -rf bin $(DATA)
