@@ -3,7 +3,6 @@ package escl_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
+	"github.com/einwurf/einwurf/drivers/scanner/scannertest"
 	"github.com/einwurf/einwurf/drivers/scanner/sim"
 )
 
@@ -76,23 +76,12 @@ func BenchmarkScan(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for {
-					p, err := j.Next(ctx)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, err := io.CopyBuffer(io.Discard, p.Body, buf)
-					_ = p.Body.Close()
-					if err != nil {
-						b.Fatal(err)
-					}
-					bytes += n
-					total++
+				p, n, err := scannertest.Drain(ctx, j, buf, nil)
+				if err != nil {
+					b.Fatal(err)
 				}
-				_ = j.Close()
+				total += p
+				bytes += n
 			}
 			el := time.Since(start)
 			b.StopTimer()

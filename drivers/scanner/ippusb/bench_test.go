@@ -3,7 +3,6 @@ package ippusb_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
 	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
+	"github.com/einwurf/einwurf/drivers/scanner/scannertest"
 	"github.com/einwurf/einwurf/drivers/scanner/sim"
 	"github.com/einwurf/einwurf/drivers/usb/usbtest"
 )
@@ -57,25 +57,15 @@ func BenchmarkScanUSB(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for {
-					p, err := j.Next(ctx)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					m, err := io.CopyBuffer(io.Discard, p.Body, buf)
-					_ = p.Body.Close()
-					if err != nil {
-						b.Fatal(err)
-					}
-					n += m
-					total++
+				p, m, err := scannertest.Drain(ctx, j, buf, func() {
 					runtime.ReadMemStats(&ms)
 					peak = max(peak, ms.HeapInuse)
+				})
+				if err != nil {
+					b.Fatal(err)
 				}
-				_ = j.Close()
+				total += p
+				n += m
 			}
 			el := time.Since(start)
 			b.StopTimer()

@@ -1,0 +1,35 @@
+package scannertest
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/einwurf/einwurf/drivers/scanner"
+)
+
+// Drain reads every page of j to the end through buf, as the kiosk does,
+// calls after (if not nil) once per page, closes j and returns the pages and
+// bytes read. Benchmarks of the drivers share it.
+func Drain(ctx context.Context, j scanner.Job, buf []byte, after func()) (pages, bytes int64, err error) {
+	defer j.Close()
+	for {
+		p, err := j.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return pages, bytes, nil
+		}
+		if err != nil {
+			return pages, bytes, err
+		}
+		n, err := io.CopyBuffer(io.Discard, p.Body, buf)
+		p.Body.Close()
+		if err != nil {
+			return pages, bytes, err
+		}
+		bytes += n
+		pages++
+		if after != nil {
+			after()
+		}
+	}
+}
