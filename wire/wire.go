@@ -85,8 +85,6 @@ func CommandTopic(kioskID string) string { return CentralPrefix(kioskID) + "/cmd
 const (
 	// PacketFilter matches every kiosk's offers and chunks.
 	PacketFilter = Root + "/k/+/pkt/#"
-	// MonitorFilter matches every kiosk's status, telemetry and events.
-	MonitorFilter = Root + "/k/+/+"
 )
 
 // SharedFilter makes filter a shared subscription of group, so that several
@@ -124,20 +122,6 @@ func ParsePacketTopic(topic string) (PacketTopic, error) {
 		return pt, nil
 	}
 	return PacketTopic{}, fmt.Errorf("%w: not a packet topic", ErrTopic)
-}
-
-// KioskOfTopic returns the kiosk id and the last level of a topic under
-// KioskPrefix with one level below it (status, telemetry, event).
-func KioskOfTopic(topic string) (kioskID, kind string, err error) {
-	rest, ok := strings.CutPrefix(topic, Root+"/k/")
-	if !ok {
-		return "", "", ErrTopic
-	}
-	kioskID, kind, ok = strings.Cut(rest, "/")
-	if !ok || !ValidID(kioskID) || strings.Contains(kind, "/") {
-		return "", "", fmt.Errorf("%w: not a kiosk topic", ErrTopic)
-	}
-	return kioskID, kind, nil
 }
 
 // Signed is the envelope of a signed message: the message's JSON as sent,

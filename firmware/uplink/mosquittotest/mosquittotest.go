@@ -57,7 +57,6 @@ type PKI struct {
 	CAFile string
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
-	pool   *x509.CertPool
 	mu     sync.Mutex
 	serial int64
 }
@@ -79,16 +78,12 @@ func NewPKI(dir string) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &PKI{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), ca: ca, caKey: key, pool: x509.NewCertPool(), serial: 1}
-	p.pool.AddCert(ca)
+	p := &PKI{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), ca: ca, caKey: key, serial: 1}
 	if err := os.WriteFile(p.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
-
-// Pool is a certificate pool holding the CA.
-func (p *PKI) Pool() *x509.CertPool { return p.pool }
 
 // Issue makes a certificate with common name cn (a server certificate for
 // 127.0.0.1 when server is true) and writes cn.pem and cn.key.
@@ -354,6 +349,3 @@ func (b *Broker) Restart() error {
 
 // Start again after Stop or Kill, on the same port.
 func (b *Broker) Start() error { return b.start() }
-
-// Close stops the broker; for t.Cleanup.
-func (b *Broker) Close() { b.Stop() }

@@ -430,16 +430,6 @@ func (p *Proc) Stop() []string {
 	return append([]string(nil), p.out...)
 }
 
-// Exited reports whether the process has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // Do sends a command line to a kiosk helper and returns its answer (at
 // most timeout).
 func (p *Proc) Do(cmd string, timeout time.Duration) (string, error) {
