@@ -130,11 +130,7 @@ func TestIngestKilledMidWrite(t *testing.T) {
 func TestNetworkCutAndRestored(t *testing.T) {
 	w := newWorld(t, "k-a")
 	runIngest(t, w, "ingest-1", nil)
-	px, err := e2e.NewProxy(w.Broker.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
+	px := proxyTo(t, w)
 	k := openKiosk(t, w, "k-a")
 	pdf := e2e.PDF(10<<20, 11, "cut")
 	id, err := k.Seal(w.Public(), pdf, nil)
@@ -246,12 +242,8 @@ func TestClockJumps(t *testing.T) {
 func TestBrokerListTriedInTurn(t *testing.T) {
 	w := newWorld(t, "k-a")
 	runIngest(t, w, "ingest-1", nil)
-	px, err := e2e.NewProxy(w.Broker.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	px := proxyTo(t, w)
 	px.Cut() // refuses every connection: a broker that is down
-	defer px.Close()
 	k := openKiosk(t, w, "k-a")
 	pdf := e2e.PDF(200<<10, 31, "list")
 	id, err := k.Seal(w.Public(), pdf, nil)
@@ -366,4 +358,15 @@ func TestBrokerLosesSessions(t *testing.T) {
 	}
 	checkFiled(t, w, id, pdf, 60*time.Second)
 	waitFor(t, 10*time.Second, "spool emptied", spoolEmpty(k.Spool))
+}
+
+// proxyTo puts a TCP proxy, which the test can cut, in front of w's broker.
+func proxyTo(t testing.TB, w *e2e.World) *e2e.Proxy {
+	t.Helper()
+	px, err := e2e.NewProxy(w.Broker.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	return px
 }
