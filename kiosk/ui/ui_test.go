@@ -104,11 +104,7 @@ func chromium(t *testing.T) string {
 func TestVisitInChromium(t *testing.T) {
 	browser := chromium(t)
 	k, sub, srv := newKiosk(t)
-	injected := make(chan string, 1)
-	h := New(Config{Kiosk: k, InjectCode: func(c string) error {
-		injected <- c
-		return k.Identify(c)
-	}})
+	h := New(Config{Kiosk: k, InjectCode: k.Identify})
 	defer h.Close()
 	s := loopbackServer(t, h)
 
