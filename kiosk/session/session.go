@@ -169,12 +169,9 @@ func (k *Kiosk) Identify(raw string) error {
 	defer k.mu.Unlock()
 	switch k.state {
 	case Idle, Done:
-		k.wipe()
-		dir, err := newVisitDir(k.cfg.WorkDir)
-		if err != nil {
+		if err := k.startVisit(); err != nil {
 			return err
 		}
-		k.dir = dir
 		k.state = Identified
 	case Identified, Review:
 	default:
@@ -189,14 +186,24 @@ func (k *Kiosk) Identify(raw string) error {
 	return nil
 }
 
-func newVisitDir(root string) (string, error) {
-	var b [8]byte
-	rand.Read(b[:])
-	dir := filepath.Join(root, "visit-"+hex.EncodeToString(b[:]))
+// startVisit forgets the previous visit and makes the new one's private
+// folder, named at random (no personal data). Caller holds k.mu.
+func (k *Kiosk) startVisit() error {
+	k.wipe()
+	dir := filepath.Join(k.cfg.WorkDir, "visit-"+randomHex(8))
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("session: %w", err)
+		return fmt.Errorf("session: %w", err)
 	}
-	return dir, nil
+	k.dir = dir
+	k.event("visit.started")
+	return nil
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Scan feeds the scanner and adds its pages to the visit. It returns when
@@ -218,14 +225,10 @@ func (k *Kiosk) Scan(ctx context.Context) error {
 		}
 	}
 	if k.state == Idle || k.state == Done {
-		k.wipe()
-		dir, err := newVisitDir(k.cfg.WorkDir)
-		if err != nil {
+		if err := k.startVisit(); err != nil {
 			k.mu.Unlock()
 			return err
 		}
-		k.dir = dir
-		k.event("visit.started")
 	}
 	k.state = Scanning
 	k.err = nil
@@ -317,7 +320,7 @@ func (k *Kiosk) writePDF(path string, pages []document.Page) error {
 		return fmt.Errorf("session: %w", err)
 	}
 	_, err = document.Build(context.Background(), f, pages, document.Meta{
-		Title: "Einwurf", DocumentID: newDocumentID(), Created: k.cfg.Now(), Producer: "Einwurf kiosk"})
+		Title: "Einwurf", DocumentID: randomHex(16), Created: k.cfg.Now(), Producer: "Einwurf kiosk"})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -427,14 +430,6 @@ func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 	k.deadline = k.cfg.Now().Add(k.cfg.DoneTimeout)
 	k.event("visit.submitted")
 	return rc, nil
-}
-
-// newDocumentID returns a random PDF document id (hex), so that the id says
-// nothing about the visit.
-func newDocumentID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func hashFile(path string) ([32]byte, int64, error) {
