@@ -170,12 +170,15 @@ func TestFileOutOfOrderAndDuplicated(t *testing.T) {
 		t.Fatalf("sidecar %+v %v", sc, err)
 	}
 	// Redelivery of everything: the same receipt, nothing filed again.
-	r = f.deliver(t, p, []int{0, 1})
+	// A resent chunk 0 reminds the kiosk with the receipt.
+	r = f.deliver(t, p, []int{1, 0})
+	if rc := f.receipt(t, r); rc.Status != wire.ReceiptFiled || rc.PacketID != p.m.PacketID {
+		t.Fatalf("reply to a resent chunk 0: %+v", rc)
+	}
 	r2, _ := f.in.Handle(wire.OfferTopic("k-a", p.m.PacketID), p.offer)
 	if f.receipt(t, r2).Status != wire.ReceiptFiled || len(f.filed) != 1 {
 		t.Fatalf("redelivery filed again (%d)", len(f.filed))
 	}
-	_ = r
 	// Chunks were dropped once filed.
 	des, _ := os.ReadDir(f.in.packetDir("k-a", p.m.PacketID))
 	for _, de := range des {
