@@ -1,19 +1,15 @@
 // Command einwurf-central is the reference receiving side.
 //
-//	einwurf-central keygen -keys DIR
-//	    create the central's keys (age hybrid identity, signing key) and
-//	    central.pub.json for the kiosks
-//	einwurf-central enrol -keys DIR -kiosk ID -pub BASE64
-//	    enrol a kiosk's Ed25519 public key
-//	einwurf-central ingest -keys DIR -state DIR -inbox DIR -broker URL [...]
-//	    receive, verify, decrypt and file packets; run several with the same
-//	    -group (a shared subscription) to scale out
+//	einwurf-central -h                 list the subcommands
+//	einwurf-central SUBCOMMAND -h      a subcommand's flags
+//
+// The subcommands are rows of one table (see subcommand and register): each
+// lives in its own file and registers itself, so adding one touches no
+// other file.
 package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,123 +17,118 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
+	"sort"
 	"syscall"
-
-	"github.com/einwurf/einwurf/central/ingest"
-	"github.com/einwurf/einwurf/central/keys"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "einwurf-central:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = "usage: einwurf-central keygen|enrol|ingest [flags] (-h for flags)"
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(usage)
-	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
-	fs := flag.NewFlagSet("einwurf-central "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keyDir := fs.String("keys", "central-keys", "folder of the central's keys and kiosk register")
-	switch args[0] {
-	case "keygen":
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		c, err := keys.Generate(*keyDir)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "keys written to %s; give kiosks %s\n", *keyDir, filepath.Join(*keyDir, "central.pub.json"))
-		fmt.Fprintf(stdout, "recipient: %.40s...\n", c.Public().AgeRecipient)
-		return nil
-	case "enrol":
-		kiosk := fs.String("kiosk", "", "kiosk id")
-		pub := fs.String("pub", "", "the kiosk's Ed25519 public key, base64")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		k, err := keys.ParsePublicKey(*pub)
-		if err != nil {
-			return err
-		}
-		if err := keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")).Enrol(*kiosk, k); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "enrolled %s\n", *kiosk)
-		return nil
-	case "ingest":
-		state := fs.String("state", "central-state", "ingest state folder (shared by all ingest processes)")
-		inbox := fs.String("inbox", "inbox", "the inbox on the central file system")
-		brokers := fs.String("broker", "tcp://127.0.0.1:1883", "broker URLs, comma-separated")
-		id := fs.String("id", "ingest-1", "MQTT client id of this process")
-		group := fs.String("group", "ingest", "shared subscription group")
-		user := fs.String("user", "central", "MQTT user name")
-		pass := fs.String("password-file", "", "file holding the MQTT password")
-		ca := fs.String("ca", "", "broker CA certificate (PEM) for TLS")
-		cert := fs.String("cert", "", "client certificate (PEM) for TLS")
-		key := fs.String("key", "", "client key (PEM) for TLS")
-		workers := fs.Int("workers", 4, "messages handled at once")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		c, err := keys.Load(*keyDir)
-		if err != nil {
-			return err
-		}
-		in, err := ingest.New(ingest.Config{StateDir: *state, InboxDir: *inbox, Identity: c.Identity,
-			SignKey: c.SignKey, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json"))})
-		if err != nil {
-			return err
-		}
-		opts := ingest.ClientOptions{Brokers: strings.Split(*brokers, ","), ClientID: *id, Username: *user}
-		if *pass != "" {
-			b, err := os.ReadFile(*pass)
-			if err != nil {
-				return err
-			}
-			opts.Password = strings.TrimSpace(string(b))
-		}
-		if *ca != "" {
-			if opts.TLS, err = tlsConfig(*ca, *cert, *key); err != nil {
-				return err
-			}
-		}
-		slog.Info("ingest running", "id", *id, "group", *group)
-		if err := ingest.Run(ctx, opts, in, *group, *workers); err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-		return nil
-	}
-	return errors.New(usage)
+// env is what a subcommand gets besides its flags.
+type env struct {
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
+	// Args are the positional arguments left after the flags.
+	Args []string
 }
 
-// tlsConfig builds a mutual-TLS client configuration.
-func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
+// subcommand is one row of the command table.
+type subcommand struct {
+	// Name is the word after einwurf-central.
+	Name string
+	// Synopsis is one line for the list that -h prints.
+	Synopsis string
+	// Setup defines the subcommand's flags on fs and returns the function
+	// that runs it once the flags are parsed.
+	Setup func(fs *flag.FlagSet, e *env) func(ctx context.Context) error
+}
+
+// table holds the subcommands by name. It is filled by register from the
+// init functions of the files that define them, and only read afterwards.
+var table = map[string]subcommand{}
+
+// register adds a subcommand to the table; call it from an init function.
+func register(c subcommand) {
+	if _, dup := table[c.Name]; dup {
+		panic("einwurf-central: subcommand registered twice: " + c.Name)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("no CA certificate in " + caFile)
+	table[c.Name] = c
+}
+
+// errUsage is returned (after the usage was printed) for a missing or
+// unknown subcommand.
+var errUsage = errors.New("usage")
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: einwurf-central SUBCOMMAND [flags]   (einwurf-central SUBCOMMAND -h for its flags)")
+	fmt.Fprintln(w, "\nsubcommands:")
+	names := make([]string, 0, len(table))
+	for n := range table {
+		names = append(names, n)
 	}
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if certFile != "" {
-		c, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, err
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, table[n].Synopsis)
+	}
+}
+
+// run runs one subcommand. -h (or help) prints the usage to stdout and
+// returns nil; a subcommand's -h prints its flags and returns nil.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return errUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	c, ok := table[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "einwurf-central: unknown subcommand %q\n", args[0])
+		usage(stderr)
+		return errUsage
+	}
+	e := &env{Stdout: stdout, Stderr: stderr, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+	fs := flag.NewFlagSet("einwurf-central "+c.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	body := c.Setup(fs, e)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "einwurf-central %s: %s\n\nflags:\n", c.Name, c.Synopsis)
+		fs.PrintDefaults()
+	}
+	for _, a := range args[1:] {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil
 		}
-		cfg.Certificates = []tls.Certificate{c}
+		if a == "--" {
+			break
+		}
 	}
-	return cfg, nil
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	e.Args = fs.Args()
+	return body(ctx)
+}
+
+// keysFlag defines the -keys flag every subcommand that needs the central's
+// keys shares.
+func keysFlag(fs *flag.FlagSet) *string {
+	return fs.String("keys", "central-keys", "folder of the central's keys and kiosk register")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,5 +46,30 @@ func TestKeygenEnrol(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "enrolled k-1") {
 		t.Fatalf("output %q", out.String())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, &out, &errb); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for name := range table {
+		if !strings.Contains(out.String(), "  "+name+" ") {
+			t.Errorf("-h does not list %s:\n%s", name, out.String())
+		}
+		var sub bytes.Buffer
+		if err := run(context.Background(), []string{name, "-h"}, &sub, &errb); err != nil {
+			t.Errorf("%s -h: %v", name, err)
+		}
+		if !strings.Contains(sub.String(), "einwurf-central "+name) || !strings.Contains(sub.String(), "flags:") {
+			t.Errorf("%s -h printed %q", name, sub.String())
+		}
+	}
+	if err := run(context.Background(), nil, &out, &errb); !errors.Is(err, errUsage) {
+		t.Errorf("no subcommand: %v", err)
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &errb); !errors.Is(err, errUsage) {
+		t.Errorf("unknown subcommand: %v", err)
 	}
 }
