@@ -52,6 +52,13 @@ var (
 	ErrNoPages      = errors.New("session: no pages to send")
 	ErrNoNumber     = errors.New("session: no customer number given")
 	ErrCannotAccept = errors.New("session: the kiosk cannot accept documents now")
+	// ErrOneSheet is a rescan that fed more than the one sheet asked for;
+	// the sheets after the first were not taken.
+	ErrOneSheet = errors.New("session: put only the one sheet into the feeder")
+	// ErrIncomplete wraps every error that ended a scan job early: the
+	// customer is told the scan did not finish (the wrapped scanner error
+	// says why, when it is known).
+	ErrIncomplete = errors.New("session: the scan did not finish")
 )
 
 // Config configures a Kiosk.
@@ -86,6 +93,15 @@ type PageView struct {
 	Kept  bool   `json:"kept"`
 }
 
+// MissingPage is a page the kiosk could not take: the scanner delivered it
+// but it could not be read. The review screen names it ("Blatt 2
+// Vorderseite fehlt — bitte erneut einlegen") and the customer may rescan
+// its sheet (Rescan) before sending.
+type MissingPage struct {
+	Sheet int    `json:"sheet"`
+	Side  string `json:"side"` // "front" or "back"
+}
+
 // View is what the UI shows. It holds the masked number only.
 type View struct {
 	State  State  `json:"state"`
@@ -97,10 +113,13 @@ type View struct {
 	Scanned   int        `json:"scanned"`
 	Kept      int        `json:"kept"`
 	Warning   string     `json:"warning,omitempty"`
-	Error     string     `json:"error,omitempty"`
-	ErrorKey  string     `json:"error_key,omitempty"`
-	Receipt   *Receipt   `json:"receipt,omitempty"`
-	Preview   int        `json:"preview"` // generation of the preview PDF, for thumbnail caching
+	// Missing lists the pages dropped in this visit, in sheet order; it
+	// stays until their sheet is rescanned or the visit ends.
+	Missing  []MissingPage `json:"missing"`
+	Error    string        `json:"error,omitempty"`
+	ErrorKey string        `json:"error_key,omitempty"`
+	Receipt  *Receipt      `json:"receipt,omitempty"`
+	Preview  int           `json:"preview"` // generation of the preview PDF, for thumbnail caching
 }
 
 // Kiosk runs one visit at a time. Its methods are safe for concurrent use.
@@ -117,6 +136,7 @@ type Kiosk struct {
 	gen     int
 	thumbs  map[int][]byte
 	warning string
+	missing []MissingPage
 	// prefilled: the number came from a barcode on the pages, not from
 	// the customer; the review screen asks them to check it.
 	prefilled bool
@@ -211,9 +231,41 @@ func randomHex(n int) string {
 // or when ctx ends. From Idle it starts a visit without a number: a number
 // found in a barcode on the pages fills it in, else the customer gives it
 // on the review screen before sending.
-func (k *Kiosk) Scan(ctx context.Context) error {
+func (k *Kiosk) Scan(ctx context.Context) error { return k.run(ctx, 0) }
+
+// Rescan scans one sheet again, in Review: the customer puts sheet (as the
+// review screen numbers it) back into the feeder, and its pages replace
+// that sheet's pages and its entries in View.Missing. A feeder holding
+// more than one sheet ends the rescan with ErrOneSheet; the first sheet is
+// kept.
+func (k *Kiosk) Rescan(ctx context.Context, sheet int) error {
 	k.mu.Lock()
-	if k.state != Identified && k.state != Review && k.state != Idle && k.state != Done {
+	ok := k.state == Review && sheet >= 1 && sheet <= k.lastSheet()
+	k.mu.Unlock()
+	if !ok {
+		return ErrState
+	}
+	return k.run(ctx, sheet)
+}
+
+// lastSheet is the highest sheet number of the visit, taken or dropped.
+// Caller holds k.mu.
+func (k *Kiosk) lastSheet() int {
+	n := 0
+	for _, p := range k.pages {
+		n = max(n, p.Sheet)
+	}
+	for _, m := range k.missing {
+		n = max(n, m.Sheet)
+	}
+	return n
+}
+
+// run is Scan (rescan 0) or Rescan of one sheet.
+func (k *Kiosk) run(ctx context.Context, rescan int) error {
+	k.mu.Lock()
+	if k.state != Identified && k.state != Review && k.state != Idle && k.state != Done ||
+		rescan > 0 && k.state != Review {
 		k.mu.Unlock()
 		return ErrState
 	}
@@ -236,14 +288,16 @@ func (k *Kiosk) Scan(ctx context.Context) error {
 	k.cancel = cancel
 	dir := k.dir
 	// Sheet numbers restart with each job; keep them unique per visit.
-	offset := 0
-	if n := len(k.pages); n > 0 {
-		offset = k.pages[n-1].Sheet
-	}
+	offset := k.lastSheet()
 	k.mu.Unlock()
 	defer cancel()
 
-	err := k.scan(ctx, dir, offset)
+	var err error
+	if rescan > 0 {
+		err = k.rescan(ctx, dir, rescan)
+	} else {
+		err = k.scan(ctx, dir, offset)
+	}
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -265,7 +319,79 @@ func (k *Kiosk) Scan(ctx context.Context) error {
 	return err
 }
 
+// scan appends the pages of one job to the visit, their sheets numbered
+// after offset.
 func (k *Kiosk) scan(ctx context.Context, dir string, offset int) error {
+	return k.feed(ctx, dir, func(p *scanner.Page) error {
+		p.Sheet += offset
+		return nil
+	}, func(pg *document.Page, m *MissingPage) {
+		if pg != nil {
+			k.pages = append(k.pages, *pg)
+			k.kept = append(k.kept, !pg.Blank || !k.cfg.RemoveBlank)
+		} else {
+			k.missing = append(k.missing, *m)
+		}
+	})
+}
+
+// rescan replaces the pages of one sheet with the first sheet of a job.
+func (k *Kiosk) rescan(ctx context.Context, dir string, sheet int) error {
+	var pages []document.Page
+	var missing []MissingPage
+	err := k.feed(ctx, dir, func(p *scanner.Page) error {
+		if p.Sheet != 1 {
+			p.Body.Close()
+			return ErrOneSheet
+		}
+		p.Sheet = sheet
+		return nil
+	}, func(pg *document.Page, m *MissingPage) {
+		if pg != nil {
+			pages = append(pages, *pg)
+		} else {
+			missing = append(missing, *m)
+		}
+	})
+	if len(pages) == 0 && len(missing) == 0 {
+		return err // nothing fed: the sheet stays as it was
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	// Drop the sheet's old pages, then put the new ones where it was.
+	at := -1
+	var keepPages []document.Page
+	var keepKept []bool
+	for i, p := range k.pages {
+		if p.Sheet == sheet {
+			continue
+		}
+		if p.Sheet > sheet && at < 0 {
+			at = len(keepPages)
+		}
+		keepPages, keepKept = append(keepPages, p), append(keepKept, k.kept[i])
+	}
+	if at < 0 {
+		at = len(keepPages)
+	}
+	var kept []bool
+	for _, pg := range pages {
+		kept = append(kept, !pg.Blank || !k.cfg.RemoveBlank)
+	}
+	k.pages = slices.Insert(keepPages, at, pages...)
+	k.kept = slices.Insert(keepKept, at, kept...)
+	k.missing = slices.DeleteFunc(k.missing, func(m MissingPage) bool { return m.Sheet == sheet })
+	k.missing = append(k.missing, missing...)
+	slices.SortStableFunc(k.missing, func(a, b MissingPage) int { return a.Sheet - b.Sheet })
+	return err
+}
+
+// feed runs one scan job: each page is numbered by number (which may end
+// the job with an error), read, and handed to add as a page or, if it
+// could not be read, as a missing page (add runs under k.mu). It returns
+// nil only at the job's normal end: a dropped connection, a stalled or
+// stopped scanner is an error, never the end of the job.
+func (k *Kiosk) feed(ctx context.Context, dir string, number func(*scanner.Page) error, add func(*document.Page, *MissingPage)) error {
 	job, err := k.cfg.Scanner.Scan(ctx, k.cfg.Settings)
 	if err != nil {
 		return err
@@ -273,28 +399,31 @@ func (k *Kiosk) scan(ctx context.Context, dir string, offset int) error {
 	defer job.Close()
 	for {
 		p, err := job.Next(ctx)
-		if errors.Is(err, io.EOF) {
+		if scanner.IsEnd(err) {
 			return nil
 		}
 		if err != nil {
+			return fmt.Errorf("%w: %w", ErrIncomplete, err)
+		}
+		if err := number(p); err != nil {
 			return err
 		}
-		p.Sheet += offset
 		pg, err := document.Ingest(ctx, dir, p, k.cfg.Document)
 		p.Body.Close()
-		if err != nil {
-			// One bad page: say so, keep the rest and go on.
-			slog.Warn("session: page rejected", "sheet", p.Sheet, "err", err)
-			k.mu.Lock()
-			k.warning = "page"
-			k.mu.Unlock()
-			continue
-		}
 		k.mu.Lock()
-		k.pages = append(k.pages, pg)
-		k.kept = append(k.kept, !pg.Blank || !k.cfg.RemoveBlank)
+		if err != nil {
+			// One bad page: keep the rest, go on, and name it on the
+			// review screen so the customer can rescan it.
+			slog.Warn("session: page rejected", "sheet", p.Sheet, "side", p.Side.String(), "err", err)
+			add(nil, &MissingPage{Sheet: p.Sheet, Side: p.Side.String()})
+		} else {
+			add(&pg, nil)
+		}
 		k.touch()
 		k.mu.Unlock()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 }
 
@@ -482,7 +611,7 @@ func (k *Kiosk) wipe() {
 			slog.Error("session: wipe failed", "err", err)
 		}
 	}
-	k.dir, k.pages, k.kept, k.preview, k.thumbs = "", nil, nil, "", nil
+	k.dir, k.pages, k.kept, k.preview, k.thumbs, k.missing = "", nil, nil, "", nil, nil
 	k.number, k.prefilled, k.warning, k.err, k.receipt = ident.Number{}, false, "", nil, nil
 }
 
@@ -490,7 +619,11 @@ func (k *Kiosk) wipe() {
 func (k *Kiosk) View() View {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{}}
+	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{},
+		Missing: slices.Clone(k.missing)}
+	if v.Missing == nil {
+		v.Missing = []MissingPage{}
+	}
 	if !k.number.IsZero() {
 		v.Masked, v.Kind, v.Prefilled = k.number.Masked(), k.number.Kind().String(), k.prefilled
 	}
@@ -515,7 +648,8 @@ func ErrorKey(err error) string {
 	}{
 		{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
 		{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
-		{scanner.ErrUnplugged, "unplugged"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
+		{scanner.ErrUnplugged, "unplugged"}, {scanner.ErrStalled, "stalled"}, {scanner.ErrStopped, "stopped"},
+		{ErrOneSheet, "one-sheet"}, {ErrIncomplete, "incomplete"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
 		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ErrNoNumber, "no-number"},
 	} {
 		if errors.Is(err, e.err) {
