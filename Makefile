@@ -11,15 +11,18 @@ all: build
 deps:
 	@bash .ci/deps
 
+# einwurfd is the kiosk's binary; einwurf-sim the appliance in simulation.
 build: deps
 	$(GO) build -o bin/einwurfd ./firmware/cmd/einwurfd
+	$(GO) build -o bin/einwurf-sim ./firmware/cmd/einwurf-sim
 	$(GO) build -o bin/einwurf-central ./central/cmd/einwurf-central
 
+# make run ARGS='-broker 127.0.0.1:1884 -v' passes flags on.
 run: build
-	./bin/einwurfd -sim -data $(DATA)
+	./bin/einwurf-sim -data $(DATA) $(ARGS)
 
 demo: build
-	./bin/einwurfd -sim -demo -data $(DATA)
+	./bin/einwurf-sim -demo -data $(DATA) $(ARGS)
 
 test: deps
 	$(GO) vet $(PKGS)

@@ -28,6 +28,10 @@ type Config struct {
 	// InjectCode, when set, offers a "scan a code" field that feeds a
 	// simulated barcode reader (simulation only).
 	InjectCode func(code string) error
+	// Sim, when set, serves the simulation's controls (pages and their
+	// API) under /sim/, behind the same loopback and JSON checks
+	// (simulation only).
+	Sim http.Handler
 	// ScanTimeout bounds one scan job (default 5 minutes).
 	ScanTimeout time.Duration
 	// Ready reports whether the kiosk can take documents now (nil: yes);
@@ -55,7 +59,14 @@ func New(cfg Config) *Handler {
 	h.mux.Handle("GET /", http.FileServerFS(static))
 	h.mux.HandleFunc("GET /api/view", h.view)
 	h.mux.HandleFunc("POST /api/identify", h.identify)
-	h.mux.HandleFunc("POST /api/sim/barcode", h.barcode)
+	// Simulation-only routes exist only in simulation.
+	if cfg.InjectCode != nil {
+		h.mux.HandleFunc("POST /api/sim/barcode", h.barcode)
+	}
+	if cfg.Sim != nil {
+		h.mux.Handle("GET /sim/", cfg.Sim)
+		h.mux.Handle("POST /sim/", cfg.Sim)
+	}
 	h.mux.HandleFunc("POST /api/scan", h.scan)
 	h.mux.HandleFunc("POST /api/toggle/{i}", h.toggle)
 	h.mux.HandleFunc("POST /api/confirm", h.confirm)
@@ -138,10 +149,6 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) barcode(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.InjectCode == nil {
-		http.NotFound(w, r)
-		return
-	}
 	var b numberBody
 	if err := decode(r, &b); err != nil {
 		h.fail(w, http.StatusBadRequest, err)

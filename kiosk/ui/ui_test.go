@@ -80,10 +80,12 @@ func TestRequestChecks(t *testing.T) {
 	if r.StatusCode != http.StatusUnprocessableEntity || k.View().State != session.Idle {
 		t.Fatalf("bad number: %d %s", r.StatusCode, k.View().State)
 	}
-	// Without a simulated reader there is no injection endpoint.
-	r, _ = http.Post(s.URL+"/api/sim/barcode", "application/json", strings.NewReader(`{"number":"035F083761"}`))
-	if r.StatusCode != http.StatusNotFound {
-		t.Fatalf("sim endpoint in production: %d", r.StatusCode)
+	// Without a simulation there are no simulation routes.
+	for _, path := range []string{"/api/sim/barcode", "/sim/api/board"} {
+		r, _ = http.Post(s.URL+path, "application/json", strings.NewReader(`{"number":"035F083761"}`))
+		if r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("sim endpoint %s in production: %d", path, r.StatusCode)
+		}
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/scanner/sim"
 )
 
-// Example shows how einwurfd -sim wires the simulator to the real client.
+// Example shows how einwurf-sim wires the simulator to the real client.
 func Example() {
 	srv, err := sim.Start(sim.Options{Sheets: 3, Duplex: true, Code: "035F083761", BlankBacks: []int{2},
 		Resolution: 150, Logger: slog.New(slog.DiscardHandler)})

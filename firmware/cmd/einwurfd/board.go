@@ -2,140 +2,149 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/einwurf/einwurf/board"
-	"github.com/einwurf/einwurf/board/identity"
-	"github.com/einwurf/einwurf/board/sensors"
-	"github.com/einwurf/einwurf/board/watchdog"
-	"github.com/einwurf/einwurf/drivers/panel"
-	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/drivers/barcode/imager"
+	"github.com/einwurf/einwurf/drivers/barcode/wiegand"
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
+	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
+	"github.com/einwurf/einwurf/drivers/usb"
+	"github.com/einwurf/einwurf/firmware/appliance"
+	"github.com/einwurf/einwurf/firmware/config"
+	"github.com/einwurf/einwurf/wire"
 )
 
-// hardware is the board-level part of the appliance: front panel and
-// watchdog over a board (simulated or real), and what telemetry reports of
-// the board.
-type hardware struct {
-	board  board.Board
-	panel  *panel.Panel
-	dog    *watchdog.Watchdog
-	info   identity.Info
-	zone   string
-	closed bool
-}
+// errNeedConfig: a kiosk has no defaults for its broker and central.
+var errNeedConfig = errors.New("a kiosk needs -config (broker, certificates, central keys); on a laptop run einwurf-sim (make run)")
 
-// startHardware starts the panel and the watchdog on b. dogPath is the
-// watchdog device; in simulation a file stands in (same code path).
-func (a *appliance) startHardware(ctx context.Context, b board.Board, dogPath string, sim bool) error {
-	h := &hardware{board: b, zone: b.Profile().ThermalZone}
-	a.hw = h
-	a.closers = append(a.closers, func() { b.Close() })
-	var err error
-	if h.panel, err = panel.Open(b, panel.Config{}, slog.Default()); err != nil {
-		return fmt.Errorf("panel: %w", err)
+// startBoard starts the appliance on a kiosk's own hardware, as the
+// configuration names it: the board profile's GPIO lines, watchdog and
+// UART, the USB (or network) scanner, the TLS broker connection.
+func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appliance, error) {
+	if f.config == "" {
+		return nil, errNeedConfig
 	}
-	panelDone := make(chan struct{})
-	go func() { h.panel.Run(ctx); close(panelDone) }()
-	a.closers = append(a.closers, func() { <-panelDone })
-	go a.panelEvents(ctx)
-
-	if sim {
-		h.dog, err = watchdog.OpenSim(dogPath, 15*time.Second)
-	} else {
-		h.dog, err = watchdog.Open(dogPath, 15*time.Second)
-	}
+	cfg, err := config.Load(f.config)
 	if err != nil {
-		return fmt.Errorf("watchdog: %w", err)
+		return nil, err
 	}
-	if h.info, err = identity.Describe(identity.Sources{}); err != nil {
-		h.info = identity.Info{KioskID: a.kioskID}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	kioskDir := filepath.Join(f.data, "kiosk")
+	kioskID, key, err := appliance.Identify(cfg, kioskDir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(cfg.MQTT.CentralPub)
+	if err != nil {
+		return nil, fmt.Errorf("central keys: %w", err)
+	}
+	central, err := wire.ParseCentralKeys(b)
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if cfg.MQTT.CACert != "" {
+		if tlsCfg, err = clientTLS(cfg.MQTT); err != nil {
+			return nil, err
+		}
+	}
+	profile, err := board.LoadProfile(cfg.Board)
+	if err != nil {
+		return nil, err
+	}
+	brd, err := board.Open(profile)
+	if err != nil {
+		return nil, fmt.Errorf("board %s: %w", profile.Name, err)
+	}
+	reader, err := openReader(brd, cfg.Reader, log)
+	if err != nil {
+		brd.Close()
+		return nil, err
+	}
+	scan, host, err := openScanner(cfg.Scanner)
+	if err != nil {
+		brd.Close()
+		return nil, err
+	}
+	a, err := appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
+		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
+		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if host != nil {
+		go watchUSB(ctx, a, host)
+	}
+	log.Info("einwurfd: started", "kiosk", a.KioskID, "board", profile.Name, "ui", a.UIURL)
+	return a, nil
 }
 
-// runWatchdog pets the watchdog while the appliance's own checks pass; on a
-// clean stop it does the magic close so the board does not reset.
-func (a *appliance) runWatchdog(ctx context.Context, checks ...watchdog.Check) {
-	a.hw.dog.Run(ctx, 5*time.Second, slog.Default(), checks...)
-	if err := a.hw.dog.Close(); err != nil {
-		slog.Warn("einwurfd: watchdog close", "err", err)
+// openScanner picks the network eSCL scanner the configuration names, or
+// the first IPP-over-USB scanner (then it also returns the USB host).
+func openScanner(c config.Scanner) (scanner.Scanner, usb.Host, error) {
+	if c.URL != "" {
+		return escl.New(&http.Client{}, c.URL), nil, nil
 	}
+	host, err := usb.OpenLibUSB()
+	if err != nil {
+		return nil, nil, fmt.Errorf("usb: %w", err)
+	}
+	return ippusb.NewScanner(host, usb.Desc.IsIPP, nil), host, nil
 }
 
-// healthChecks are what the watchdog requires: the scanner answers (or is
-// known absent), the uplink loop runs, the UI serves.
-func (a *appliance) healthChecks(uplinkDone <-chan struct{}) []watchdog.Check {
-	return []watchdog.Check{
-		{Name: "scanner", Run: func(ctx context.Context) error {
-			_, err := a.scan.Status(ctx)
-			return err
-		}},
-		{Name: "uplink", Run: func(context.Context) error {
-			select {
-			case <-uplinkDone:
-				return errors.New("uplink loop ended")
-			default:
-				return nil
-			}
-		}},
-		watchdog.HTTPCheck("ui", a.uiURL+"healthz", nil),
-	}
-}
-
-// panelEvents turns the panel's inputs into service mode and alarms.
-func (a *appliance) panelEvents(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-a.hw.panel.Events():
-			switch ev.Kind {
-			case panel.ServiceKeyTurned:
-				a.service.Store(true)
-				a.kiosk.Cancel() // a customer's visit does not continue into service mode
-				a.notice("service.open", "")
-			case panel.ServiceKeyReturned:
-				a.service.Store(false)
-				a.notice("service.close", "")
-			case panel.TamperOpened:
-				a.alarm("tamper.open", "the case was opened")
-			case panel.TamperClosed:
-				a.notice("tamper.closed", "")
-			}
+// watchUSB tells the central when the scanner is unplugged and back (gousb
+// has no hot-plug events: Watch polls). The scanner driver reopens the
+// device by itself at its next use.
+func watchUSB(ctx context.Context, a *appliance.Appliance, host usb.Host) {
+	for ev := range usb.Watch(ctx, host, 0, usb.Desc.IsIPP) {
+		if ev.Kind == usb.Removed {
+			a.Alarm("scanner.unplugged", ev.Desc.ID())
+		} else {
+			a.Notice("scanner.plugged", ev.Desc.ID())
 		}
 	}
 }
 
-// lights shows the appliance's state on the panel.
-func (a *appliance) lights(v session.View, diskAlarm bool) {
-	s := panel.Ready
-	switch {
-	case a.service.Load():
-		s = panel.Maintenance
-	case diskAlarm:
-		s = panel.OutOfService
-	case v.ErrorKey != "" || v.State == session.Done:
-		s = panel.Attention // a jam to clear, or originals to take
-	case v.State == session.Scanning || v.State == session.Submitting:
-		s = panel.Busy
+// openReader opens the barcode reader the configuration names.
+func openReader(b board.Board, c config.Reader, log *slog.Logger) (barcode.Reader, error) {
+	if c.Kind == "wiegand" {
+		return wiegand.Open(b, wiegand.Config{}, log)
 	}
-	if a.hw.panel.State() != s {
-		a.hw.panel.SetState(s)
+	mode := imager.ModeSSI
+	if c.Mode == "plain" {
+		mode = imager.ModePlain
 	}
+	return imager.Open(b, imager.Config{Mode: mode, Baud: c.Baud}, log)
 }
 
-// temperature reads the SoC temperature, 0 where the board has no sensor.
-func (h *hardware) temperature() int {
-	if h.zone == "" {
-		return 0
-	}
-	t, err := sensors.SoCTemperature(filepath.Clean(h.zone))
+// clientTLS is mutual TLS with the kiosk's client certificate.
+func clientTLS(m config.MQTT) (*tls.Config, error) {
+	pem, err := os.ReadFile(m.CACert)
 	if err != nil {
-		return 0
+		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	return int(sensors.Celsius(t) * 1000)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("mqtt: no CA certificate in " + m.CACert)
+	}
+	cert, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: client certificate: %w", err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

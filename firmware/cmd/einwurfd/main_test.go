@@ -4,221 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/central/keys"
-	"github.com/einwurf/einwurf/firmware/broker"
 )
-
-// need returns the path of a program, skipping the test without it
-// (failing under CI=true, where every program must be installed).
-func need(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing (CI=true)", prog)
-		}
-		t.Skipf("%s not installed; skipping", prog)
-	}
-	return p
-}
-
-func TestDemo(t *testing.T) {
-	dir := t.TempDir()
-	var out, errs bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := run(ctx, []string{"-sim", "-demo", "-data", dir}, strings.NewReader(""), &out, &errs); err != nil {
-		t.Fatalf("demo: %v\n%s", err, errs.String())
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	pdf := lines[len(lines)-1]
-	if !strings.HasPrefix(pdf, filepath.Join(dir, "central", "inbox", "placement", "035F083761")+"/") || !strings.HasSuffix(pdf, ".pdf") {
-		t.Fatalf("last line %q is not a filed PDF in the case folder", pdf)
-	}
-	sidecar := strings.TrimSuffix(pdf, ".pdf") + ".json"
-	if _, err := os.Stat(sidecar); err != nil {
-		t.Fatalf("no sidecar: %v", err)
-	}
-	// The spool is empty (deleted after the receipt); the visit is wiped.
-	for _, d := range []string{"kiosk/spool", "kiosk/visits"} {
-		des, _ := os.ReadDir(filepath.Join(dir, d))
-		for _, de := range des {
-			if !de.IsDir() {
-				t.Errorf("%s still holds %s", d, de.Name())
-			}
-		}
-	}
-	// The device key was created with mode 0600.
-	fi, err := os.Stat(filepath.Join(dir, "kiosk", "device.key"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("device key: %v %v", fi, err)
-	}
-	// No personal data in the logs.
-	if strings.Contains(errs.String(), "035F") || strings.Contains(errs.String(), "083761") {
-		t.Fatalf("the log holds the customer's number:\n%s", errs.String())
-	}
-	// The filed PDF is valid and has the five kept pages (the blank back of
-	// sheet 2 is left out).
-	qpdf := need(t, "qpdf")
-	if b, err := exec.Command(qpdf, "--check", pdf).CombinedOutput(); err != nil {
-		t.Fatalf("qpdf --check: %v\n%s", err, b)
-	}
-	b, err := exec.Command(need(t, "pdfinfo"), pdf).CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "Pages:           5") {
-		t.Fatalf("pdfinfo: %v\n%s", err, b)
-	}
-}
-
-func TestDemoBadCode(t *testing.T) {
-	var out, errs bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err := run(ctx, []string{"-sim", "-demo", "-data", t.TempDir(), "-code", "12345"}, strings.NewReader(""), &out, &errs)
-	if err == nil || out.Len() != 0 {
-		t.Fatalf("a bad code gave %v, output %q", err, out.String())
-	}
-}
-
-func TestFlags(t *testing.T) {
-	for _, args := range [][]string{{"-demo"}, {"-sim", "extra"}, {"-nosuchflag"}} {
-		if err := run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
-			t.Errorf("%v accepted", args)
-		}
-	}
-}
-
-// TestNothingReadableOnTheBroker listens to every topic for a whole visit
-// and checks that neither the number nor any piece of the PDF crosses the
-// broker in the clear.
-func TestNothingReadableOnTheBroker(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	a, err := startSim(ctx, flags{sim: true, demo: true, data: dir, code: "03510//0961289"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	var mu sync.Mutex
-	var topics []string
-	var payloads [][]byte
-	opts := mqtt.NewClientOptions().AddBroker(a.broker.URL()).SetClientID("listener").
-		SetUsername(broker.CentralUser).SetPassword(a.centralSecret)
-	cl := mqtt.NewClient(opts)
-	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer cl.Disconnect(100)
-	cl.Subscribe("#", 1, func(_ mqtt.Client, m mqtt.Message) {
-		mu.Lock()
-		topics = append(topics, m.Topic())
-		payloads = append(payloads, bytes.Clone(m.Payload()))
-		mu.Unlock()
-	}).WaitTimeout(5 * time.Second)
-
-	pdfPath, err := a.demo(ctx, "03510//0961289")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pdf, err := os.ReadFile(pdfPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(payloads) < 3 {
-		t.Fatalf("only %d messages seen", len(payloads))
-	}
-	var all []byte
-	for _, p := range payloads {
-		all = append(all, p...)
-	}
-	secrets := [][]byte{[]byte("0961289"), []byte("03510BG"), []byte("03510//"), []byte("%PDF-"), []byte("JFIF")}
-	// Every 4 KiB window of the PDF, 64 bytes long: page bytes or PDF
-	// structure in the clear would show.
-	for off := 0; off+64 <= len(pdf); off += 4096 {
-		secrets = append(secrets, pdf[off:off+64])
-	}
-	for _, s := range secrets {
-		if bytes.Contains(all, s) {
-			t.Fatalf("plaintext crossed the broker: %q", s[:min(len(s), 16)])
-		}
-	}
-	for _, tp := range topics {
-		if strings.Contains(tp, "0961289") || strings.Contains(tp, "03510") {
-			t.Fatalf("topic %q carries the number", tp)
-		}
-	}
-}
-
-// TestPanelAndWatchdog turns the simulated service key and opens the
-// simulated case, and watches what reaches the central and the watchdog.
-func TestPanelAndWatchdog(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	a, err := startSim(ctx, flags{sim: true, demo: true, data: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := make(chan string, 16)
-	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(a.broker.URL()).SetClientID("monitor").
-		SetUsername(broker.CentralUser).SetPassword(a.centralSecret))
-	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer cl.Disconnect(100)
-	cl.Subscribe("einwurf/v1/k/+/event", 1, func(_ mqtt.Client, m mqtt.Message) {
-		events <- string(m.Payload())
-	}).WaitTimeout(5 * time.Second)
-	waitEvent := func(code string) {
-		t.Helper()
-		for {
-			select {
-			case e := <-events:
-				if strings.Contains(e, `"code":"`+code+`"`) {
-					return
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("no %s event", code)
-			}
-		}
-	}
-	// Wait until the uplink is connected, so events can leave.
-	for i := 0; i < 200 && !a.uplink.Connected(); i++ {
-		time.Sleep(25 * time.Millisecond)
-	}
-	a.simBoard.DriveAsserted(board.Tamper, true)
-	waitEvent("tamper.open")
-	a.simBoard.DriveAsserted(board.ServiceKey, true)
-	waitEvent("service.open")
-	if err := a.kiosk.Identify("035F083761"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.kiosk.Scan(ctx); err == nil {
-		t.Fatal("the kiosk scanned in service mode")
-	}
-	a.simBoard.DriveAsserted(board.ServiceKey, false)
-	waitEvent("service.close")
-	a.Close()
-	// The watchdog was petted and, on the clean stop, closed with 'V'.
-	b, err := os.ReadFile(filepath.Join(dir, "kiosk", "watchdog"))
-	if err != nil || len(b) < 2 || b[len(b)-1] != 'V' {
-		t.Fatalf("watchdog file %q, %v", b, err)
-	}
-}
 
 // TestKioskModeHere starts the hardware path on this machine, which has no
 // GPIO chips: it must stop with a clear error naming the board, not
@@ -233,11 +27,64 @@ func TestKioskModeHere(t *testing.T) {
 	cfgPath := filepath.Join(dir, "kiosk.json")
 	os.WriteFile(cfgPath, []byte(`{"board":"rpi4","kiosk_id":"k-test","scanner":{"url":"http://127.0.0.1:9/eSCL","resolution":300,"color":"RGB24"},
 		"mqtt":{"brokers":["tcp://127.0.0.1:9"],"central_pub":"`+filepath.Join(dir, "central", "keys", "central.pub.json")+`"}}`), 0o600)
-	err := run(context.Background(), []string{"-config", cfgPath, "-data", dir}, nil, &out, &out)
+	err := run(context.Background(), []string{"-config", cfgPath, "-data", dir}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "board rpi4") || !strings.Contains(err.Error(), "GPIO") {
 		t.Fatalf("kiosk mode here: %v", err)
 	}
-	if err := run(context.Background(), []string{"-data", dir}, nil, &out, &out); !errors.Is(err, errNeedConfig) {
+	if err := run(context.Background(), []string{"-data", dir}, &out, &out); !errors.Is(err, errNeedConfig) {
 		t.Fatalf("kiosk mode without config: %v", err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, &out, &out); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "-config") {
+		t.Fatalf("-h: %v\n%s", err, out.String())
+	}
+	// The simulation's flags are not the kiosk's.
+	for _, args := range [][]string{{"-sim"}, {"-demo"}, {"-config", "x", "extra"}} {
+		if err := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestNoSimulationInTheKiosk proves with the go tool that the shipped
+// binary links no simulator, no central, no embedded broker: its package
+// graph (for the GOOS/GOARCH of this test) holds none of them.
+func TestNoSimulationInTheKiosk(t *testing.T) {
+	goTool, err := exec.LookPath("go") // go test puts its own go on PATH
+	if err != nil {
+		t.Fatalf("the go tool: %v", err)
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	const module = "github.com/einwurf/einwurf/"
+	var ours int
+	for _, d := range deps {
+		if strings.HasPrefix(d, module) {
+			ours++
+		}
+		p := strings.TrimPrefix(d, module)
+		switch {
+		case strings.HasSuffix(d, "/sim") || strings.Contains(d, "/sim/"),
+			strings.HasPrefix(p, "central/"), p == "central",
+			strings.HasPrefix(p, "firmware/broker"),
+			strings.HasPrefix(p, "firmware/cmd/einwurf-sim"),
+			strings.Contains(d, "mochi-mqtt"):
+			t.Errorf("einwurfd links %s", d)
+		}
+	}
+	// The list is the real graph, not an empty answer.
+	for _, want := range []string{module + "firmware/appliance", module + "drivers/scanner/ippusb", module + "firmware/uplink"} {
+		if !strings.Contains(string(out), want+"\n") {
+			t.Errorf("einwurfd's dependencies lack %s:\n%s", want, out)
+		}
+	}
+	if ours < 10 {
+		t.Fatalf("only %d of this module's packages in einwurfd", ours)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	boardsim "github.com/einwurf/einwurf/board/sim"
@@ -20,6 +21,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
 	scannersim "github.com/einwurf/einwurf/drivers/scanner/sim"
+	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/broker"
 	"github.com/einwurf/einwurf/firmware/config"
 	"github.com/einwurf/einwurf/firmware/spool"
@@ -32,9 +34,49 @@ func randomSecret() string {
 	return hex.EncodeToString(b[:])
 }
 
+// simulation is the appliance on simulated devices, with the embedded
+// broker and the central's ingest beside it.
+type simulation struct {
+	*appliance.Appliance
+	broker        *broker.Broker
+	brokerMoved   bool // the default broker port was taken; another was picked
+	scanner       *scannersim.Server
+	reader        *barcodesim.Reader
+	board         *boardsim.Board
+	inbox         string
+	filed         chan ingest.Filed
+	centralSecret string // the central's broker password (tests listen in)
+	log           *slog.Logger
+	closers       []func()
+}
+
+// Close stops the appliance, then the simulation around it, last started
+// first.
+func (s *simulation) Close() {
+	if s.Appliance != nil {
+		s.Appliance.Close()
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// startBroker starts the embedded broker on f's address; when the default
+// address is taken (Debian's mosquitto holds 1883 on many machines) it
+// takes a free port instead.
+func startBroker(f flags, users map[string]string) (b *broker.Broker, moved bool, err error) {
+	b, err = broker.Start(broker.Options{Addr: f.brokerAddr, Users: users})
+	if err != nil && !f.brokerSet && errors.Is(err, syscall.EADDRINUSE) {
+		b, err = broker.Start(broker.Options{Addr: "127.0.0.1:0", Users: users})
+		moved = true
+	}
+	return b, moved, err
+}
+
 // startSim starts the whole appliance in simulation: the kiosk on
 // simulated devices, an embedded broker and the central's ingest.
-func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
+func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, err error) {
 	cfg := config.Default()
 	if f.config != "" {
 		if cfg, err = config.Load(f.config); err != nil {
@@ -46,25 +88,25 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 	}
 	if f.demo {
 		cfg.Listen = "127.0.0.1:0"
-		f.brokerAddr = "127.0.0.1:0"
+		f.brokerAddr, f.brokerSet = "127.0.0.1:0", true
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &appliance{filed: make(chan ingest.Filed, 16)}
+	s := &simulation{filed: make(chan ingest.Filed, 16), log: log}
 	defer func() {
 		if err != nil {
-			a.Close()
+			s.Close()
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
-	a.closers = append(a.closers, cancel)
+	s.closers = append(s.closers, cancel)
 	kioskDir := filepath.Join(f.data, "kiosk")
 	centralDir := filepath.Join(f.data, "central")
 	if err := os.MkdirAll(centralDir, 0o700); err != nil {
 		return nil, err
 	}
-	key, err := a.identify(cfg, kioskDir)
+	kioskID, key, err := appliance.Identify(cfg, kioskDir)
 	if err != nil {
 		return nil, err
 	}
@@ -78,27 +120,26 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 		}
 	}
 	reg := keys.OpenRegister(filepath.Join(keyDir, "kiosks.json"))
-	if err := reg.Enrol(a.kioskID, key.Public().(ed25519.PublicKey)); err != nil {
+	if err := reg.Enrol(kioskID, key.Public().(ed25519.PublicKey)); err != nil {
 		return nil, err
 	}
 
 	// The embedded broker with per-run credentials.
 	centralSecret, kioskSecret := randomSecret(), randomSecret()
-	a.centralSecret = centralSecret
-	a.broker, err = broker.Start(broker.Options{Addr: f.brokerAddr,
-		Users: map[string]string{broker.CentralUser: centralSecret, a.kioskID: kioskSecret}})
+	s.centralSecret = centralSecret
+	s.broker, s.brokerMoved, err = startBroker(f, map[string]string{broker.CentralUser: centralSecret, kioskID: kioskSecret})
 	if err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, func() { a.broker.Close() })
+	s.closers = append(s.closers, func() { s.broker.Close() })
 
 	// The central's ingest, in-process.
-	a.inbox = filepath.Join(centralDir, "inbox")
-	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: a.inbox,
+	s.inbox = filepath.Join(centralDir, "inbox")
+	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: s.inbox,
 		Identity: central.Identity, SignKey: central.SignKey, Kiosks: reg,
 		OnFiled: func(fd ingest.Filed) {
 			select {
-			case a.filed <- fd:
+			case s.filed <- fd:
 			default:
 			}
 		}})
@@ -107,35 +148,36 @@ func startSim(ctx context.Context, f flags) (_ *appliance, err error) {
 	}
 	ingestDone := make(chan struct{})
 	go func() {
-		ingest.Run(ctx, ingest.ClientOptions{Brokers: []string{a.broker.URL()}, ClientID: "ingest-sim",
+		ingest.Run(ctx, ingest.ClientOptions{Brokers: []string{s.broker.URL()}, ClientID: "ingest-sim",
 			Username: broker.CentralUser, Password: centralSecret}, in, "ingest", 2)
 		close(ingestDone)
 	}()
-	a.closers = append(a.closers, func() { cancel(); <-ingestDone })
+	s.closers = append(s.closers, func() { cancel(); <-ingestDone })
 
 	// Simulated devices: the scanner through the real eSCL client, the
 	// barcode reader, and a board of periph gpiotest pins behind the same
 	// board, panel and watchdog code as on a kiosk.
-	a.scanner, err = scannersim.Start(scannersim.Options{Sheets: 3, Duplex: true, Code: f.code, BlankBacks: []int{2}})
+	s.scanner, err = scannersim.Start(scannersim.Options{Sheets: 3, Duplex: true, Code: f.code, BlankBacks: []int{2}})
 	if err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, func() { a.scanner.Close() })
-	a.simReader = barcodesim.New()
-	a.closers = append(a.closers, func() { a.simReader.Close() })
-	if a.simBoard, err = boardsim.NewDefault(); err != nil {
+	s.closers = append(s.closers, func() { s.scanner.Close() })
+	s.reader = barcodesim.New()
+	s.closers = append(s.closers, func() { s.reader.Close() })
+	if s.board, err = boardsim.NewDefault(); err != nil {
 		return nil, err
 	}
-	err = a.startKiosk(ctx, cancel, parts{cfg: cfg, kioskDir: kioskDir, key: key,
-		brokers: []string{a.broker.URL()}, user: a.kioskID, password: kioskSecret, central: central.Public(),
-		scanner: &refillingScanner{Scanner: escl.New(&http.Client{}, a.scanner.URL()), sim: a.scanner},
-		reader:  a.simReader, inject: a.simReader.Inject,
-		board: a.simBoard, dogPath: filepath.Join(kioskDir, "watchdog"), simDog: true})
+	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
+		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
+		Central: central.Public(),
+		Scanner: &refillingScanner{Scanner: escl.New(&http.Client{}, s.scanner.URL()), sim: s.scanner},
+		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
+		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log})
 	if err != nil {
 		return nil, err
 	}
-	slog.Info("einwurfd: simulation started", "kiosk", a.kioskID, "ui", a.uiURL, "broker", a.broker.URL())
-	return a, nil
+	log.Info("einwurf-sim: started", "kiosk", kioskID, "ui", s.UIURL, "broker", s.broker.URL())
+	return s, nil
 }
 
 // refillingScanner puts paper back into the simulated feeder before each
@@ -154,40 +196,40 @@ func (r *refillingScanner) Scan(ctx context.Context, s scanner.Settings) (scanne
 }
 
 // demo runs one visit without a person and returns the filed PDF's path.
-func (a *appliance) demo(ctx context.Context, code string) (string, error) {
+func (s *simulation) demo(ctx context.Context, code string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := a.simReader.Inject(code); err != nil {
+	if err := s.reader.Inject(code); err != nil {
 		return "", err
 	}
 	idCtx, idCancel := context.WithTimeout(ctx, 5*time.Second)
 	defer idCancel()
-	if err := waitFor(idCtx, func() bool { return a.kiosk.View().State == session.Identified }); err != nil {
+	if err := waitFor(idCtx, func() bool { return s.Kiosk.View().State == session.Identified }); err != nil {
 		return "", errors.New("the simulated reader's code did not start a visit (not a valid number?)")
 	}
-	if err := a.kiosk.Scan(ctx); err != nil {
+	if err := s.Kiosk.Scan(ctx); err != nil {
 		return "", fmt.Errorf("scan: %w", err)
 	}
-	v := a.kiosk.View()
-	slog.Info("demo: scanned", "pages", v.Scanned, "kept", v.Kept)
+	v := s.Kiosk.View()
+	s.log.Info("demo: scanned", "pages", v.Scanned, "kept", v.Kept)
 	if v.Scanned != 6 {
 		return "", fmt.Errorf("scanned %d pages, want 6 (three duplex sheets)", v.Scanned)
 	}
-	rc, err := a.kiosk.Confirm(ctx)
+	rc, err := s.Kiosk.Confirm(ctx)
 	if err != nil {
 		return "", fmt.Errorf("confirm: %w", err)
 	}
-	slog.Info("demo: accepted", "receipt", rc.Number)
+	s.log.Info("demo: accepted", "receipt", rc.Number)
 	for {
 		select {
 		case <-ctx.Done():
 			return "", errors.New("no receipt from the central in time")
-		case fd := <-a.filed:
+		case fd := <-s.filed:
 			if fd.PacketID != rc.PacketID {
 				continue
 			}
 			if err := waitFor(ctx, func() bool {
-				_, err := a.spool.Get(rc.PacketID)
+				_, err := s.Spool.Get(rc.PacketID)
 				return errors.Is(err, spool.ErrNotFound)
 			}); err != nil {
 				return "", errors.New("the spool entry was not deleted after the receipt")

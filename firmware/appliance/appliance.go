@@ -1,0 +1,262 @@
+// Package appliance assembles the kiosk from its parts: outbox, uplink,
+// the customer's visit, front panel, watchdog and the local UI. It picks
+// no concrete device: the composition roots do (firmware/cmd/einwurfd on a
+// kiosk's board, firmware/cmd/einwurf-sim in simulation) and hand their
+// choice over as Parts.
+package appliance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/board/identity"
+	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/firmware/config"
+	"github.com/einwurf/einwurf/firmware/spool"
+	"github.com/einwurf/einwurf/firmware/submit"
+	"github.com/einwurf/einwurf/firmware/uplink"
+	"github.com/einwurf/einwurf/kiosk/document"
+	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/kiosk/ui"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// Parts are the concrete pieces the kiosk runs on, chosen by a
+// composition root.
+type Parts struct {
+	Config   config.Config
+	KioskDir string // the kiosk's state: spool, visits, device key
+	KioskID  string
+	Key      ed25519.PrivateKey // the device key (see Identify)
+	Version  string             // reported in births and status
+
+	// The broker connection.
+	Brokers  []string
+	TLS      *tls.Config
+	Username string
+	Password string
+	Central  wire.CentralKeys
+
+	Scanner scanner.Scanner
+	Reader  barcode.Reader
+	Board   board.Board
+	// Watchdog is the watchdog device; with SimWatchdog a plain file
+	// stands in (same code path).
+	Watchdog    string
+	SimWatchdog bool
+
+	// Simulation only: InjectCode feeds the simulated barcode reader from
+	// the UI's form, SimRoutes serves the simulation's controls under
+	// /sim/. A kiosk leaves both nil, and the UI registers neither.
+	InjectCode func(string) error
+	SimRoutes  http.Handler
+
+	// Log receives the appliance's messages (nil: slog.Default()).
+	Log *slog.Logger
+}
+
+// Appliance is the running kiosk.
+type Appliance struct {
+	// KioskID is the kiosk's id, as the central knows it.
+	KioskID string
+	// Kiosk is the customer's visit.
+	Kiosk *session.Kiosk
+	// Spool is the durable outbox.
+	Spool *spool.Spool
+	// Uplink is the broker connection.
+	Uplink *uplink.Uplink
+	// UIURL is where the local UI serves, e.g. http://127.0.0.1:8080/.
+	UIURL string
+
+	log     *slog.Logger
+	scan    scanner.Scanner
+	reader  barcode.Reader
+	hw      *hardware
+	service atomic.Bool // service mode, opened with the service key
+	closers []func()
+}
+
+// Identify loads (or at first start creates) the device key under
+// kioskDir and settles the kiosk id: the configuration's, else the board's.
+func Identify(cfg config.Config, kioskDir string) (kioskID string, key ed25519.PrivateKey, err error) {
+	if err := os.MkdirAll(kioskDir, 0o700); err != nil {
+		return "", nil, err
+	}
+	key, err = identity.LoadOrCreateKey(identity.Paths{Dir: kioskDir}.Key())
+	if err != nil {
+		return "", nil, err
+	}
+	kioskID = cfg.KioskID
+	if kioskID == "" {
+		if kioskID, err = identity.KioskID(identity.Sources{}); err != nil {
+			return "", nil, err
+		}
+	}
+	return kioskID, key, nil
+}
+
+// ErrServiceMode refuses customers while the service key is turned.
+var ErrServiceMode = errors.New("in service mode")
+
+// Start starts the kiosk on p: outbox, uplink, visit, board, UI and
+// watchdog. Ending ctx stops them; Close waits for them. On an error
+// everything started so far is closed again.
+func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
+	a := &Appliance{KioskID: p.KioskID, log: p.Log, scan: p.Scanner, reader: p.Reader}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if p.Board != nil {
+		a.closers = append(a.closers, func() { p.Board.Close() })
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.closers = append(a.closers, cancel)
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	// The spool recovers (and may quarantine) before the uplink exists:
+	// its alarms wait until the uplink can queue them.
+	var early []func()
+	a.Spool, err = spool.Open(filepath.Join(p.KioskDir, "spool"), spool.Options{MaxBytes: p.Config.Spool.MaxBytes,
+		WarnFree: p.Config.Spool.WarnFree, AlarmFree: p.Config.Spool.AlarmFree,
+		Alarm: func(code, detail string) {
+			if a.Uplink == nil {
+				early = append(early, func() { a.Alarm(code, detail) })
+				return
+			}
+			a.Alarm(code, detail)
+		}})
+	if err != nil {
+		return nil, err
+	}
+	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
+		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version})
+	for _, f := range early {
+		f()
+	}
+	uplinkDone := make(chan struct{})
+	go func() { a.Uplink.Run(ctx); close(uplinkDone) }()
+	a.closers = append(a.closers, func() { cancel(); <-uplinkDone })
+
+	recipient, err := p.Central.Recipient()
+	if err != nil {
+		return nil, err
+	}
+	sealer := &submit.Sealer{KioskID: a.KioskID, Key: p.Key, Recipient: recipient, Spool: a.Spool, Kick: a.Uplink.Kick}
+	a.Kiosk, err = session.New(session.Config{Scanner: a.scan, Submitter: sealer,
+		WorkDir: filepath.Join(p.KioskDir, "visits"), Document: document.DefaultOptions(), RemoveBlank: p.Config.RemoveBlank,
+		Settings: scanner.Settings{Source: scanner.SourceFeeder, Duplex: p.Config.Scanner.Duplex,
+			Resolution: p.Config.Scanner.Resolution, ColorMode: scanner.ColorMode(p.Config.Scanner.Color), Format: scanner.FormatJPEG},
+		IdleTimeout: time.Duration(p.Config.IdleTimeout), CanAccept: a.ready})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.startHardware(ctx, p.Board, p.Watchdog, p.SimWatchdog); err != nil {
+		return nil, err
+	}
+	go a.readCodes(ctx)
+	go a.tick(ctx)
+
+	// The UI, on loopback.
+	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready})
+	ln, err := net.Listen("tcp", p.Config.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ui: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	a.UIURL = "http://" + ln.Addr().String() + "/"
+	a.closers = append(a.closers, func() {
+		h.Close()
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		srv.Shutdown(sctx)
+	})
+	dogDone := make(chan struct{})
+	go func() { a.runWatchdog(ctx, a.healthChecks(uplinkDone)...); close(dogDone) }()
+	a.closers = append(a.closers, func() { cancel(); <-dogDone })
+	return a, nil
+}
+
+// Close stops everything, last started first.
+func (a *Appliance) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// ready reports whether the kiosk can take documents now.
+func (a *Appliance) ready() error {
+	if a.service.Load() {
+		return ErrServiceMode
+	}
+	if u := a.Spool.Usage(); u.State == spool.DiskAlarm {
+		return spool.ErrFull
+	}
+	return nil
+}
+
+// readCodes hands what the barcode reader reads to the visit.
+func (a *Appliance) readCodes(ctx context.Context) {
+	for {
+		s, err := a.reader.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := a.Kiosk.Identify(s.Data); err != nil {
+			a.log.Info("einwurfd: code read is no customer number", "key", session.ErrorKey(err))
+		}
+	}
+}
+
+// Alarm raises an alarm event to the central (queued by the uplink, sent
+// when it is connected). Events carry codes and reasons, never personal
+// data.
+func (a *Appliance) Alarm(code, detail string) {
+	a.log.Warn("einwurfd: alarm", "code", code, "detail", detail)
+	a.Uplink.Alarm(code, detail)
+}
+
+// Notice sends an informational event to the central.
+func (a *Appliance) Notice(code, detail string) {
+	a.Uplink.Notice(code, detail)
+}
+
+// tick ends idle visits, shows the state on the panel and publishes
+// telemetry (the uplink itself raises disk alarms).
+func (a *Appliance) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.Kiosk.Tick()
+		a.lights(a.Kiosk.View(), a.Spool.Usage().State == spool.DiskAlarm)
+		if n%30 == 0 {
+			tm := a.Uplink.Telemetry()
+			tm.Visits, tm.Pages = a.Kiosk.Counts()
+			tm.Model, tm.Serial, tm.TempMilliC = a.hw.info.Model, a.hw.info.Serial, a.hw.temperature()
+			if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), tm, false); err != nil {
+				a.log.Debug("einwurfd: telemetry not sent", "err", err)
+			}
+		}
+	}
+}

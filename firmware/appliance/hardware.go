@@ -1,0 +1,139 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/board/identity"
+	"github.com/einwurf/einwurf/board/sensors"
+	"github.com/einwurf/einwurf/board/watchdog"
+	"github.com/einwurf/einwurf/drivers/panel"
+	"github.com/einwurf/einwurf/kiosk/session"
+)
+
+// hardware is the board-level part of the appliance: front panel and
+// watchdog over a board (simulated or real), and what telemetry reports of
+// the board.
+type hardware struct {
+	board  board.Board
+	panel  *panel.Panel
+	dog    *watchdog.Watchdog
+	info   identity.Info
+	zone   string
+	closed bool
+}
+
+// startHardware starts the panel and the watchdog on b. dogPath is the
+// watchdog device; in simulation a file stands in (same code path).
+func (a *Appliance) startHardware(ctx context.Context, b board.Board, dogPath string, sim bool) error {
+	h := &hardware{board: b, zone: b.Profile().ThermalZone}
+	a.hw = h
+	var err error
+	if h.panel, err = panel.Open(b, panel.Config{}, a.log); err != nil {
+		return fmt.Errorf("panel: %w", err)
+	}
+	panelDone := make(chan struct{})
+	go func() { h.panel.Run(ctx); close(panelDone) }()
+	a.closers = append(a.closers, func() { <-panelDone })
+	go a.panelEvents(ctx)
+
+	if sim {
+		h.dog, err = watchdog.OpenSim(dogPath, 15*time.Second)
+	} else {
+		h.dog, err = watchdog.Open(dogPath, 15*time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("watchdog: %w", err)
+	}
+	if h.info, err = identity.Describe(identity.Sources{}); err != nil {
+		h.info = identity.Info{KioskID: a.KioskID}
+	}
+	return nil
+}
+
+// runWatchdog pets the watchdog while the appliance's own checks pass; on a
+// clean stop it does the magic close so the board does not reset.
+func (a *Appliance) runWatchdog(ctx context.Context, checks ...watchdog.Check) {
+	a.hw.dog.Run(ctx, 5*time.Second, a.log, checks...)
+	if err := a.hw.dog.Close(); err != nil {
+		a.log.Warn("einwurfd: watchdog close", "err", err)
+	}
+}
+
+// healthChecks are what the watchdog requires: the scanner answers (or is
+// known absent), the uplink loop runs, the UI serves.
+func (a *Appliance) healthChecks(uplinkDone <-chan struct{}) []watchdog.Check {
+	return []watchdog.Check{
+		{Name: "scanner", Run: func(ctx context.Context) error {
+			_, err := a.scan.Status(ctx)
+			return err
+		}},
+		{Name: "uplink", Run: func(context.Context) error {
+			select {
+			case <-uplinkDone:
+				return errors.New("uplink loop ended")
+			default:
+				return nil
+			}
+		}},
+		watchdog.HTTPCheck("ui", a.UIURL+"healthz", nil),
+	}
+}
+
+// panelEvents turns the panel's inputs into service mode and alarms.
+func (a *Appliance) panelEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-a.hw.panel.Events():
+			switch ev.Kind {
+			case panel.ServiceKeyTurned:
+				a.service.Store(true)
+				a.Kiosk.Cancel() // a customer's visit does not continue into service mode
+				a.Notice("service.open", "")
+			case panel.ServiceKeyReturned:
+				a.service.Store(false)
+				a.Notice("service.close", "")
+			case panel.TamperOpened:
+				a.Alarm("tamper.open", "the case was opened")
+			case panel.TamperClosed:
+				a.Notice("tamper.closed", "")
+			}
+		}
+	}
+}
+
+// lights shows the appliance's state on the panel.
+func (a *Appliance) lights(v session.View, diskAlarm bool) {
+	s := panel.Ready
+	switch {
+	case a.service.Load():
+		s = panel.Maintenance
+	case diskAlarm:
+		s = panel.OutOfService
+	case v.ErrorKey != "" || v.State == session.Done:
+		s = panel.Attention // a jam to clear, or originals to take
+	case v.State == session.Scanning || v.State == session.Submitting:
+		s = panel.Busy
+	}
+	if a.hw.panel.State() != s {
+		a.hw.panel.SetState(s)
+	}
+}
+
+// temperature reads the SoC temperature, 0 where the board has no sensor.
+func (h *hardware) temperature() int {
+	if h.zone == "" {
+		return 0
+	}
+	t, err := sensors.SoCTemperature(filepath.Clean(h.zone))
+	if err != nil {
+		return 0
+	}
+	return int(sensors.Celsius(t) * 1000)
+}

@@ -1,0 +1,115 @@
+// Command einwurf-sim is the kiosk appliance in simulation, for a laptop
+// (make run): the same appliance as einwurfd (firmware/appliance) on a
+// simulated board, eSCL scanner and barcode reader, with an embedded MQTT
+// broker and the central's ingest in-process, all state under -data.
+//
+//	einwurf-sim                 the appliance in simulation (make run)
+//	einwurf-sim -demo           one customer visit without a person
+//
+// It is never shipped to a kiosk: einwurfd links none of this.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "einwurf-sim:", err)
+		os.Exit(1)
+	}
+}
+
+// defaultBroker is the embedded broker's address unless -broker says
+// otherwise; when something else holds it, a free port is taken instead.
+const defaultBroker = "127.0.0.1:1883"
+
+// flags are einwurf-sim's command line.
+type flags struct {
+	demo       bool
+	data       string
+	config     string
+	listen     string
+	brokerAddr string
+	brokerSet  bool // -broker given: its address or nothing
+	code       string
+	verbose    bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("einwurf-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "einwurf-sim %s: the kiosk appliance in simulation, with broker and central in-process\n\n", version)
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&f.demo, "demo", false, "run one customer visit without a person, print the filed PDF's path, exit")
+	fs.StringVar(&f.data, "data", "./var", "folder for all state")
+	fs.StringVar(&f.config, "config", "", "configuration file (JSON); defaults apply where it is silent")
+	fs.StringVar(&f.listen, "listen", "", "UI address (loopback only); overrides the configuration")
+	fs.StringVar(&f.brokerAddr, "broker", defaultBroker, "address of the embedded MQTT broker; when the default is taken, a free port")
+	fs.StringVar(&f.code, "code", "035F083761", "the number on the simulated pages; with -demo also the one the simulated reader reads")
+	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	fs.Visit(func(fl *flag.Flag) { f.brokerSet = f.brokerSet || fl.Name == "broker" })
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return f, nil
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	s, err := startSim(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if f.demo {
+		path, err := s.demo(ctx, f.code)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		fmt.Fprintln(stdout, path)
+		return nil
+	}
+	fmt.Fprintf(stdout, "Einwurf kiosk (simulation) %s\n", version)
+	fmt.Fprintf(stdout, "  kiosk UI:      %s\n", s.UIURL)
+	fmt.Fprintf(stdout, "  simulation:    %ssim/\n", s.UIURL)
+	fmt.Fprintf(stdout, "  MQTT broker:   %s\n", s.broker.URL())
+	if s.brokerMoved {
+		fmt.Fprintf(stdout, "                 (%s is taken by another program; -broker ADDR picks one)\n", defaultBroker)
+	}
+	fmt.Fprintf(stdout, "  filed PDFs in: %s\n", s.inbox)
+	fmt.Fprintln(stdout, "  type a number on stdin to 'scan' it with the simulated reader; Ctrl-C stops")
+	go s.reader.Feed(ctx, stdin)
+	<-ctx.Done()
+	return nil
+}
