@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"encoding/json"
+	"regexp"
+	"time"
+)
 
 // Message types added for the fleet: command results, births and update
 // offers (the domain strings of their signatures).
@@ -50,6 +54,53 @@ type CommandResult struct {
 	Status  string    `json:"status"`
 	Reason  string    `json:"reason,omitempty"` // a code, no personal data
 	Time    time.Time `json:"time"`
+	// Data is the command's answer where it has one: a SupportBundle for
+	// CmdSupportBundle, a KeyRotation for CmdRotateKey.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Refusal reasons of a CommandResult with ResultRefused.
+const (
+	RefusedMalformed = "malformed"    // not a signed command at all
+	RefusedSignature = "signature"    // not signed by the central
+	RefusedExpired   = "expired"      // past its expiry
+	RefusedReplayed  = "replayed"     // sequence not after the last one carried out
+	RefusedKiosk     = "other-kiosk"  // addressed to another kiosk
+	RefusedKind      = "unknown-kind" // a kind this kiosk does not know
+	RefusedArgs      = "bad-args"     // arguments missing or not allowed
+)
+
+// serviceReason is what an out-of-service reason key looks like: the
+// customer screen shows its own text for the key, never free text from the
+// central.
+var serviceReason = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// ValidServiceReason reports whether s may be a CmdOutOfService reason key
+// (e.g. "maintenance", "technical-fault", "closed").
+func ValidServiceReason(s string) bool { return serviceReason.MatchString(s) }
+
+// SupportBundle is a kiosk's answer to CmdSupportBundle: what helps a
+// technician, and no personal data (no numbers, no pages, no secrets).
+type SupportBundle struct {
+	KioskID  string            `json:"kiosk_id"`
+	Time     time.Time         `json:"time"`
+	Versions map[string]string `json:"versions,omitempty"`
+	// Counters are the kiosk's counters (uplink, spool, visits, pages).
+	Counters map[string]int64 `json:"counters,omitempty"`
+	// Telemetry is the kiosk's current telemetry.
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
+	// Config is the kiosk's configuration with every secret removed.
+	Config json.RawMessage `json:"config,omitempty"`
+	// Files are further parts (logs, diagnostics) by name, where a kiosk
+	// has them.
+	Files map[string]string `json:"files,omitempty"`
+}
+
+// KeyRotation is a kiosk's answer to CmdRotateKey: its new device public
+// key. The result carrying it is signed with the old key, which is how the
+// central knows the new key belongs to this kiosk.
+type KeyRotation struct {
+	NewPub []byte `json:"new_pub"`
 }
 
 // Birth is what a kiosk says, signed, each time it connects: Seq grows with
