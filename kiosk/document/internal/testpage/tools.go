@@ -1,22 +1,13 @@
 package testpage
 
 import (
-	"os"
-	"os/exec"
 	"testing"
+
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
-// NeedTool returns the path of an external program the tests check their
-// output with, skipping the test when it is missing, or failing it under
-// CI=true, where every such program must be installed.
+// NeedTool is testtool.NeedTool.
 func NeedTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	return testtool.NeedTool(t, name)
 }

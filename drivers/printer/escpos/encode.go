@@ -1,0 +1,283 @@
+package escpos
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/makiuchi-d/gozxing/qrcode/decoder"
+	"github.com/makiuchi-d/gozxing/qrcode/encoder"
+	"golang.org/x/text/encoding/charmap"
+
+	"github.com/einwurf/einwurf/drivers/printer"
+)
+
+// ESC/POS command bytes used here (Epson ESC/POS command reference).
+const (
+	esc = 0x1b
+	gs  = 0x1d
+	dle = 0x10
+	eot = 0x04
+	lf  = 0x0a
+)
+
+// Profile is what the encoder needs to know of a printer model: the paper's
+// printable width in dots and in Font A columns, the ESC t code page that
+// holds PC858 (Latin-1 with €), the QR module size in dots and the feed
+// before the cutter.
+type Profile struct {
+	Dots          int `json:"dots"`
+	Columns       int `json:"columns"`
+	CodePage      int `json:"codepage"`
+	QRModule      int `json:"qr_module"`
+	FeedBeforeCut int `json:"feed_before_cut"`
+}
+
+//go:embed profiles.json
+var profilesJSON []byte
+
+// Profiles are the known printer profiles by name, from profiles.json.
+func Profiles() (map[string]Profile, error) {
+	var m map[string]Profile
+	if err := json.Unmarshal(profilesJSON, &m); err != nil {
+		return nil, fmt.Errorf("escpos: profiles.json: %w", err)
+	}
+	for n, p := range m {
+		if p.Dots <= 0 || p.Dots%8 != 0 || p.Columns <= 0 || p.QRModule <= 0 {
+			return nil, fmt.Errorf("escpos: profile %q: bad geometry", n)
+		}
+	}
+	return m, nil
+}
+
+// DefaultProfile is the 80 mm profile most kiosk printers have.
+func DefaultProfile() Profile {
+	m, err := Profiles()
+	if err != nil {
+		// The embedded file is checked by the tests; this cannot happen in
+		// a build that passed them.
+		return Profile{Dots: 576, Columns: 48, CodePage: 19, QRModule: 4, FeedBeforeCut: 4}
+	}
+	return m["80mm"]
+}
+
+// Encode renders r as the ESC/POS byte stream of one receipt, ending with
+// a feed and a partial cut. Text goes out in code page PC858; a character
+// it lacks prints as '?'. Control characters in r are replaced, so no
+// field can smuggle a command to the printer. The QR code is sent as a
+// raster image (GS v 0), which every ESC/POS printer prints the same way,
+// whatever its own QR support.
+func Encode(r printer.Receipt, p Profile) ([]byte, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	if p.Dots <= 0 || p.Dots%8 != 0 || p.Columns <= 0 || p.QRModule <= 0 {
+		return nil, fmt.Errorf("escpos: bad profile")
+	}
+	l := r.Labels.WithDefaults()
+	w := &writer{cols: p.Columns}
+	w.raw(esc, '@')
+	w.raw(esc, 't', byte(p.CodePage))
+
+	w.align(1)
+	if r.Office != "" {
+		w.size(2, 2)
+		w.text(r.Office)
+		w.size(1, 1)
+	}
+	if r.Kiosk != "" {
+		w.text(r.Kiosk)
+	}
+	w.raw(lf)
+	w.bold(true)
+	w.text(l.Title)
+	w.bold(false)
+	w.align(0)
+	w.text(strings.Repeat("-", p.Columns))
+	t := r.Time
+	if l.TimeZone != nil {
+		t = t.In(l.TimeZone)
+	}
+	w.pair(l.Time, t.Format(l.Layout))
+	if r.Masked != "" {
+		w.pair(l.Number, r.Masked)
+	}
+	if r.Team != "" {
+		w.pair(l.Team, r.Team)
+	}
+	w.pair(l.Pages, strconv.Itoa(r.Pages))
+	w.text(strings.Repeat("-", p.Columns))
+	w.align(1)
+	w.text(l.Code)
+	w.size(2, 2)
+	w.bold(true)
+	w.text(r.Code)
+	w.bold(false)
+	w.size(1, 1)
+	if r.QR != "" {
+		img, err := QRRaster(r.QR, p.QRModule, p.Dots)
+		if err != nil {
+			return nil, err
+		}
+		w.raw(lf)
+		w.raster(img)
+		w.text(l.Footer)
+	}
+	w.align(0)
+	w.raw(esc, 'd', byte(p.FeedBeforeCut))
+	w.raw(gs, 'V', 1)
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.b, nil
+}
+
+// Raster is a 1-bit image as GS v 0 sends it: rows of Width/8 bytes, the
+// most significant bit leftmost, 1 = black.
+type Raster struct {
+	Width, Height int // dots; Width is a multiple of 8
+	Bits          []byte
+}
+
+// QRRaster encodes s as a QR code (error correction M, byte or
+// alphanumeric mode as s allows) with module dots per module and a quiet
+// zone of four modules. It fails if the code is wider than maxDots.
+func QRRaster(s string, module, maxDots int) (Raster, error) {
+	qr, err := encoder.Encoder_encodeWithoutHint(s, decoder.ErrorCorrectionLevel_M)
+	if err != nil {
+		return Raster{}, fmt.Errorf("%w: qr: %v", printer.ErrReceipt, err)
+	}
+	m := qr.GetMatrix()
+	n := m.GetWidth()
+	side := (n + 8) * module
+	if side > maxDots {
+		return Raster{}, fmt.Errorf("%w: qr code of %d modules is wider than the paper", printer.ErrReceipt, n)
+	}
+	wb := (side + 7) / 8
+	img := Raster{Width: wb * 8, Height: side, Bits: make([]byte, wb*side)}
+	for y := range n {
+		for x := range n {
+			if m.Get(x, y) != 1 {
+				continue
+			}
+			for dy := range module {
+				row := (4*module + y*module + dy) * wb
+				for dx := range module {
+					px := 4*module + x*module + dx
+					img.Bits[row+px/8] |= 0x80 >> (px % 8)
+				}
+			}
+		}
+	}
+	return img, nil
+}
+
+// writer accumulates ESC/POS bytes.
+type writer struct {
+	b    []byte
+	cols int
+	wide int
+	err  error
+}
+
+func (w *writer) raw(b ...byte) { w.b = append(w.b, b...) }
+
+func (w *writer) align(n byte) { w.raw(esc, 'a', n) }
+
+func (w *writer) bold(on bool) {
+	if on {
+		w.raw(esc, 'E', 1)
+	} else {
+		w.raw(esc, 'E', 0)
+	}
+}
+
+// size sets the character size, 1..8 times in each direction.
+func (w *writer) size(wide, high int) {
+	w.wide = wide
+	w.raw(gs, '!', byte((wide-1)<<4|(high-1)))
+}
+
+// text prints s wrapped to the line width.
+func (w *writer) text(s string) {
+	cols := w.cols / max(w.wide, 1)
+	for _, line := range wrap(clean(s), cols) {
+		w.raw(encode(line)...)
+		w.raw(lf)
+	}
+}
+
+// pair prints label and value on one line, the value right-aligned; a
+// value that does not fit goes on its own line.
+func (w *writer) pair(label, value string) {
+	label, value = clean(label), clean(value)
+	ln, vn := utf8.RuneCountInString(label), utf8.RuneCountInString(value)
+	if ln+1+vn <= w.cols {
+		w.raw(encode(label + strings.Repeat(" ", w.cols-ln-vn) + value)...)
+		w.raw(lf)
+		return
+	}
+	w.text(label)
+	for _, line := range wrap(value, w.cols) {
+		n := utf8.RuneCountInString(line)
+		w.raw(encode(strings.Repeat(" ", w.cols-n) + line)...)
+		w.raw(lf)
+	}
+}
+
+// raster prints img with GS v 0 (normal density).
+func (w *writer) raster(img Raster) {
+	xb := img.Width / 8
+	w.raw(gs, 'v', '0', 0, byte(xb), byte(xb>>8), byte(img.Height), byte(img.Height>>8))
+	w.raw(img.Bits...)
+}
+
+// clean replaces control characters, so no text can carry a command.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// encode converts to PC858, '?' for what it lacks.
+func encode(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for _, r := range s {
+		b, ok := charmap.CodePage858.EncodeRune(r)
+		if !ok {
+			b = '?'
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// wrap breaks s into lines of at most n runes, at spaces where it can.
+func wrap(s string, n int) []string {
+	if n <= 0 {
+		return nil
+	}
+	var out []string
+	for _, para := range strings.Split(s, "\n") {
+		rs := []rune(strings.TrimSpace(para))
+		for len(rs) > n {
+			cut := n
+			for i := n; i > n/2; i-- {
+				if rs[i] == ' ' {
+					cut = i
+					break
+				}
+			}
+			out = append(out, strings.TrimSpace(string(rs[:cut])))
+			rs = []rune(strings.TrimSpace(string(rs[cut:])))
+		}
+		out = append(out, string(rs))
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package sim_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/drivers/printer/escpos"
+	"github.com/einwurf/einwurf/drivers/printer/sim"
+	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/wire"
+)
+
+func receipt(t *testing.T) (printer.Receipt, string) {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	st := wire.Statement{KioskID: "kiosk-berlin-03", PacketID: "3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7",
+		Accepted: time.Date(2026, 12, 1, 9, 41, 7, 0, time.UTC), Pages: 12, PDF: sha256.Sum256([]byte("pdf")), Code: "3F2A-9C0D-4E5B"}
+	text, err := st.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return printer.Receipt{Office: "Jobcenter Musterstadt", Kiosk: "Eingangshalle, Kiosk 3", Time: st.Accepted,
+		Masked: "035F****61", Team: "Arbeitsvermittlung", Pages: 12, Code: st.Code, QR: text}, text
+}
+
+func TestPrintRendersReceipt(t *testing.T) {
+	p, err := sim.New(escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, text := receipt(t)
+	if err := p.Print(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	rs := p.Receipts()
+	if len(rs) != 1 {
+		t.Fatalf("%d receipts cut, want 1", len(rs))
+	}
+	b := rs[0].Bounds()
+	if b.Dx() != 576 || b.Dy() < 600 {
+		t.Fatalf("receipt is %v", b)
+	}
+	if ink := inked(rs[0]); ink < 0.03 || ink > 0.5 {
+		t.Fatalf("%.1f%% of the receipt is black", 100*ink)
+	}
+	png, err := p.PNG(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(testtool.ShotDir(t, "printer-sim"), "receipt.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testtool.NeedTool(t, "zbarimg"), "-q", "--raw", "-Sdisable", "-Sqrcode.enable", path).Output()
+	if err != nil {
+		t.Fatalf("zbarimg found no QR code in %s: %v", path, err)
+	}
+	if got := strings.TrimSpace(string(out)); got != text {
+		t.Fatalf("QR holds %q, want %q", got, text)
+	}
+}
+
+func TestNotReady(t *testing.T) {
+	p, err := sim.New(escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := receipt(t)
+	for _, c := range []struct {
+		st   printer.Status
+		want error
+	}{
+		{printer.Status{PaperOut: true}, printer.ErrPaperOut},
+		{printer.Status{CoverOpen: true}, printer.ErrCoverOpen},
+		{printer.Status{}, printer.ErrOffline},
+	} {
+		p.SetStatus(c.st)
+		if err := printer.Ready(context.Background(), p); !errors.Is(err, c.want) {
+			t.Errorf("Ready with %+v = %v, want %v", c.st, err, c.want)
+		}
+		if err := p.Print(context.Background(), r); !errors.Is(err, c.want) {
+			t.Errorf("Print with %+v = %v, want %v", c.st, err, c.want)
+		}
+	}
+	if n := len(p.Receipts()); n != 0 {
+		t.Fatalf("%d receipts printed while not ready", n)
+	}
+	// A stopped printer drops what it is sent and answers status requests.
+	b, _ := escpos.Encode(r, escpos.DefaultProfile())
+	p.SetStatus(printer.Status{PaperOut: true})
+	p.Write(append(escpos.RealtimeQuery(), b...))
+	ans := make([]byte, 8)
+	n, _ := p.Read(ans)
+	st, err := escpos.ParseRealtime(ans[:n])
+	if err != nil || !st.PaperOut {
+		t.Fatalf("real-time answer %x: %+v %v", ans[:n], st, err)
+	}
+	if p.Dropped() != len(b) || len(p.Receipts()) != 0 {
+		t.Fatalf("dropped %d of %d bytes, %d receipts", p.Dropped(), len(b), len(p.Receipts()))
+	}
+}
+
+// Bytes split anywhere between writes print the same receipt.
+func TestSplitWrites(t *testing.T) {
+	r, _ := receipt(t)
+	b, err := escpos.Encode(r, escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := sim.New(escpos.DefaultProfile())
+	whole.Write(b)
+	split, _ := sim.New(escpos.DefaultProfile())
+	for i := 0; i < len(b); i += 7 {
+		split.Write(b[i:min(i+7, len(b))])
+	}
+	if whole.Err() != nil || split.Err() != nil {
+		t.Fatal(whole.Err(), split.Err())
+	}
+	a, c := whole.Receipts()[0].(*image.Gray), split.Receipts()[0].(*image.Gray)
+	if a.Bounds() != c.Bounds() || string(a.Pix) != string(c.Pix) {
+		t.Fatal("split writes print differently")
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	p, _ := sim.New(escpos.DefaultProfile())
+	p.Write([]byte{0x1b, 'Q', 0})
+	if !errors.Is(p.Err(), sim.ErrCommand) {
+		t.Fatalf("Err = %v", p.Err())
+	}
+}
+
+func inked(img image.Image) float64 {
+	g := img.(*image.Gray)
+	n := 0
+	for _, v := range g.Pix {
+		if v < 128 {
+			n++
+		}
+	}
+	return float64(n) / float64(len(g.Pix))
+}

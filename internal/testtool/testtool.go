@@ -1,0 +1,41 @@
+// Package testtool helps tests that check their results with programs no
+// one here wrote (zbarimg, dmtxread, qpdf, …).
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// NeedTool returns the path of an external program the tests check their
+// output with, skipping the test when it is missing, or failing it under
+// CI=true, where every such program must be installed.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed (required under CI)", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// ShotDir is the folder a test writes pictures for a person to look at:
+// $EINWURF_SCREENSHOTS/name when that variable is set (created), else a
+// temporary folder of the test.
+func ShotDir(t testing.TB, name string) string {
+	t.Helper()
+	base := os.Getenv("EINWURF_SCREENSHOTS")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(base, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
