@@ -169,3 +169,26 @@ func explain(c string) string {
 	}
 	return fmt.Sprintf("%d characters; a Kundennummer has 10 (e.g. 123A456789), a BG-Nummer 14 (e.g. 12345//1234567)", len(c))
 }
+
+// MaskedApart is Masked with the masked places shown where n differs from
+// any of others of its kind, so that a customer choosing between numbers
+// can tell them apart.
+func (n Number) MaskedApart(others ...Number) string {
+	m := []byte(n.Masked())
+	if len(m) == 0 {
+		return ""
+	}
+	shown := n.Display()
+	for _, o := range others {
+		if o.kind != n.kind {
+			continue
+		}
+		od := o.Display()
+		for i := range m {
+			if m[i] == '*' && od[i] != shown[i] {
+				m[i] = shown[i]
+			}
+		}
+	}
+	return string(m)
+}

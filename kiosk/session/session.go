@@ -1,15 +1,23 @@
 // Package session is one customer's visit at the kiosk: identify, scan,
 // review, confirm. It owns the plaintext pages of the visit in a private
 // folder and wipes them when the visit ends — confirmed, cancelled or timed
-// out. A confirmed document goes to a Submitter; only when that returns is
-// the customer told it was accepted.
+// out, by any path. A confirmed document goes to a Submitter; only when that
+// returns is the customer told it was accepted.
 //
 // States:
 //
-//	Idle ─Identify→ Identified ─Scan→ Scanning → Review ─Confirm→ Submitting → Done
-//	                     ▲                          │ Scan (more pages)
-//	                     └──────────────────────────┘
-//	any state ─Cancel or idle time-out→ Idle (wiped)
+//	Idle ─Identify (reader)→ Identified ─Scan→ Scanning → Review ─Confirm→ Submitting → Done
+//	  │                          ▲  ▲                       │  │
+//	  └─Type (keypad)→ Checking ─┘  └───── Scan (more) ─────┘  └─another number→ Claim
+//	                                                           (same number again: Review;
+//	                                                            "not mine" or time-out: wiped,
+//	                                                            the new number's visit starts)
+//	any state but Submitting ─Cancel or idle time-out (after a warning)→ Idle (wiped)
+//
+// Pages belong to one visit and one number: a new number never inherits
+// pages it did not scan. Slow work (scanning, the preview, the PDF, the
+// Submitter) runs outside the lock, so the UI sees every state; every
+// change is announced on Changes for push updates.
 package session
 
 import (
@@ -38,10 +46,15 @@ type State string
 
 // States of a visit.
 const (
-	Idle       State = "idle"
+	Idle State = "idle"
+	// Checking shows a typed number in full for the customer to confirm.
+	Checking   State = "checking"
 	Identified State = "identified"
 	Scanning   State = "scanning"
 	Review     State = "review"
+	// Claim: another number was given while the visit holds pages. The
+	// pages stay only if the visit's own number is given again.
+	Claim      State = "claim"
 	Submitting State = "submitting"
 	Done       State = "done"
 )
@@ -52,6 +65,15 @@ var (
 	ErrNoPages      = errors.New("session: no pages to send")
 	ErrNoNumber     = errors.New("session: no customer number given")
 	ErrCannotAccept = errors.New("session: the kiosk cannot accept documents now")
+	// ErrNotNumber: the barcode reader read a code that is no customer
+	// number.
+	ErrNotNumber = errors.New("session: the code read is not a customer number")
+	// ErrChoose: the pages carry another number than the one given; the
+	// customer must choose before sending.
+	ErrChoose = errors.New("session: choose the number first")
+	// ErrPrinterPaper and ErrPrinter are what a Printer's errors wrap.
+	ErrPrinterPaper = errors.New("session: the receipt printer is out of paper")
+	ErrPrinter      = errors.New("session: the receipt printer does not print")
 	// ErrOneSheet is a rescan that fed more than the one sheet asked for;
 	// the sheets after the first were not taken.
 	ErrOneSheet = errors.New("session: put only the one sheet into the feeder")
@@ -61,10 +83,22 @@ var (
 	ErrIncomplete = errors.New("session: the scan did not finish")
 )
 
+// Printer prints the customer's receipt. Firmware adapts the receipt
+// printer's driver to it.
+type Printer interface {
+	// Print prints r; errors wrap ErrPrinterPaper or ErrPrinter.
+	Print(ctx context.Context, r Receipt) error
+	// Ready says whether a receipt could be printed now (cheap: a cached
+	// status); errors as Print's.
+	Ready() error
+}
+
 // Config configures a Kiosk.
 type Config struct {
 	Scanner   scanner.Scanner
 	Submitter Submitter
+	// Printer prints receipts (nil: no printer, the screen receipt only).
+	Printer Printer
 	// WorkDir holds the visits' private folders (mode 0700).
 	WorkDir  string
 	Settings scanner.Settings
@@ -72,16 +106,24 @@ type Config struct {
 	// RemoveBlank leaves pages judged blank out of the document unless the
 	// customer puts them back on the review screen.
 	RemoveBlank bool
-	// IdleTimeout ends a visit nobody touches (default 3 minutes).
+	// IdleTimeout is how long a visit may go untouched before the "Noch
+	// da?" warning (default 3 minutes).
 	IdleTimeout time.Duration
+	// WarnTimeout is the warning's countdown before the wipe (default 20s).
+	WarnTimeout time.Duration
+	// ClaimTimeout is the countdown of "Sind das Ihre Seiten?" (default 15s).
+	ClaimTimeout time.Duration
 	// DoneTimeout returns from the receipt screen to Idle (default 30s).
 	DoneTimeout time.Duration
-	// CanAccept is asked before scanning; an error means the kiosk must
-	// not take paper (disk full, outbox in alarm). May be nil.
+	// CanAccept is asked before a visit starts and before scanning; an
+	// error means the kiosk must not take numbers or paper (disk full,
+	// outbox in alarm, service mode). May be nil.
 	CanAccept func() error
 	// OnEvent is told of visit events (no personal data). May be nil.
 	OnEvent func(name string)
-	Now     func() time.Time
+	// Logger receives the session's log lines (default: discarded).
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // PageView describes a page for the review screen.
@@ -102,33 +144,83 @@ type MissingPage struct {
 	Side  string `json:"side"` // "front" or "back"
 }
 
-// View is what the UI shows. It holds the masked number only.
+// Choice is one number the customer may choose when the pages disagree
+// with the number given.
+type Choice struct {
+	Index int `json:"index"`
+	// Masked shows the number masked, with the places where the choices
+	// differ shown.
+	Masked string `json:"masked"`
+	// FromPages says the number is printed on the pages.
+	FromPages bool `json:"from_pages"`
+}
+
+// View is what the UI shows. It holds masked numbers only, except Typed:
+// the number the customer typed, shown in full on the Checking screen.
 type View struct {
 	State  State  `json:"state"`
 	Masked string `json:"masked,omitempty"`
+	// Typed is the typed number in full (Checking only).
+	Typed string `json:"typed,omitempty"`
 	// Prefilled says the number was read from the pages' barcode.
 	Prefilled bool       `json:"prefilled,omitempty"`
 	Kind      string     `json:"kind,omitempty"`
 	Pages     []PageView `json:"pages"`
 	Scanned   int        `json:"scanned"`
 	Kept      int        `json:"kept"`
-	Warning   string     `json:"warning,omitempty"`
+	// Choices, when set, must be decided (Choose) before Confirm.
+	Choices []Choice `json:"choices,omitempty"`
+	// ClaimMasked is the new number on the Claim screen.
+	ClaimMasked string `json:"claim_masked,omitempty"`
+	// Countdown is the seconds left on the Claim screen or of the idle
+	// warning; IdleWarning says the latter is running.
+	Countdown   int  `json:"countdown,omitempty"`
+	IdleWarning bool `json:"idle_warning,omitempty"`
+	// Stopping says the customer stopped the scan; it ends after the
+	// current page.
+	Stopping bool   `json:"stopping,omitempty"`
+	Warning  string `json:"warning,omitempty"`
 	// Missing lists the pages dropped in this visit, in sheet order; it
 	// stays until their sheet is rescanned or the visit ends.
 	Missing  []MissingPage `json:"missing"`
 	Error    string        `json:"error,omitempty"`
 	ErrorKey string        `json:"error_key,omitempty"`
 	Receipt  *Receipt      `json:"receipt,omitempty"`
-	Preview  int           `json:"preview"` // generation of the preview PDF, for thumbnail caching
+	// Printing, Printed and PrintErrorKey tell how the paper receipt went.
+	Printing      bool   `json:"printing,omitempty"`
+	Printed       bool   `json:"printed,omitempty"`
+	PrintErrorKey string `json:"print_error_key,omitempty"`
+	// PrinterKey tells, before scanning, that no paper receipt can be
+	// printed (the screen receipt still is shown).
+	PrinterKey string `json:"printer_key,omitempty"`
+	Preview    int    `json:"preview"` // generation of the preview PDF, for thumbnail caching
+	// Visit changes with each visit (a random name), so the UI drops all
+	// it holds of the previous one.
+	Visit string `json:"visit,omitempty"`
 }
 
 // Kiosk runs one visit at a time. Its methods are safe for concurrent use.
 type Kiosk struct {
 	cfg Config
+	log *slog.Logger
 	mu  sync.Mutex
 
-	state   State
-	number  ident.Number
+	state  State
+	number ident.Number
+	// typed is a typed number waiting for Accept (Checking); back is the
+	// state to return to.
+	typed ident.Number
+	back  State
+	// claim is the new number while in Claim, until claimEnd.
+	claim    ident.Number
+	claimEnd time.Time
+	// found are the numbers read from the pages' barcodes; choices the
+	// numbers the customer must choose from; settled those already
+	// decided on.
+	choices []ident.Number
+	settled []ident.Number
+
+	visit   string
 	dir     string
 	pages   []document.Page
 	kept    []bool
@@ -142,8 +234,14 @@ type Kiosk struct {
 	prefilled bool
 	err       error
 	receipt   *Receipt
+	printing  bool
+	printed   bool
+	printErr  error
 	deadline  time.Time
 	cancel    context.CancelFunc
+	stopping  bool
+	notify    chan struct{}
+	shown     int // last countdown announced
 
 	visits, pagesSent atomic.Int64 // submitted, for telemetry
 }
@@ -154,11 +252,21 @@ func New(cfg Config) (*Kiosk, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 3 * time.Minute
 	}
+	if cfg.WarnTimeout <= 0 {
+		cfg.WarnTimeout = 20 * time.Second
+	}
+	if cfg.ClaimTimeout <= 0 {
+		cfg.ClaimTimeout = 15 * time.Second
+	}
 	if cfg.DoneTimeout <= 0 {
 		cfg.DoneTimeout = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.RemoveAll(cfg.WorkDir); err != nil {
 		return nil, fmt.Errorf("session: wipe leftovers: %w", err)
@@ -166,7 +274,7 @@ func New(cfg Config) (*Kiosk, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	return &Kiosk{cfg: cfg, state: Idle}, nil
+	return &Kiosk{cfg: cfg, log: log, state: Idle, notify: make(chan struct{})}, nil
 }
 
 func (k *Kiosk) event(name string) {
@@ -175,35 +283,193 @@ func (k *Kiosk) event(name string) {
 	}
 }
 
-func (k *Kiosk) touch() { k.deadline = k.cfg.Now().Add(k.cfg.IdleTimeout) }
+// changed wakes those waiting on Changes. Caller holds k.mu.
+func (k *Kiosk) changed() {
+	close(k.notify)
+	k.notify = make(chan struct{})
+}
 
-// Identify starts a visit with the number read or typed. In Identified or
-// Review it replaces the number (the customer corrected it).
-func (k *Kiosk) Identify(raw string) error {
-	n, err := ident.Parse(raw)
-	if err != nil {
-		k.event("ident.invalid")
-		return err
-	}
+// Changes returns a channel closed at the next change of the View.
+func (k *Kiosk) Changes() <-chan struct{} {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.notify
+}
+
+// touch restarts the idle time. Caller holds k.mu.
+func (k *Kiosk) touch() {
+	k.deadline = k.cfg.Now().Add(k.cfg.IdleTimeout)
+	k.shown = 0
+}
+
+// act begins an action of the customer: the previous error is acknowledged
+// and the idle time restarts. Caller holds k.mu.
+func (k *Kiosk) act() {
+	k.err = nil
+	k.touch()
+}
+
+// Identify gives the number the barcode reader read. It is shown masked.
+// Where the visit holds pages of another number, it asks whether they are
+// the customer's (Claim) and keeps them only when the same number is given
+// again.
+func (k *Kiosk) Identify(raw string) error {
+	n, err := ident.Parse(raw)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state == Scanning || k.state == Submitting {
+		return ErrState
+	}
+	if err != nil {
+		k.event("ident.invalid")
+		k.act()
+		k.err = fmt.Errorf("%w: %w", ErrNotNumber, err)
+		return k.err
+	}
+	return k.give(n)
+}
+
+// Type gives a number typed on the keypad. It is shown in full for the
+// customer to check (Checking) and taken only on Accept; on the Claim
+// screen it is compared with the visit's number straight away.
+func (k *Kiosk) Type(raw string) error {
+	n, err := ident.Parse(raw)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	switch k.state {
+	case Scanning, Submitting, Checking:
+		return ErrState
+	}
+	k.act()
+	if err != nil {
+		k.event("ident.invalid")
+		k.err = err
+		return err
+	}
+	if k.state == Claim {
+		return k.give(n)
+	}
+	if k.state == Idle || k.state == Done {
+		if err := k.accepting(); err != nil {
+			return err
+		}
+	}
+	k.typed, k.back, k.state = n, k.state, Checking
+	return nil
+}
+
+// Accept takes the typed number the customer checked.
+func (k *Kiosk) Accept() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state != Checking {
+		return ErrState
+	}
+	n := k.typed
+	k.typed, k.state = ident.Number{}, k.back
+	return k.give(n)
+}
+
+// Retype drops the typed number and returns to where the customer typed
+// it.
+func (k *Kiosk) Retype() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state != Checking {
+		return ErrState
+	}
+	k.act()
+	k.typed, k.state = ident.Number{}, k.back
+	return nil
+}
+
+// accepting refuses a new visit when the kiosk cannot take documents; the
+// reason stays on the screen. Caller holds k.mu.
+func (k *Kiosk) accepting() error {
+	if k.cfg.CanAccept == nil {
+		return nil
+	}
+	if err := k.cfg.CanAccept(); err != nil {
+		k.err = fmt.Errorf("%w: %v", ErrCannotAccept, err)
+		return k.err
+	}
+	return nil
+}
+
+// give applies a number the customer gave. Caller holds k.mu.
+func (k *Kiosk) give(n ident.Number) error {
+	k.act()
 	switch k.state {
 	case Idle, Done:
+		if err := k.accepting(); err != nil {
+			return err
+		}
 		if err := k.startVisit(); err != nil {
 			return err
 		}
 		k.state = Identified
-	case Identified, Review:
+	case Identified:
+		if len(k.pages) > 0 && !k.number.IsZero() && n != k.number {
+			return k.startClaim(n)
+		}
+	case Review:
+		switch {
+		case n == k.number:
+			return nil
+		case !k.number.IsZero() && len(k.pages) > 0:
+			return k.startClaim(n)
+		}
+	case Claim:
+		switch n {
+		case k.number: // the same customer: the pages stay theirs
+			k.claim, k.state = ident.Number{}, Review
+			k.event("visit.claimed")
+		case k.claim:
+		default:
+			k.claim, k.claimEnd = n, k.cfg.Now().Add(k.cfg.ClaimTimeout)
+		}
+		return nil
 	default:
 		return ErrState
 	}
-	k.number = n
-	k.prefilled = false
-	k.err = nil
-	k.touch()
+	k.number, k.prefilled = n, false
 	k.checkCodes()
 	k.event("visit.identified")
 	return nil
+}
+
+// startClaim asks whether the pages belong to the new number. Caller holds
+// k.mu.
+func (k *Kiosk) startClaim(n ident.Number) error {
+	k.claim, k.claimEnd, k.state = n, k.cfg.Now().Add(k.cfg.ClaimTimeout), Claim
+	k.event("visit.claim")
+	return nil
+}
+
+// NotMine answers "Sind das Ihre Seiten?" with no: the pages are wiped and
+// a visit for the new number starts.
+func (k *Kiosk) NotMine() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state != Claim {
+		return ErrState
+	}
+	return k.handOver()
+}
+
+// handOver wipes the visit and starts one for the claiming number. Caller
+// holds k.mu.
+func (k *Kiosk) handOver() error {
+	n := k.claim
+	k.wipe()
+	k.state = Idle
+	k.event("visit.claim-wiped")
+	return k.give(n)
 }
 
 // startVisit forgets the previous visit and makes the new one's private
@@ -214,7 +480,8 @@ func (k *Kiosk) startVisit() error {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	k.dir = dir
+	k.dir, k.visit = dir, randomHex(8)
+	k.touch()
 	k.event("visit.started")
 	return nil
 }
@@ -228,9 +495,11 @@ func randomHex(n int) string {
 
 // Scan feeds the scanner and adds its pages to the visit. It returns when
 // the feeder is empty, on a scanner error (pages read before it are kept),
-// or when ctx ends. From Idle it starts a visit without a number: a number
-// found in a barcode on the pages fills it in, else the customer gives it
-// on the review screen before sending.
+// when the customer stops it (Stop), or when ctx ends. From Idle it starts
+// a visit without a number: a number found in a barcode on the pages fills
+// it in, else the customer gives it on the review screen before sending.
+// A scan that yields no page and holds none returns to where it started,
+// with the error shown.
 func (k *Kiosk) Scan(ctx context.Context) error { return k.run(ctx, 0) }
 
 // Rescan scans one sheet again, in Review: the customer puts sheet (as the
@@ -264,65 +533,119 @@ func (k *Kiosk) lastSheet() int {
 // run is Scan (rescan 0) or Rescan of one sheet.
 func (k *Kiosk) run(ctx context.Context, rescan int) error {
 	k.mu.Lock()
-	if k.state != Identified && k.state != Review && k.state != Idle && k.state != Done ||
-		rescan > 0 && k.state != Review {
+	switch k.state {
+	case Identified, Review, Idle, Done:
+	default:
 		k.mu.Unlock()
 		return ErrState
 	}
-	if k.cfg.CanAccept != nil {
-		if err := k.cfg.CanAccept(); err != nil {
-			k.err = fmt.Errorf("%w: %v", ErrCannotAccept, err)
-			k.mu.Unlock()
-			return ErrCannotAccept
-		}
+	if rescan > 0 && k.state != Review {
+		k.mu.Unlock()
+		return ErrState
 	}
-	if k.state == Idle || k.state == Done {
+	k.act()
+	if err := k.accepting(); err != nil {
+		k.changed()
+		k.mu.Unlock()
+		return ErrCannotAccept
+	}
+	from := k.state
+	if from == Idle || from == Done {
 		if err := k.startVisit(); err != nil {
 			k.mu.Unlock()
 			return err
 		}
+		from = Idle
 	}
-	k.state = Scanning
-	k.err = nil
+	k.state, k.stopping = Scanning, false
 	ctx, cancel := context.WithCancel(ctx)
 	k.cancel = cancel
-	dir := k.dir
+	dir, visit := k.dir, k.visit
 	// Sheet numbers restart with each job; keep them unique per visit.
 	offset := k.lastSheet()
+	k.changed()
 	k.mu.Unlock()
 	defer cancel()
 
 	var err error
 	if rescan > 0 {
-		err = k.rescan(ctx, dir, rescan)
+		err = k.rescan(ctx, dir, visit, rescan)
 	} else {
-		err = k.scan(ctx, dir, offset)
+		err = k.scan(ctx, dir, visit, offset)
+	}
+	k.mu.Lock()
+	stopped := k.stopping
+	k.mu.Unlock()
+	if stopped && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	// The preview, outside the lock: the UI keeps showing "scanning".
+	var preview string
+	var perr error
+	if k.visitIs(visit) {
+		preview, perr = k.buildPreview(dir, visit)
 	}
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.cancel = nil
-	if k.state != Scanning { // cancelled meanwhile
+	defer k.changed()
+	k.cancel, k.stopping = nil, false
+	if k.state != Scanning || k.visit != visit { // cancelled meanwhile
 		return ErrState
 	}
-	k.state = Review
-	if err != nil {
-		k.err = err
-	}
-	if perr := k.buildPreview(); perr != nil && err == nil {
+	if err == nil {
 		err = perr
-		k.err = perr
 	}
+	if preview != "" {
+		if k.preview != "" {
+			os.Remove(k.preview)
+		}
+		k.preview = preview
+		k.gen++
+		k.thumbs = map[int][]byte{}
+	}
+	switch {
+	case len(k.pages) > 0:
+		k.state = Review
+	case from == Idle && k.number.IsZero():
+		k.wipe()
+		k.state = Idle
+	default:
+		k.state = Identified
+	}
+	k.err = err
 	k.checkCodes()
 	k.touch()
 	k.event("visit.scanned")
 	return err
 }
 
+// visitIs says whether visit is still the current one.
+func (k *Kiosk) visitIs(visit string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.visit == visit && len(k.pages) > 0
+}
+
+// Stop ends a running scan after the current page; the pages read so far
+// are kept.
+func (k *Kiosk) Stop() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state != Scanning || k.cancel == nil {
+		return ErrState
+	}
+	k.stopping = true
+	k.cancel()
+	k.event("visit.scan-stopped")
+	return nil
+}
+
 // scan appends the pages of one job to the visit, their sheets numbered
 // after offset.
-func (k *Kiosk) scan(ctx context.Context, dir string, offset int) error {
-	return k.feed(ctx, dir, func(p *scanner.Page) error {
+func (k *Kiosk) scan(ctx context.Context, dir, visit string, offset int) error {
+	return k.feed(ctx, dir, visit, func(p *scanner.Page) error {
 		p.Sheet += offset
 		return nil
 	}, func(pg *document.Page, m *MissingPage) {
@@ -336,10 +659,10 @@ func (k *Kiosk) scan(ctx context.Context, dir string, offset int) error {
 }
 
 // rescan replaces the pages of one sheet with the first sheet of a job.
-func (k *Kiosk) rescan(ctx context.Context, dir string, sheet int) error {
+func (k *Kiosk) rescan(ctx context.Context, dir, visit string, sheet int) error {
 	var pages []document.Page
 	var missing []MissingPage
-	err := k.feed(ctx, dir, func(p *scanner.Page) error {
+	err := k.feed(ctx, dir, visit, func(p *scanner.Page) error {
 		if p.Sheet != 1 {
 			p.Body.Close()
 			return ErrOneSheet
@@ -358,6 +681,9 @@ func (k *Kiosk) rescan(ctx context.Context, dir string, sheet int) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.visit != visit {
+		return ErrState
+	}
 	// Drop the sheet's old pages, then put the new ones where it was.
 	at := -1
 	var keepPages []document.Page
@@ -390,8 +716,9 @@ func (k *Kiosk) rescan(ctx context.Context, dir string, sheet int) error {
 // the job with an error), read, and handed to add as a page or, if it
 // could not be read, as a missing page (add runs under k.mu). It returns
 // nil only at the job's normal end: a dropped connection, a stalled or
-// stopped scanner is an error, never the end of the job.
-func (k *Kiosk) feed(ctx context.Context, dir string, number func(*scanner.Page) error, add func(*document.Page, *MissingPage)) error {
+// stopped scanner is an error, never the end of the job. A visit ended
+// meanwhile ends it with ErrState.
+func (k *Kiosk) feed(ctx context.Context, dir, visit string, number func(*scanner.Page) error, add func(*document.Page, *MissingPage)) error {
 	job, err := k.cfg.Scanner.Scan(ctx, k.cfg.Settings)
 	if err != nil {
 		return err
@@ -410,16 +737,24 @@ func (k *Kiosk) feed(ctx context.Context, dir string, number func(*scanner.Page)
 		}
 		pg, err := document.Ingest(ctx, dir, p, k.cfg.Document)
 		p.Body.Close()
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		k.mu.Lock()
+		if k.visit != visit {
+			k.mu.Unlock()
+			return ErrState
+		}
 		if err != nil {
 			// One bad page: keep the rest, go on, and name it on the
 			// review screen so the customer can rescan it.
-			slog.Warn("session: page rejected", "sheet", p.Sheet, "side", p.Side.String(), "err", err)
+			k.log.Warn("session: page rejected", "sheet", p.Sheet, "side", p.Side.String(), "err", err)
 			add(nil, &MissingPage{Sheet: p.Sheet, Side: p.Side.String()})
 		} else {
 			add(&pg, nil)
 		}
 		k.touch()
+		k.changed()
 		k.mu.Unlock()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -427,20 +762,19 @@ func (k *Kiosk) feed(ctx context.Context, dir string, number func(*scanner.Page)
 	}
 }
 
-// buildPreview writes a PDF of all pages; thumbnails are rendered from it
-// so the customer sees what the central will file. Caller holds k.mu.
-func (k *Kiosk) buildPreview() error {
-	if len(k.pages) == 0 {
-		return nil
+// buildPreview writes a PDF of all pages of the visit; thumbnails are
+// rendered from it so the customer sees what the central will file. It
+// runs outside the lock.
+func (k *Kiosk) buildPreview(dir, visit string) (string, error) {
+	k.mu.Lock()
+	pages := slices.Clone(k.pages)
+	gen := k.gen + 1
+	k.mu.Unlock()
+	path := filepath.Join(dir, fmt.Sprintf("preview-%d.pdf", gen))
+	if err := k.writePDF(path, pages); err != nil {
+		return "", err
 	}
-	path := filepath.Join(k.dir, "preview.pdf")
-	if err := k.writePDF(path, k.pages); err != nil {
-		return err
-	}
-	k.preview = path
-	k.gen++
-	k.thumbs = map[int][]byte{}
-	return nil
+	return path, nil
 }
 
 func (k *Kiosk) writePDF(path string, pages []document.Page) error {
@@ -458,9 +792,10 @@ func (k *Kiosk) writePDF(path string, pages []document.Page) error {
 
 // checkCodes compares numbers found in barcodes on the pages with the
 // number given, or fills the number in when none was given and the pages
-// agree on one. Caller holds k.mu.
+// agree on one. Where they disagree, the customer must choose. Caller
+// holds k.mu.
 func (k *Kiosk) checkCodes() {
-	k.warning = ""
+	k.warning, k.choices = "", nil
 	var found []ident.Number
 	for _, text := range document.CodeTexts(k.pages) {
 		if n, err := ident.Parse(text); err == nil && !slices.Contains(found, n) {
@@ -474,9 +809,34 @@ func (k *Kiosk) checkCodes() {
 		k.prefilled = true
 	case k.number.IsZero():
 		k.warning = "several-numbers"
-	case slices.ContainsFunc(found, func(n ident.Number) bool { return n != k.number }):
-		k.warning = "other-number"
+	default:
+		other := slices.DeleteFunc(slices.Clone(found), func(n ident.Number) bool {
+			return n == k.number || slices.Contains(k.settled, n)
+		})
+		if len(other) > 0 {
+			k.warning = "other-number"
+			k.choices = append([]ident.Number{k.number}, other...)
+		}
 	}
+}
+
+// Choose decides which number the document goes to when the pages
+// disagree with the number given: i indexes View.Choices.
+func (k *Kiosk) Choose(i int) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state != Review || i < 0 || i >= len(k.choices) {
+		return ErrState
+	}
+	k.act()
+	k.settled = append(k.settled, k.choices...)
+	if n := k.choices[i]; n != k.number {
+		k.number, k.prefilled = n, true
+	}
+	k.checkCodes()
+	k.event("visit.number-chosen")
+	return nil
 }
 
 // Toggle keeps or removes page i (the customer undoing a blank-page
@@ -484,66 +844,104 @@ func (k *Kiosk) checkCodes() {
 func (k *Kiosk) Toggle(i int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	defer k.changed()
 	if k.state != Review || i < 0 || i >= len(k.pages) {
 		return ErrState
 	}
+	k.act()
 	k.kept[i] = !k.kept[i]
-	k.touch()
 	return nil
 }
 
-// Thumbnail returns page i of the preview as PNG, width pixels wide.
-func (k *Kiosk) Thumbnail(i, width int) ([]byte, error) {
+// StillHere answers the idle warning: the visit goes on.
+func (k *Kiosk) StillHere() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.preview == "" || i < 0 || i >= len(k.pages) {
+	defer k.changed()
+	k.touch()
+}
+
+// Dismiss acknowledges the error shown.
+func (k *Kiosk) Dismiss() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	k.act()
+}
+
+// Thumbnail returns page i of the preview as PNG, width pixels wide. It
+// renders outside the lock.
+func (k *Kiosk) Thumbnail(i, width int) ([]byte, error) {
+	k.mu.Lock()
+	preview, gen := k.preview, k.gen
+	if preview == "" || i < 0 || i >= len(k.pages) {
+		k.mu.Unlock()
 		return nil, ErrState
 	}
-	if b, ok := k.thumbs[i]; ok {
+	if b, ok := k.thumbs[i]; ok && width == document.ThumbWidth {
+		k.mu.Unlock()
 		return b, nil
 	}
-	b, err := document.Thumbnail(k.preview, i, width)
+	k.mu.Unlock()
+	b, err := document.Thumbnail(preview, i, width)
 	if err != nil {
 		return nil, err
 	}
-	k.thumbs[i] = b
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.gen != gen || k.preview != preview {
+		return nil, ErrState // wiped or rebuilt meanwhile
+	}
+	if width == document.ThumbWidth {
+		k.thumbs[i] = b
+	}
 	return b, nil
 }
 
 // Confirm builds the PDF of the kept pages and hands it to the Submitter.
-// When it returns a Receipt, the document is safe in the outbox.
+// When it returns a Receipt, the document is safe in the outbox. The work
+// runs outside the lock: the UI shows Submitting meanwhile.
 func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.state != Review {
+		k.mu.Unlock()
 		return Receipt{}, ErrState
 	}
-	if k.number.IsZero() {
-		return Receipt{}, ErrNoNumber
-	}
+	k.act()
 	var pages []document.Page
 	for i, p := range k.pages {
 		if k.kept[i] {
 			pages = append(pages, p)
 		}
 	}
-	if len(pages) == 0 {
-		return Receipt{}, ErrNoPages
+	var err error
+	switch {
+	case k.number.IsZero():
+		err = ErrNoNumber
+	case len(pages) == 0:
+		err = ErrNoPages
+	case len(k.choices) > 0:
+		err = ErrChoose
+	}
+	if err != nil {
+		k.err = err
+		k.changed()
+		k.mu.Unlock()
+		return Receipt{}, err
 	}
 	k.state = Submitting
-	path := filepath.Join(k.dir, "document.pdf")
-	if err := k.writePDF(path, pages); err != nil {
-		k.state = Review
-		k.err = err
-		return Receipt{}, err
+	number, dir, visit := k.number, k.dir, k.visit
+	k.changed()
+	k.mu.Unlock()
+
+	rc, err := k.submit(ctx, dir, number, pages)
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.visit != visit {
+		return Receipt{}, ErrState
 	}
-	sum, size, err := hashFile(path)
-	if err != nil {
-		k.state = Review
-		return Receipt{}, err
-	}
-	rc, err := k.cfg.Submitter.Submit(ctx, Document{Number: k.number, PDF: path, Pages: len(pages),
-		Size: size, SHA256: sum, Scanned: k.cfg.Now()})
 	if err != nil {
 		// Not accepted: the customer keeps the review screen and is told.
 		k.state = Review
@@ -555,10 +953,64 @@ func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 	k.visits.Add(1)
 	k.pagesSent.Add(int64(len(pages)))
 	k.state = Done
+	k.visit = randomHex(8)
 	k.receipt = &rc
 	k.deadline = k.cfg.Now().Add(k.cfg.DoneTimeout)
 	k.event("visit.submitted")
+	k.startPrint()
 	return rc, nil
+}
+
+// submit builds, hashes and hands over the document (outside the lock).
+func (k *Kiosk) submit(ctx context.Context, dir string, number ident.Number, pages []document.Page) (Receipt, error) {
+	path := filepath.Join(dir, "document.pdf")
+	if err := k.writePDF(path, pages); err != nil {
+		return Receipt{}, err
+	}
+	sum, size, err := hashFile(path)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return k.cfg.Submitter.Submit(ctx, Document{Number: number, PDF: path, Pages: len(pages),
+		Size: size, SHA256: sum, Scanned: k.cfg.Now()})
+}
+
+// startPrint prints the receipt in the background. Caller holds k.mu.
+func (k *Kiosk) startPrint() {
+	if k.cfg.Printer == nil || k.receipt == nil || k.printing {
+		return
+	}
+	rc, visit := *k.receipt, k.visit
+	k.printing, k.printErr = true, nil
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := k.cfg.Printer.Print(ctx, rc)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		defer k.changed()
+		if k.visit != visit {
+			return
+		}
+		k.printing, k.printErr = false, err
+		k.printed = k.printed || err == nil
+		if err != nil {
+			k.log.Warn("session: receipt not printed", "key", ErrorKey(err))
+		}
+	}()
+}
+
+// Reprint prints the receipt again ("Quittung drucken").
+func (k *Kiosk) Reprint() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state != Done || k.receipt == nil || k.cfg.Printer == nil {
+		return ErrState
+	}
+	k.deadline = k.cfg.Now().Add(k.cfg.DoneTimeout)
+	k.startPrint()
+	return nil
 }
 
 func hashFile(path string) ([32]byte, int64, error) {
@@ -578,56 +1030,128 @@ func hashFile(path string) ([32]byte, int64, error) {
 // since start (for telemetry; no personal data).
 func (k *Kiosk) Counts() (visits, pages int64) { return k.visits.Load(), k.pagesSent.Load() }
 
-// Cancel ends the visit and wipes it.
-func (k *Kiosk) Cancel() {
+// Cancel ends the visit and wipes it. While the document is being
+// submitted it refuses (the document may already be in the outbox).
+func (k *Kiosk) Cancel() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	defer k.changed()
+	if k.state == Submitting {
+		return ErrState
+	}
 	if k.cancel != nil {
 		k.cancel()
 	}
 	k.wipe()
 	k.state = Idle
 	k.event("visit.cancelled")
+	return nil
 }
 
-// Tick ends a visit whose time is up; call it every second or so.
+// Tick ends a visit whose time is up and runs the countdowns; call it
+// every second or so.
 func (k *Kiosk) Tick() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.state == Idle || k.state == Scanning || k.state == Submitting || k.cfg.Now().Before(k.deadline) {
+	now := k.cfg.Now()
+	switch k.state {
+	case Idle, Scanning, Submitting:
+		return
+	case Claim:
+		if !now.Before(k.claimEnd) {
+			k.handOver()
+			k.changed()
+		} else if s := secondsUntil(now, k.claimEnd); s != k.shown {
+			k.shown = s
+			k.changed()
+		}
+		return
+	case Done:
+		if !now.Before(k.deadline) {
+			k.wipe()
+			k.state = Idle
+			k.changed()
+		}
 		return
 	}
-	if k.state != Done {
+	end := k.deadline.Add(k.cfg.WarnTimeout)
+	switch {
+	case !now.Before(end):
 		k.event("visit.timeout")
+		k.wipe()
+		k.state = Idle
+		k.changed()
+	case !now.Before(k.deadline):
+		if s := secondsUntil(now, end); s != k.shown {
+			k.shown = s
+			k.changed()
+		}
 	}
-	k.wipe()
-	k.state = Idle
 }
 
-// wipe removes the visit's pages and forgets the number. Caller holds k.mu.
+func secondsUntil(now, t time.Time) int {
+	return int((t.Sub(now) + time.Second - 1) / time.Second)
+}
+
+// wipe removes the visit's pages and forgets everything the customer gave
+// or saw. Caller holds k.mu.
 func (k *Kiosk) wipe() {
 	if k.dir != "" {
 		if err := os.RemoveAll(k.dir); err != nil {
-			slog.Error("session: wipe failed", "err", err)
+			k.log.Error("session: wipe failed", "err", err)
 		}
 	}
-	k.dir, k.pages, k.kept, k.preview, k.thumbs, k.missing = "", nil, nil, "", nil, nil
+	k.dir, k.pages, k.kept, k.preview, k.thumbs, k.visit, k.missing = "", nil, nil, "", nil, "", nil
 	k.number, k.prefilled, k.warning, k.err, k.receipt = ident.Number{}, false, "", nil, nil
+	k.typed, k.claim, k.choices, k.settled, k.stopping = ident.Number{}, ident.Number{}, nil, nil, false
+	k.printing, k.printed, k.printErr, k.shown = false, false, nil, 0
 }
 
 // View returns what the UI shows now.
 func (k *Kiosk) View() View {
+	var printerKey string
+	if k.cfg.Printer != nil {
+		if err := k.cfg.Printer.Ready(); err != nil {
+			printerKey = ErrorKey(err)
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{},
-		Missing: slices.Clone(k.missing)}
-	if v.Missing == nil {
+		Stopping: k.stopping, Printing: k.printing, Printed: k.printed, Visit: k.visit, Missing: slices.Clone(k.missing)}
+	if v.Missing == nil || k.state == Claim {
 		v.Missing = []MissingPage{}
 	}
-	if !k.number.IsZero() {
+	if k.state == Idle || k.state == Checking || k.state == Identified {
+		v.PrinterKey = printerKey
+	}
+	if k.printErr != nil {
+		v.PrintErrorKey = ErrorKey(k.printErr)
+	}
+	if !k.number.IsZero() && k.state != Claim { // the claimant sees nothing of the pages' owner
 		v.Masked, v.Kind, v.Prefilled = k.number.Masked(), k.number.Kind().String(), k.prefilled
 	}
+	if k.state == Checking {
+		v.Typed = k.typed.Display()
+	}
+	now := k.cfg.Now()
+	switch k.state {
+	case Claim:
+		v.ClaimMasked = k.claim.Masked()
+		v.Countdown = secondsUntil(now, k.claimEnd)
+	case Checking, Identified, Review:
+		if !now.Before(k.deadline) {
+			v.IdleWarning = true
+			v.Countdown = secondsUntil(now, k.deadline.Add(k.cfg.WarnTimeout))
+		}
+	}
+	for i, n := range k.choices {
+		v.Choices = append(v.Choices, Choice{Index: i, Masked: n.MaskedApart(k.choices...), FromPages: i > 0})
+	}
 	for i, p := range k.pages {
+		if k.state == Claim {
+			break
+		}
 		v.Pages = append(v.Pages, PageView{Index: i, Sheet: p.Sheet, Side: p.Side.String(), Blank: p.Blank, Kept: k.kept[i]})
 		if k.kept[i] {
 			v.Kept++
@@ -646,11 +1170,14 @@ func ErrorKey(err error) string {
 		err error
 		key string
 	}{
+		{ErrNotNumber, "not-a-number"},
 		{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
 		{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
 		{scanner.ErrUnplugged, "unplugged"}, {scanner.ErrStalled, "stalled"}, {scanner.ErrStopped, "stopped"},
 		{ErrOneSheet, "one-sheet"}, {ErrIncomplete, "incomplete"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
-		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ErrNoNumber, "no-number"},
+		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ident.ErrTooLong, "invalid-number"},
+		{ErrNoNumber, "no-number"}, {ErrChoose, "choose-number"},
+		{ErrPrinterPaper, "printer-paper"}, {ErrPrinter, "printer"},
 	} {
 		if errors.Is(err, e.err) {
 			return e.key

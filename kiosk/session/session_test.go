@@ -184,10 +184,15 @@ func TestOtherNumberOnPages(t *testing.T) {
 	if v := k.View(); v.Warning != "other-number" {
 		t.Fatalf("no warning for pages of another number: %+v", v)
 	}
-	// Correcting the number clears it.
-	k.Identify("035F083761")
-	if v := k.View(); v.Warning != "" {
-		t.Fatalf("warning after correction: %+v", v)
+	// The customer must choose; choosing the pages' number clears it.
+	if _, err := k.Confirm(context.Background()); !errors.Is(err, ErrChoose) {
+		t.Fatalf("confirm before choosing: %v", err)
+	}
+	if err := k.Choose(1); err != nil {
+		t.Fatal(err)
+	}
+	if v := k.View(); v.Warning != "" || len(v.Choices) != 0 || v.Masked != "035F****61" {
+		t.Fatalf("after choosing: %+v", v)
 	}
 }
 
@@ -204,6 +209,11 @@ func TestTimeoutAndCancelWipe(t *testing.T) {
 		t.Fatal("timed out early")
 	}
 	clk.t = clk.t.Add(31 * time.Second)
+	k.Tick()
+	if v := k.View(); v.State != Review || !v.IdleWarning || v.Countdown != 19 {
+		t.Fatalf("no idle warning: %+v", v)
+	}
+	clk.t = clk.t.Add(19 * time.Second)
 	k.Tick()
 	if v := k.View(); v.State != Idle || v.Scanned != 0 || entries(t, work) != 0 {
 		t.Fatalf("after time-out: %+v, %d entries", v, entries(t, work))
@@ -222,10 +232,11 @@ func TestEmptyFeeder(t *testing.T) {
 	if !errors.Is(err, scanner.ErrFeederEmpty) {
 		t.Fatalf("scan with an empty feeder: %v", err)
 	}
-	if v := k.View(); v.State != Review || v.ErrorKey != "feeder-empty" || v.Scanned != 0 {
+	// No page: back to the screen before, with the reason; nothing to send.
+	if v := k.View(); v.State != Identified || v.ErrorKey != "feeder-empty" || v.Scanned != 0 {
 		t.Fatalf("view %+v", v)
 	}
-	if _, err := k.Confirm(context.Background()); !errors.Is(err, ErrNoPages) || len(rec.docs) != 0 {
+	if _, err := k.Confirm(context.Background()); !errors.Is(err, ErrState) || len(rec.docs) != 0 {
 		t.Fatalf("confirm without pages: %v", err)
 	}
 	// The kiosk stays usable: paper in, scan again.
