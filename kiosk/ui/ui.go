@@ -228,7 +228,7 @@ func (h *Handler) thumb(w http.ResponseWriter, r *http.Request) {
 
 func statusOf(err error) int {
 	switch session.ErrorKey(err) {
-	case "invalid-number":
+	case "invalid-number", "not-a-number":
 		return http.StatusUnprocessableEntity
 	case "error":
 		return http.StatusInternalServerError

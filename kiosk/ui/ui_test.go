@@ -175,7 +175,7 @@ func TestVisitInChromium(t *testing.T) {
 	if prefilled != "035F****61" || sub.n != 2 {
 		t.Errorf("prefilled number %q, submitted %d", prefilled, sub.n)
 	}
-	if !strings.Contains(errText, "ungültig") {
+	if !strings.Contains(errText, "gültig") {
 		t.Errorf("error text %q", errText)
 	}
 	if masked != "035F****61" {

@@ -2,6 +2,7 @@
 // The kiosk page: polls the visit's state and shows the matching screen.
 const messages = {
   "invalid-number": "Diese Nummer ist ungültig. Bitte prüfen Sie die Eingabe. / This number is not valid.",
+  "not-a-number": "Dieser Code ist keine gültige Nummer. / This code is not a valid number.",
   "jam": "Papierstau. Bitte öffnen Sie den Einzug und entnehmen Sie das Blatt. / Paper jam.",
   "feeder-empty": "Der Einzug ist leer. Bitte legen Sie Ihre Blätter ein. / The feeder is empty.",
   "cover-open": "Die Abdeckung ist offen. Bitte schließen Sie sie. / The cover is open.",
