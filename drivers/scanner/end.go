@@ -23,6 +23,17 @@ var (
 var failures = []error{ErrJam, ErrFeederEmpty, ErrCoverOpen, ErrDoubleFeed, ErrBusy, ErrOffline,
 	ErrUnplugged, ErrUnsupported, ErrProtocol, ErrStalled, ErrStopped, ErrClosed}
 
+// Kind returns the scanner error (one of the Err values of this package)
+// err carries, or nil.
+func Kind(err error) error {
+	for _, f := range failures {
+		if errors.Is(err, f) {
+			return f
+		}
+	}
+	return nil
+}
+
 // IsEnd reports whether err, returned by Job.Next, is the normal end of the
 // job: io.EOF, and nothing that says the job failed. A transport error
 // (a *url.Error, a net.Error) or a typed scanner error is never the end,
@@ -34,10 +45,8 @@ func IsEnd(err error) bool {
 	if !errors.Is(err, io.EOF) {
 		return false
 	}
-	for _, f := range failures {
-		if errors.Is(err, f) {
-			return false
-		}
+	if Kind(err) != nil {
+		return false
 	}
 	var ue *url.Error
 	var ne net.Error

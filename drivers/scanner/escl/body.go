@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
 )
@@ -54,11 +55,9 @@ func (b *pageBody) Read(p []byte) (int, error) {
 	if err == nil || err == io.EOF {
 		return n, err
 	}
-	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || isTyped(err):
-		return n, fmt.Errorf("escl: page: %w", err)
-	}
-	return n, fmt.Errorf("escl: page: %w: %w", scanner.ErrOffline, err)
+	// A page cut short is never a whole page: never io.EOF, and never an
+	// error that wraps it.
+	return n, transportError("page", err)
 }
 
 // Close implements io.Closer.
@@ -136,4 +135,81 @@ func pngSize(buf []byte) (w, h int, ok bool) {
 		return 0, 0, false
 	}
 	return w, h, true
+}
+
+// sniffLen is the length of the longest signature sniff looks for.
+const sniffLen = 8
+
+// sniff names the page format its first bytes show, or "" when they are
+// no JPEG, PNG or PDF.
+func sniff(head []byte) string {
+	switch {
+	case len(head) >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF:
+		return scanner.FormatJPEG
+	case len(head) >= 8 && string(head[:8]) == "\x89PNG\r\n\x1a\n":
+		return scanner.FormatPNG
+	case len(head) >= 5 && string(head[:5]) == "%PDF-":
+		return scanner.FormatPDF
+	}
+	return ""
+}
+
+// watch is the stall watchdog of one request: it cancels the request when
+// no answer comes within the time it was armed with, and remembers that it
+// did, so the error reads scanner.ErrStalled rather than a cancellation.
+type watch struct {
+	t    *time.Timer
+	d    atomic.Int64 // current limit in nanoseconds
+	done atomic.Bool
+}
+
+func newWatch(d time.Duration, cancel func()) *watch {
+	w := &watch{}
+	w.d.Store(int64(d))
+	w.t = time.AfterFunc(d, func() {
+		w.done.Store(true)
+		cancel()
+	})
+	return w
+}
+
+// arm (re)starts the watch with limit d (d <= 0 keeps the current one).
+func (w *watch) arm(d time.Duration) {
+	if d > 0 {
+		w.d.Store(int64(d))
+	}
+	if !w.done.Load() {
+		w.t.Reset(time.Duration(w.d.Load()))
+	}
+}
+
+func (w *watch) stop()       { w.t.Stop() }
+func (w *watch) fired() bool { return w.done.Load() }
+
+// watchedBody is an answer's body under its watch. The watch runs only
+// while a Read waits for the device (a reader that pauses is no stalled
+// device); a Read that waits longer than the stall time ends with
+// scanner.ErrStalled.
+type watchedBody struct {
+	rc     io.ReadCloser
+	w      *watch
+	cancel context.CancelFunc
+	ctx    context.Context // the caller's: its end is no stall
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.w.arm(0)
+	n, err := b.rc.Read(p)
+	b.w.stop()
+	if err != nil && err != io.EOF && b.w.fired() && b.ctx.Err() == nil {
+		return n, fmt.Errorf("%w: no data for %v", scanner.ErrStalled, time.Duration(b.w.d.Load()))
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.w.stop()
+	err := b.rc.Close()
+	b.cancel()
+	return err
 }

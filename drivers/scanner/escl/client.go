@@ -58,6 +58,42 @@ func WithRetry(attempts int, pause, maxPause time.Duration) Option {
 	}
 }
 
+// Timeouts bound how long the client waits for a device that has stopped
+// answering. A limit that passes is scanner.ErrStalled; the zero value of a
+// field takes its default.
+type Timeouts struct {
+	// Stall is the longest pause between two bytes of an answer's body,
+	// mid-page above all (default 20 s).
+	Stall time.Duration
+	// Request bounds the wait for the answer (status line and headers) to
+	// a capabilities, status or ScanJobs request (default 30 s).
+	Request time.Duration
+	// Page bounds the wait for the answer to NextDocument, which a device
+	// gives only once it has fed and begun to scan the sheet (default 90 s).
+	Page time.Duration
+	// Cancel bounds the DELETE that cancels a job on Close (default 5 s).
+	Cancel time.Duration
+}
+
+// DefaultTimeouts are the limits a Client uses unless told otherwise.
+var DefaultTimeouts = Timeouts{Stall: 20 * time.Second, Request: 30 * time.Second, Page: 90 * time.Second, Cancel: 5 * time.Second}
+
+// WithTimeouts sets the stall and request limits; zero fields keep their
+// defaults.
+func WithTimeouts(t Timeouts) Option {
+	return func(c *Client) {
+		d := DefaultTimeouts
+		for _, f := range []struct{ dst, src *time.Duration }{
+			{&d.Stall, &t.Stall}, {&d.Request, &t.Request}, {&d.Page, &t.Page}, {&d.Cancel, &t.Cancel},
+		} {
+			if *f.src > 0 {
+				*f.dst = *f.src
+			}
+		}
+		c.timeouts = d
+	}
+}
+
 // Client is an eSCL client for one scanner. It is safe for concurrent use,
 // though a scanner runs one job at a time.
 type Client struct {
@@ -70,6 +106,7 @@ type Client struct {
 	retries  int
 	pause    time.Duration
 	maxPause time.Duration
+	timeouts Timeouts
 
 	mu     sync.Mutex
 	caps   *ScannerCapabilities
@@ -89,6 +126,7 @@ func New(hc *http.Client, base string, opts ...Option) *Client {
 		retries:  10,
 		pause:    100 * time.Millisecond,
 		maxPause: time.Second,
+		timeouts: DefaultTimeouts,
 	}
 	if c.hc == nil {
 		c.hc = http.DefaultClient
@@ -113,32 +151,23 @@ func New(hc *http.Client, base string, opts ...Option) *Client {
 	return c
 }
 
-// scannerErrors are the typed errors a caller can explain.
-var scannerErrors = []error{
-	scanner.ErrJam, scanner.ErrFeederEmpty, scanner.ErrCoverOpen, scanner.ErrDoubleFeed,
-	scanner.ErrBusy, scanner.ErrOffline, scanner.ErrUnplugged, scanner.ErrUnsupported, scanner.ErrProtocol,
-}
-
-func isTyped(err error) bool {
-	for _, t := range scannerErrors {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
-}
-
-// transportError gives a failed request its typed meaning: cancellation
-// stays what it is, a typed error from the transport (ErrUnplugged from
-// ippusb) is kept, and anything else means the device is not reachable.
+// transportError gives a failed request or body read its typed meaning:
+// cancellation stays what it is, a typed error from the transport
+// (ErrUnplugged from ippusb, ErrStalled from the watchdog) is kept, and
+// anything else means the device is not reachable. The transport's own
+// error is kept as text only: a connection dropped without an answer
+// wraps io.EOF, and that must never read as the end of a job.
 func transportError(op string, err error) error {
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("escl: %s: %w", op, err)
-	case isTyped(err):
-		return fmt.Errorf("escl: %s: %w", op, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("escl: %s: %w (%v)", op, context.Canceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("escl: %s: %w (%v)", op, context.DeadlineExceeded, err)
 	}
-	return fmt.Errorf("escl: %s: %w: %w", op, scanner.ErrOffline, err)
+	if k := scanner.Kind(err); k != nil {
+		return fmt.Errorf("escl: %s: %w (%v)", op, k, err)
+	}
+	return fmt.Errorf("escl: %s: %w (%v)", op, scanner.ErrOffline, err)
 }
 
 func (c *Client) resolve(ref string) (*url.URL, error) {
@@ -152,14 +181,20 @@ func (c *Client) resolve(ref string) (*url.URL, error) {
 	return c.base.ResolveReference(r), nil
 }
 
-// do sends one request; host, when set, overrides the Host header.
-func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte, host string) (*http.Response, error) {
+// do sends one request; host, when set, overrides the Host header. An
+// answer that does not begin within wait, or whose body then pauses longer
+// than the stall time, ends with scanner.ErrStalled.
+func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte, host string, wait time.Duration) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	rctx, cancel := context.WithCancel(ctx)
+	w := newWatch(wait, cancel)
+	req, err := http.NewRequestWithContext(rctx, method, u.String(), rd)
 	if err != nil {
+		w.stop()
+		cancel()
 		return nil, fmt.Errorf("escl: %s: %w", method, err)
 	}
 	if body != nil {
@@ -180,8 +215,16 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte,
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		w.stop()
+		cancel()
+		if w.fired() && ctx.Err() == nil {
+			return nil, fmt.Errorf("escl: %s %s: %w: no answer within %v", method, u.Path, scanner.ErrStalled, wait)
+		}
 		return nil, transportError(method+" "+u.Path, err)
 	}
+	w.stop()
+	w.d.Store(int64(c.timeouts.Stall))
+	resp.Body = &watchedBody{rc: resp.Body, w: w, cancel: cancel, ctx: ctx}
 	return resp, nil
 }
 
@@ -211,7 +254,7 @@ func (c *Client) getXML(ctx context.Context, name string) (*http.Response, error
 	}
 	pause := c.pause
 	for attempt := 0; ; attempt++ {
-		resp, err := c.do(ctx, http.MethodGet, u, nil, "")
+		resp, err := c.do(ctx, http.MethodGet, u, nil, "", c.timeouts.Request)
 		if err != nil {
 			return nil, err
 		}
@@ -465,7 +508,7 @@ func (c *Client) Scan(ctx context.Context, s scanner.Settings) (scanner.Job, err
 	}
 	pause := c.pause
 	for attempt := 0; ; attempt++ {
-		resp, err := c.do(ctx, http.MethodPost, u, body, host)
+		resp, err := c.do(ctx, http.MethodPost, u, body, host, c.timeouts.Request)
 		if err != nil {
 			return nil, err
 		}
@@ -574,10 +617,10 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 		retries = j.q.Retries503
 	}
 	pause := j.c.pause
-	early := 0
+	early, empty := 0, 0
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		resp, err := j.c.do(rctx, http.MethodGet, j.next, nil, "")
+		resp, err := j.c.do(rctx, http.MethodGet, j.next, nil, "", j.c.timeouts.Page)
 		if err != nil {
 			done()
 			if rctx.Err() != nil {
@@ -587,10 +630,32 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
-			return j.page(resp, time.Since(start), done), nil
-		case http.StatusNotFound, http.StatusGone:
+			p, err := j.page(resp, time.Since(start), done)
+			if err == nil {
+				return p, nil
+			}
+			if rctx.Err() != nil {
+				done()
+				return nil, j.abort(ctx, rctx.Err())
+			}
+			if errors.Is(err, errEmptyPage) && empty < maxEmpty {
+				// An empty answer is no page: devices so report a jam or
+				// an open cover, and tell what it was on the next request.
+				empty++
+				j.c.log.Info("escl: empty page answer, asking again")
+				continue
+			}
+			if errors.Is(err, errEmptyPage) {
+				err = fmt.Errorf("%w: %d empty answers", scanner.ErrStopped, empty+1)
+			}
+			if k := scanner.Kind(err); k == scanner.ErrProtocol || k == scanner.ErrStopped {
+				err = j.c.explain(rctx, j.path, err)
+			}
+			done()
+			return nil, fmt.Errorf("escl: NextDocument: %w", err)
+		case http.StatusNotFound, http.StatusGone, http.StatusConflict:
 			discard(resp)
-			again, err := j.end(rctx, pages, early < maxEarly404)
+			again, err := j.end(rctx, pages, resp.StatusCode, resp.StatusCode != http.StatusConflict && early < maxEarly404)
 			if rctx.Err() != nil {
 				// Cancelled while asking why: not an end, a cancellation.
 				done()
@@ -632,6 +697,10 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 	}
 }
 
+// maxEmpty bounds how many empty 200 answers a page may get before the
+// job is taken as stopped.
+const maxEmpty = 3
+
 // abort cancels the job on the device after the caller's context ended or
 // the job was closed, and returns why.
 func (j *job) abort(ctx context.Context, cause error) error {
@@ -649,65 +718,114 @@ func (j *job) abort(ctx context.Context, cause error) error {
 // device says the job is still processing with paper in the feeder.
 const maxEarly404 = 3
 
-// end decides what a 404 after pages pages means: the normal end, an error
-// the device only shows in its status, or (again = true, only if mayRetry)
-// a device that answered before it had fed the next sheet.
-func (j *job) end(ctx context.Context, pages int, mayRetry bool) (again bool, err error) {
+// end decides what a 404, 410 or 409 (code) after pages pages means: the
+// normal end, an error the device only shows in its status, or (again =
+// true, only if mayRetry) a device that answered before it had fed the
+// next sheet. After at least one page an empty feeder is the normal end on
+// every path; an aborted job is always an error (ErrStopped when its
+// reason names no fault of its own).
+func (j *job) end(ctx context.Context, pages, code int, mayRetry bool) (again bool, err error) {
 	st, serr := j.c.RawStatus(ctx)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
+	var ji *JobInfo
+	if serr == nil {
+		ji = st.Job(j.path)
+	}
 	if serr == nil && mayRetry {
-		if ji := st.Job(j.path); ji != nil && ji.JobState == "Processing" && st.AdfState == "ScannerAdfLoaded" {
+		if ji != nil && ji.JobState == "Processing" && st.AdfState == "ScannerAdfLoaded" {
 			return true, nil
 		}
 	}
 	j.mu.Lock()
 	j.ended = true
 	j.mu.Unlock()
+	said := code != http.StatusConflict // 404 and 410 say "no more documents"
 	if serr != nil {
-		if pages > 0 {
+		switch {
+		case said && pages > 0:
 			return false, io.EOF
+		case said:
+			return false, fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
 		}
-		return false, fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
+		return false, fmt.Errorf("escl: NextDocument answered HTTP %d, status: %w", code, serr)
 	}
-	if ji := st.Job(j.path); ji != nil && ji.JobState == "Aborted" {
-		if e := jobReasonError(ji.JobStateReasons); e != nil && e != scanner.ErrFeederEmpty {
-			return false, fmt.Errorf("escl: job aborted: %w", e)
-		}
+	var reason error
+	if ji != nil {
+		reason = jobReasonError(ji.JobStateReasons)
 	}
-	e := j.c.adfError(st)
+	adf := j.c.adfError(st)
+	empty := reason == scanner.ErrFeederEmpty || adf == scanner.ErrFeederEmpty
 	switch {
-	case e != nil && e != scanner.ErrFeederEmpty:
-		return false, fmt.Errorf("escl: job ended: %w", e)
+	case reason != nil && reason != scanner.ErrFeederEmpty:
+		return false, fmt.Errorf("escl: job aborted: %w", reason)
+	case adf != nil && adf != scanner.ErrFeederEmpty:
+		return false, fmt.Errorf("escl: job ended: %w", adf)
+	case ji != nil && (ji.JobState == "Aborted" || ji.JobState == "Canceled") && !empty:
+		return false, fmt.Errorf("escl: job %s (%s): %w", strings.ToLower(ji.JobState), strings.Join(ji.JobStateReasons, ", "), scanner.ErrStopped)
 	case pages == 0:
 		return false, fmt.Errorf("escl: no pages: %w", scanner.ErrFeederEmpty)
+	case said || empty || ji != nil && ji.JobState == "Completed":
+		return false, io.EOF
 	}
-	return false, io.EOF
+	return false, fmt.Errorf("escl: NextDocument answered HTTP %d: %w", code, scanner.ErrStopped)
 }
 
-func (j *job) page(resp *http.Response, took time.Duration, done func()) *scanner.Page {
+// errEmptyPage is a 200 answer without a body.
+var errEmptyPage = errors.New("escl: empty page")
+
+// page turns a 200 answer into a page, unless its body is empty or is no
+// image the kiosk knows: those are never pages. The format is what the
+// body's first bytes say; a Content-Type that disagrees is ignored.
+func (j *job) page(resp *http.Response, took time.Duration, done func()) (*scanner.Page, error) {
+	j.mu.Lock()
+	br := j.br
+	j.br = nil
+	j.mu.Unlock()
+	b := newPageBody(resp.Body, br, func() {})
+	head, err := b.br.Peek(sniffLen)
+	format := sniff(head)
+	if format == "" {
+		// Read what remains so the connection can serve the next request.
+		_, _ = io.Copy(io.Discard, io.LimitReader(b.br, 64<<10))
+		_ = b.Close()
+		j.mu.Lock()
+		j.br = b.br
+		j.mu.Unlock()
+		switch {
+		case len(head) == 0 && (err == nil || err == io.EOF):
+			return nil, errEmptyPage
+		case err != nil && err != io.EOF:
+			return nil, transportError("NextDocument", err)
+		}
+		ct := resp.Header.Get("Content-Type")
+		if len(ct) > 64 {
+			ct = ct[:64]
+		}
+		return nil, fmt.Errorf("%w: NextDocument answered %q with a body that is no image", scanner.ErrProtocol, ct)
+	}
+	b.done = done
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	idx := j.pages
 	j.pages++
 	j.lastLoad = took
-	p := &scanner.Page{Format: j.s.Format, Resolution: j.s.Resolution, Sheet: idx + 1, Side: scanner.Front}
+	p := &scanner.Page{Format: format, Resolution: j.s.Resolution, Sheet: idx + 1, Side: scanner.Front}
 	if j.s.Duplex {
 		p.Sheet = idx/2 + 1
 		p.Side = scanner.Side(idx % 2)
 	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt != "" {
-		p.Format = mt
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt != format {
+		j.c.log.Debug("escl: page Content-Type disagrees with its body", "body", format)
 	}
-	b := newPageBody(resp.Body, j.br, done)
 	j.br = b.br
 	if w, h, ok := b.peekSize(p.Format); ok {
 		p.Width, p.Height = w, h
 	}
 	p.Body = b
 	j.open = b
-	return p
+	return p, nil
 }
 
 // Close implements scanner.Job: it closes an open page body and, if the
@@ -731,9 +849,9 @@ func (j *job) Close() error {
 	}
 	// The caller's context may be gone; the delete must still reach the
 	// device or it keeps the feeder busy.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), j.c.timeouts.Cancel)
 	defer cancel()
-	resp, err := j.c.do(ctx, http.MethodDelete, j.url, nil, "")
+	resp, err := j.c.do(ctx, http.MethodDelete, j.url, nil, "", j.c.timeouts.Cancel)
 	if err != nil {
 		return fmt.Errorf("escl: cancel job: %w", err)
 	}

@@ -2,7 +2,6 @@ package scannertest
 
 import (
 	"context"
-	"errors"
 	"io"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
@@ -10,12 +9,14 @@ import (
 
 // Drain reads every page of j to the end through buf, as the kiosk does,
 // calls after (if not nil) once per page, closes j and returns the pages and
-// bytes read. Benchmarks of the drivers share it.
+// bytes read. Only the job's normal end (scanner.IsEnd) returns nil: a
+// transport error that wraps io.EOF is an error. Benchmarks of the drivers
+// share it.
 func Drain(ctx context.Context, j scanner.Job, buf []byte, after func()) (pages, bytes int64, err error) {
 	defer j.Close()
 	for {
 		p, err := j.Next(ctx)
-		if errors.Is(err, io.EOF) {
+		if scanner.IsEnd(err) {
 			return pages, bytes, nil
 		}
 		if err != nil {

@@ -3,6 +3,8 @@ package scannertest
 import (
 	"context"
 	"errors"
+	"io"
+	"net/url"
 	"testing"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
@@ -25,5 +27,18 @@ func TestDrain(t *testing.T) {
 	pages, _, err = Drain(ctx, j, make([]byte, 16), nil)
 	if !errors.Is(err, scanner.ErrJam) || pages != 1 {
 		t.Fatalf("Drain with a jam = %d pages, %v", pages, err)
+	}
+}
+
+// A connection dropped without an answer wraps io.EOF in a *url.Error;
+// Drain must not take it for the end of the job.
+func TestDrainTransportErrorIsNoEnd(t *testing.T) {
+	ctx := context.Background()
+	s := &Scanner{Pages: [][]byte{make([]byte, 10), make([]byte, 10)},
+		FailErr: &url.Error{Op: "Get", URL: "http://127.0.0.1/eSCL/ScanJobs/1/NextDocument", Err: io.EOF}, FailAt: 1}
+	j, _ := s.Scan(ctx, scanner.Settings{})
+	pages, _, err := Drain(ctx, j, make([]byte, 16), nil)
+	if err == nil || pages != 1 {
+		t.Fatalf("Drain over a dropped connection = %d pages, %v", pages, err)
 	}
 }
