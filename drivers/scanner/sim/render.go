@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
@@ -32,6 +33,7 @@ type pageKey struct {
 	mode   string
 	format string
 	code   string
+	region Region // zero: the whole A4 sheet
 }
 
 // rendered is one encoded page.
@@ -271,11 +273,21 @@ func render(k pageKey, quality int) (rendered, error) {
 	if err != nil {
 		return rendered{}, err
 	}
+	if k.region != (Region{}) {
+		g, head = crop(g, head, k.region, k.dpi)
+	}
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	var img image.Image = g
 	switch k.mode {
 	case "RGB24":
 		img = colourise(g, head)
+		if k.format == "image/png" {
+			// 8 bits per channel: png encodes what it does not know
+			// (YCbCr) as 16.
+			rgb := image.NewRGBA(g.Rect)
+			draw.Draw(rgb, rgb.Rect, img, g.Rect.Min, draw.Src)
+			img = rgb
+		}
 	case "BlackAndWhite1":
 		for i, v := range g.Pix {
 			if v < 160 {
@@ -316,6 +328,20 @@ func render(k pageKey, quality int) (rendered, error) {
 		return rendered{}, fmt.Errorf("sim: unknown format %q", k.format)
 	}
 	return rendered{data: buf.Bytes(), format: k.format, w: w, h: h}, nil
+}
+
+// crop cuts the region out of an A4 page at dpi: what lies beyond the
+// sheet is the scanner's white backing.
+func crop(g *image.Gray, head image.Rectangle, r Region, dpi int) (*image.Gray, image.Rectangle) {
+	px := func(v int) int { return v * dpi / 300 }
+	out := image.NewGray(image.Rect(0, 0, max(1, px(r.Width)), max(1, px(r.Height))))
+	for i := range out.Pix {
+		out.Pix[i] = 255
+	}
+	off := image.Pt(px(r.XOffset), px(r.YOffset))
+	draw.Draw(out, out.Rect, g, off, draw.Src)
+	// draw leaves what g does not cover untouched: white.
+	return out, head.Sub(off).Intersect(out.Rect)
 }
 
 // colourise turns the luma plane into a 4:2:0 colour page: slightly warm

@@ -17,7 +17,22 @@ type Settings struct {
 	Resolution int    // dpi
 	ColorMode  string // RGB24, Grayscale8, BlackAndWhite1
 	Format     string // MIME type
+	// Region is the part of the page to scan, in 1/300 inch from the top
+	// left corner; the zero Region is the whole A4 sheet.
+	Region Region
 }
+
+// Region is a scan region in 1/300 inch.
+type Region struct {
+	XOffset, YOffset, Width, Height int
+}
+
+// The simulated feeder's limits in 1/300 inch, as its capabilities say.
+const (
+	minSize   = 591
+	maxWidth  = 2550
+	maxHeight = 4200
+)
 
 // ErrSettings marks a ScanSettings document the simulator cannot parse.
 var ErrSettings = errors.New("sim: bad ScanSettings")
@@ -31,6 +46,10 @@ type settingsDoc struct {
 	FormatExt   string `xml:"DocumentFormatExt"`
 	XResolution int    `xml:"XResolution"`
 	YResolution int    `xml:"YResolution"`
+	XOffset     int    `xml:"ScanRegions>ScanRegion>XOffset"`
+	YOffset     int    `xml:"ScanRegions>ScanRegion>YOffset"`
+	Width       int    `xml:"ScanRegions>ScanRegion>Width"`
+	Height      int    `xml:"ScanRegions>ScanRegion>Height"`
 }
 
 // ParseSettings decodes a ScanSettings document as a device would: element
@@ -56,6 +75,10 @@ func ParseSettings(r io.Reader) (Settings, error) {
 		ColorMode:  strings.TrimSpace(d.ColorMode),
 		Format:     strings.ToLower(strings.TrimSpace(d.FormatExt)),
 		Resolution: d.XResolution,
+		Region:     Region{XOffset: d.XOffset, YOffset: d.YOffset, Width: d.Width, Height: d.Height},
+	}
+	if r := s.Region; r.XOffset < 0 || r.YOffset < 0 || r.Width < 0 || r.Height < 0 {
+		return Settings{}, fmt.Errorf("%w: negative scan region", ErrSettings)
 	}
 	switch strings.ToLower(strings.TrimSpace(d.Duplex)) {
 	case "true", "1":
@@ -99,6 +122,10 @@ func (s Settings) check() error {
 	case "image/jpeg", "image/png", "application/pdf":
 	default:
 		return fmt.Errorf("format %q not offered", s.Format)
+	}
+	if r := s.Region; r != (Region{}) && (r.Width < minSize || r.Height < minSize ||
+		r.XOffset+r.Width > maxWidth || r.YOffset+r.Height > maxHeight) {
+		return fmt.Errorf("scan region %+v outside %dx%d", r, maxWidth, maxHeight)
 	}
 	return nil
 }

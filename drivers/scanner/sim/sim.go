@@ -6,6 +6,11 @@
 // told to fail in every way the kiosk must explain: jam, empty feeder,
 // double feed, open cover, a slow or busy device, a disconnect mid-page.
 //
+// How the device answers where real devices differ from the specification
+// (409 at the end of a feeder job, a jam as an empty 200, absolute Location
+// headers, ignored settings, a crash, a freeze) is its Profile, chosen by
+// name from embedded data files (Profiles, Options.Profile).
+//
 // Formats: RGB24 and Grayscale8 as JPEG (or PDF or PNG); BlackAndWhite1 as a
 // 1-bit PNG when PNG is asked for, and as a greyscale JPEG holding only
 // black and white when JPEG is asked for.
@@ -33,6 +38,9 @@ var resolutions = []int{150, 200, 300, 600}
 
 // Options configure a simulated scanner.
 type Options struct {
+	// Profile names the embedded device profile ("" = "spec"); see
+	// Profiles.
+	Profile string
 	// Sheets is the number of sheets in the feeder at start (0 = empty).
 	Sheets int
 	// Duplex gives the device a duplex feeder.
@@ -58,8 +66,8 @@ type Options struct {
 	// DoubleFeedAtSheet reports a double feed at sheet k (0 = never).
 	DoubleFeedAtSheet int
 	// FaultStatus is the HTTP status NextDocument answers on a jam or
-	// double feed: 409 (default) or 404, as devices differ; the cause is in
-	// ScannerStatus either way.
+	// double feed: 409 or 404 (0 = the profile's), as devices differ; the
+	// cause is in ScannerStatus either way.
 	FaultStatus int
 	// CoverOpen makes every job fail at the start with the cover open.
 	CoverOpen bool
@@ -80,6 +88,7 @@ type Options struct {
 // Server is a running simulated scanner.
 type Server struct {
 	o     Options
+	p     Profile
 	ln    net.Listener
 	hs    *http.Server
 	cache *cache
@@ -126,12 +135,17 @@ func Start(o Options) (*Server, error) {
 	if o.Quality < 1 || o.Quality > 100 {
 		return nil, fmt.Errorf("sim: JPEG quality %d outside 1..100", o.Quality)
 	}
+	p, err := LoadProfile(o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if o.MakeAndModel == "" {
+		o.MakeAndModel = p.MakeAndModel
+	}
 	if o.MakeAndModel == "" {
 		o.MakeAndModel = "Einwurf Simulated Duplex ADF"
 	}
-	if o.FaultStatus == 0 {
-		o.FaultStatus = http.StatusConflict
-	}
+	o.IgnoreDuplex = o.IgnoreDuplex || p.IgnoreDuplex
 	if o.Sheets < 0 {
 		return nil, errors.New("sim: negative sheet count")
 	}
@@ -148,9 +162,15 @@ func Start(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{o: o, cache: newCache(o.Quality), log: o.Logger, feeder: o.Sheets}
-	s.f = Faults{JamAtSheet: o.JamAtSheet, DoubleFeedAtSheet: o.DoubleFeedAtSheet, FaultStatus: o.FaultStatus,
-		CoverOpen: o.CoverOpen, PageDelay: o.PageDelay, Busy503: o.Busy503, DisconnectAtSheet: o.DisconnectAtSheet}
+	s := &Server{o: o, p: p, cache: newCache(o.Quality), log: o.Logger, feeder: o.Sheets}
+	s.f = p.Faults.or(Faults{JamAtSheet: o.JamAtSheet, DoubleFeedAtSheet: o.DoubleFeedAtSheet, FaultStatus: o.FaultStatus,
+		CoverOpen: o.CoverOpen, PageDelay: o.PageDelay, Busy503: o.Busy503, DisconnectAtSheet: o.DisconnectAtSheet})
+	if s.f.FaultStatus == 0 {
+		s.f.FaultStatus = p.FaultStatus
+	}
+	if err := s.f.check(); err != nil {
+		return nil, err
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /eSCL/ScannerCapabilities", s.capabilities)
 	s.mux.HandleFunc("GET /eSCL/ScannerStatus", s.status)
@@ -164,7 +184,7 @@ func Start(o Options) (*Server, error) {
 		return nil, fmt.Errorf("sim: listen: %w", err)
 	}
 	s.ln = ln
-	s.hs = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.hs = &http.Server{Handler: s.serverHeader(s.mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.hs.Serve(ln) }()
 	return s, nil
 }
@@ -174,7 +194,21 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/eSCL
 
 // Handler is the eSCL handler itself, for serving it over other
 // transports (the fake USB device in tests).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.serverHeader(s.mux) }
+
+// Profile returns the device profile in effect.
+func (s *Server) Profile() Profile { return s.p }
+
+// serverHeader names the device in the Server header, as its profile says.
+func (s *Server) serverHeader(h http.Handler) http.Handler {
+	if s.p.Server == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", s.p.Server)
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Close stops the server and drops open connections.
 func (s *Server) Close() error {
@@ -194,15 +228,53 @@ func (s *Server) Load(sheets int) {
 	s.fault = ""
 }
 
-// Faults are the failures a simulated scanner shows, as in Options.
+// Faults are the failures a simulated scanner shows, as in Options. Sheet
+// numbers count within a job, from 1; 0 means never.
 type Faults struct {
-	JamAtSheet        int           // jam when sheet k of a job is fed
-	DoubleFeedAtSheet int           // double feed at sheet k
-	FaultStatus       int           // HTTP status of a feeder fault (409 if 0)
-	CoverOpen         bool          // every job fails at the start
-	PageDelay         time.Duration // time per page
-	Busy503           int           // 503 answers before each page
-	DisconnectAtSheet int           // drop the connection mid-page at sheet k
+	JamAtSheet        int           `json:"jam_at_sheet,omitempty"`         // jam when sheet k is fed
+	DoubleFeedAtSheet int           `json:"double_feed_at_sheet,omitempty"` // double feed at sheet k
+	FaultStatus       int           `json:"fault_status,omitempty"`         // HTTP status of a feeder fault (0 = the profile's)
+	CoverOpen         bool          `json:"cover_open,omitempty"`           // every job fails at the start
+	CoverOpenAtSheet  int           `json:"cover_open_at_sheet,omitempty"`  // the cover opens as sheet k is fed
+	PageDelay         time.Duration `json:"page_delay,omitempty"`           // time per page
+	Busy503           int           `json:"busy_503,omitempty"`             // 503 answers before each page
+	DisconnectAtSheet int           `json:"disconnect_at_sheet,omitempty"`  // drop the connection mid-page at sheet k
+	FreezeAtSheet     int           `json:"freeze_at_sheet,omitempty"`      // stop sending mid-page at sheet k, connection open
+	StopAtSheet       int           `json:"stop_at_sheet,omitempty"`        // abort the job at sheet k for a reason of its own
+}
+
+// check refuses negative numbers.
+func (f Faults) check() error {
+	for _, v := range []int{f.JamAtSheet, f.DoubleFeedAtSheet, f.CoverOpenAtSheet, f.Busy503, f.DisconnectAtSheet, f.FreezeAtSheet, f.StopAtSheet} {
+		if v < 0 {
+			return fmt.Errorf("%w: negative fault number", ErrProfile)
+		}
+	}
+	if f.PageDelay < 0 {
+		return fmt.Errorf("%w: negative page delay", ErrProfile)
+	}
+	return nil
+}
+
+// or returns f with the fields o sets put over it.
+func (f Faults) or(o Faults) Faults {
+	pick := func(a, b int) int {
+		if b != 0 {
+			return b
+		}
+		return a
+	}
+	f.JamAtSheet = pick(f.JamAtSheet, o.JamAtSheet)
+	f.DoubleFeedAtSheet = pick(f.DoubleFeedAtSheet, o.DoubleFeedAtSheet)
+	f.FaultStatus = pick(f.FaultStatus, o.FaultStatus)
+	f.CoverOpen = f.CoverOpen || o.CoverOpen
+	f.CoverOpenAtSheet = pick(f.CoverOpenAtSheet, o.CoverOpenAtSheet)
+	f.PageDelay = max(f.PageDelay, o.PageDelay)
+	f.Busy503 = pick(f.Busy503, o.Busy503)
+	f.DisconnectAtSheet = pick(f.DisconnectAtSheet, o.DisconnectAtSheet)
+	f.FreezeAtSheet = pick(f.FreezeAtSheet, o.FreezeAtSheet)
+	f.StopAtSheet = pick(f.StopAtSheet, o.StopAtSheet)
+	return f
 }
 
 // SetFaults changes the failures while the scanner runs, so that a demo
@@ -210,7 +282,7 @@ type Faults struct {
 // request on.
 func (s *Server) SetFaults(f Faults) {
 	if f.FaultStatus == 0 {
-		f.FaultStatus = http.StatusConflict
+		f.FaultStatus = s.p.FaultStatus
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,7 +344,7 @@ func (s *Server) keys(st Settings) []pageKey {
 }
 
 func (s *Server) key(st Settings, kind string, seed int) pageKey {
-	return pageKey{kind: kind, seed: seed, dpi: st.Resolution, mode: st.ColorMode, format: st.Format, code: s.o.Code}
+	return pageKey{kind: kind, seed: seed, dpi: st.Resolution, mode: st.ColorMode, format: st.Format, code: s.o.Code, region: st.Region}
 }
 
 const capsTmpl = `<?xml version="1.0" encoding="UTF-8"?>
@@ -336,7 +408,7 @@ func (s *Server) adfState() string {
 	case s.fault != "":
 		return s.fault
 	case s.f.CoverOpen:
-		return "ScannerAdfHatchOpen"
+		return s.p.CoverState
 	case s.active() != nil:
 		return "ScannerAdfProcessing"
 	case s.feeder > 0:
@@ -388,6 +460,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
+	if s.p.IgnoreColor != "" {
+		st.ColorMode = s.p.IgnoreColor
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -417,7 +492,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	if len(s.jobs) > 16 { // the status lists recent jobs only
 		s.jobs = slices.Delete(s.jobs, 0, len(s.jobs)-16)
 	}
-	w.Header().Set("Location", j.uri())
+	w.Header().Set("Location", s.p.LocationBase+j.uri())
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -450,6 +525,13 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	j := s.find(r.PathValue("id"))
+	if j != nil && j.id == s.p.CrashOnJob {
+		j.state, j.reasons = "Aborted", []string{"ServiceOffline"}
+		s.mu.Unlock()
+		s.log.Info("sim: crashing", "job", j.id)
+		crash(w)
+		return
+	}
 	if j == nil || j.state != "Processing" {
 		s.mu.Unlock()
 		http.NotFound(w, r)
@@ -471,6 +553,10 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 			j.state = "Completed"
 			j.reasons = []string{"JobCompletedSuccessfully"}
 			s.mu.Unlock()
+			if s.p.EndStatus == http.StatusConflict {
+				http.Error(w, "ScannerAdfEmpty", http.StatusConflict)
+				return
+			}
 			http.NotFound(w, r)
 			return
 		}
@@ -480,14 +566,31 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 			fault, reason = "ScannerAdfJam", "AdfJam"
 		case s.f.DoubleFeedAtSheet:
 			fault, reason = "ScannerAdfMultipickDetected", "AdfMultipickDetected"
+		case s.f.CoverOpenAtSheet:
+			fault, reason = s.p.CoverState, "AdfCoverOpen"
+		case s.f.StopAtSheet:
+			// The device gives up for a reason of its own; the feeder
+			// looks fine.
+			fault, reason = "", "ResourcesAreNotReady"
 		}
-		if fault != "" {
+		if reason != "" {
 			s.fault = fault
 			j.state = "Aborted"
 			j.reasons = []string{reason}
+			if s.p.FaultReason != "" {
+				j.reasons = []string{s.p.FaultReason}
+			}
+			status := s.f.FaultStatus
 			s.mu.Unlock()
-			s.log.Info("sim: feeder fault", "fault", fault, "sheet", sheet)
-			http.Error(w, fault, s.f.FaultStatus)
+			s.log.Info("sim: feeder fault", "fault", fault, "reason", reason, "sheet", sheet)
+			if status == http.StatusOK {
+				// An empty page: what some devices answer instead.
+				w.Header().Set("Content-Type", j.settings.Format)
+				w.Header().Set("Content-Length", "0")
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			http.Error(w, reason, status)
 			return
 		}
 		s.feeder--
@@ -510,6 +613,7 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 	j.busy = 0
 	s.served++
 	disconnect := front && sheet == s.f.DisconnectAtSheet
+	freeze := front && sheet == s.f.FreezeAtSheet
 	delay := s.f.PageDelay
 	s.mu.Unlock()
 
@@ -527,6 +631,10 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(pg.data)))
 	if disconnect {
 		s.dropMidPage(w, pg.data)
+		return
+	}
+	if freeze {
+		s.freezeMidPage(w, r, pg.data)
 		return
 	}
 	_, _ = w.Write(pg.data)
@@ -549,6 +657,32 @@ func (s *Server) dropMidPage(w http.ResponseWriter, data []byte) {
 	}
 	// Where the connection cannot be taken over, returning short of the
 	// promised Content-Length makes net/http drop the connection too.
+}
+
+// freezeMidPage sends half a page and then nothing, the connection held
+// open, until the client gives up or the server closes.
+func (s *Server) freezeMidPage(w http.ResponseWriter, r *http.Request, data []byte) {
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data[:len(data)/2])
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.log.Info("sim: freezing mid-page")
+	<-r.Context().Done()
+}
+
+// crash closes the connection without an answer, as a device does that
+// crashes on a request.
+func crash(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
+	// A transport without connections (the fake USB device) gets a 500:
+	// the nearest to no answer it can carry.
+	http.Error(w, "crashed", http.StatusInternalServerError)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -446,3 +446,68 @@ func TestSetFaults(t *testing.T) {
 		}
 	}
 }
+
+// Colour PNG pages carry 8 bits per channel, not 16.
+func TestColourPNGIs8Bit(t *testing.T) {
+	r, err := render(pageKey{kind: kindLetter, seed: 1, dpi: 150, mode: "RGB24", format: "image/png"}, 75)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IHDR: bit depth at byte 24, colour type at byte 25 (2 = truecolour).
+	if len(r.data) < 26 || r.data[24] != 8 || r.data[25] != 2 {
+		t.Fatalf("bit depth %d, colour type %d; want 8-bit truecolour", r.data[24], r.data[25])
+	}
+}
+
+// The scan region is honoured: a region half the width of A4 gives a page
+// half as wide; beyond the sheet is white.
+func TestScanRegion(t *testing.T) {
+	full, err := render(pageKey{kind: kindLetter, dpi: 150, mode: "Grayscale8", format: "image/png"}, 75)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half, err := render(pageKey{kind: kindLetter, dpi: 150, mode: "Grayscale8", format: "image/png", region: Region{Width: 1240, Height: 4200}}, 75)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.w != 1240 || full.h != 1754 || half.w != 620 || half.h != 2100 {
+		t.Fatalf("full %dx%d, region %dx%d", full.w, full.h, half.w, half.h)
+	}
+	img, err := png.Decode(bytes.NewReader(half.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := img.(*image.Gray).GrayAt(300, 2050).Y; g != 255 {
+		t.Errorf("below the sheet: %d, want white", g)
+	}
+	st, err := ParseSettings(strings.NewReader(`<ScanSettings><ScanRegions><ScanRegion><XOffset>10</XOffset><YOffset>20</YOffset><Width>1240</Width><Height>1754</Height></ScanRegion></ScanRegions><XResolution>150</XResolution></ScanSettings>`))
+	if err != nil || st.Region != (Region{XOffset: 10, YOffset: 20, Width: 1240, Height: 1754}) {
+		t.Fatalf("parsed %+v %v", st, err)
+	}
+	st.Region.Width = 5000
+	if st.check() == nil {
+		t.Error("a region wider than the feeder was accepted")
+	}
+}
+
+// Every embedded profile loads; a bad one is refused.
+func TestProfilesLoad(t *testing.T) {
+	names := Profiles()
+	if len(names) < 7 {
+		t.Fatalf("profiles %v", names)
+	}
+	for _, n := range names {
+		if p, err := LoadProfile(n); err != nil || p.Name != n || p.Description == "" {
+			t.Errorf("%s: %+v %v", n, p, err)
+		}
+	}
+	for _, bad := range []string{`{}`, `{"name":"x","end_status":500}`, `{"name":"x","fault_status":302}`, `{"name":"x","bogus":1}`,
+		`{"name":"x","location_base":"ftp://h"}`, `{"name":"x","faults":{"jam_at_sheet":-1}}`, `{"name":"x","ignore_color":"CMYK"}`} {
+		if _, err := ParseProfile([]byte(bad)); !errors.Is(err, ErrProfile) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := Start(Options{Profile: "nope"}); !errors.Is(err, ErrProfile) {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
