@@ -121,7 +121,10 @@ func TestCapabilitiesFromSim(t *testing.T) {
 
 // drain reads pages until the job ends and returns how many came and the
 // error that ended it (nil for a normal end).
-func drain(ctx context.Context, j scanner.Job) (int, error) {
+func drain(ctx context.Context, j scanner.Job) (int, error) { return drainEach(ctx, j, nil) }
+
+// drainEach is drain that hands each page's bytes to each (if not nil).
+func drainEach(ctx context.Context, j scanner.Job, each func(n int, data []byte)) (int, error) {
 	n := 0
 	for {
 		p, err := j.Next(ctx)
@@ -131,10 +134,13 @@ func drain(ctx context.Context, j scanner.Job) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		_, err = io.Copy(io.Discard, p.Body)
+		data, err := io.ReadAll(p.Body)
 		_ = p.Body.Close()
 		if err != nil {
 			return n, err
+		}
+		if each != nil {
+			each(n, data)
 		}
 		n++
 	}

@@ -119,25 +119,11 @@ func TestProfiles(t *testing.T) {
 // decodes as an image (no empty body handed out as a page).
 func drainChecked(ctx context.Context, t *testing.T, j scanner.Job) (int, error) {
 	t.Helper()
-	n := 0
-	for {
-		p, err := j.Next(ctx)
-		if err == io.EOF {
-			return n, nil
+	return drainEach(ctx, j, func(n int, data []byte) {
+		if _, _, err := image.DecodeConfig(bytes.NewReader(data)); err != nil {
+			t.Errorf("page %d (%d bytes) does not decode: %v", n, len(data), err)
 		}
-		if err != nil {
-			return n, err
-		}
-		data, err := io.ReadAll(p.Body)
-		_ = p.Body.Close()
-		if err != nil {
-			return n, err
-		}
-		if _, _, derr := image.DecodeConfig(bytes.NewReader(data)); derr != nil {
-			t.Errorf("page %d (%d bytes) does not decode: %v", n, len(data), derr)
-		}
-		n++
-	}
+	})
 }
 
 // The ignoring profile sends colour when grey was asked; pages still come.
