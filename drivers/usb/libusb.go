@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/gousb"
 )
@@ -18,7 +19,10 @@ type LibUSB struct {
 	ctx *gousb.Context
 }
 
-var _ Host = (*LibUSB)(nil)
+var (
+	_ Host   = (*LibUSB)(nil)
+	_ Handle = (*libDevice)(nil)
+)
 
 // OpenLibUSB initialises libusb. gousb panics when libusb cannot start
 // (no usbfs, for one); that comes back here as an error.
@@ -58,9 +62,9 @@ func (l *LibUSB) List(ctx context.Context) ([]Desc, error) {
 	return out, nil
 }
 
-// DescOf converts a gousb descriptor, collecting the IPP-over-USB
-// interfaces of the first configuration that has any. Per interface the
-// first alternate setting with class 7/1/4 and a bulk pair counts.
+// DescOf converts a gousb descriptor: every alternate setting of every
+// interface with its class triple and first bulk endpoints, and among them
+// the IPP-over-USB interfaces.
 func DescOf(d *gousb.DeviceDesc) Desc {
 	out := Desc{Bus: d.Bus, Address: d.Address, Path: slices.Clone(d.Path), Vendor: uint16(d.Vendor), Product: uint16(d.Product)}
 	cfgs := make([]int, 0, len(d.Configs))
@@ -69,41 +73,63 @@ func DescOf(d *gousb.DeviceDesc) Desc {
 	}
 	slices.Sort(cfgs)
 	for _, n := range cfgs {
+		var its []Interface
 		for _, intf := range d.Configs[n].Interfaces {
 			for _, alt := range intf.AltSettings {
-				if alt.Class != gousb.ClassPrinter || alt.SubClass != SubclassPrinter || alt.Protocol != ProtocolIPPOverU {
-					continue
-				}
-				in, outEP := -1, -1
+				it := Interface{Config: n, Number: alt.Number, Alt: alt.Alternate,
+					Class: int(alt.Class), SubClass: int(alt.SubClass), Protocol: int(alt.Protocol)}
+				eps := make([]gousb.EndpointDesc, 0, len(alt.Endpoints))
 				for _, ep := range alt.Endpoints {
+					eps = append(eps, ep)
+				}
+				slices.SortFunc(eps, func(a, b gousb.EndpointDesc) int { return int(a.Address) - int(b.Address) })
+				for _, ep := range eps {
 					if ep.TransferType != gousb.TransferTypeBulk {
 						continue
 					}
 					if ep.Direction == gousb.EndpointDirectionIn {
-						if in < 0 {
-							in = ep.Number
+						if it.In == 0 {
+							it.In = ep.Number
 						}
-					} else if outEP < 0 {
-						outEP = ep.Number
+					} else if it.Out == 0 {
+						it.Out = ep.Number
 					}
 				}
-				if in >= 0 && outEP >= 0 {
-					out.IPP = append(out.IPP, Interface{Config: n, Number: alt.Number, Alt: alt.Alternate, In: in, Out: outEP})
-					break
-				}
+				its = append(its, it)
 			}
 		}
-		if len(out.IPP) > 0 {
-			break
-		}
+		slices.SortStableFunc(its, func(a, b Interface) int {
+			if a.Number != b.Number {
+				return a.Number - b.Number
+			}
+			return a.Alt - b.Alt
+		})
+		out.Interfaces = append(out.Interfaces, its...)
 	}
-	slices.SortFunc(out.IPP, func(a, b Interface) int { return a.Number - b.Number })
+	out.IPP = out.Find(IPPOverUSB)
 	return out
 }
 
-// Open implements Host: it opens the device now in d's socket, detaches
-// kernel drivers and claims every IPP-over-USB interface.
+// Open implements Host: Claim with IPPOverUSB, and at least two
+// interfaces.
 func (l *LibUSB) Open(ctx context.Context, d Desc) (Device, error) {
+	h, err := l.claim(ctx, d, IPPOverUSB, Desc.IsIPP)
+	if errors.Is(err, ErrNoInterface) {
+		return nil, fmt.Errorf("usb: open %s: %w", d.Socket(), ErrNotIPP)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Claim implements Host: it opens the device now in d's socket, detaches
+// kernel drivers and claims every interface m matches.
+func (l *LibUSB) Claim(ctx context.Context, d Desc, m Match) (Handle, error) {
+	return l.claim(ctx, d, m, func(d Desc) bool { return d.Has(m) })
+}
+
+func (l *LibUSB) claim(ctx context.Context, d Desc, m Match, ok func(Desc) bool) (Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -126,11 +152,11 @@ func (l *LibUSB) Open(ctx context.Context, d Desc) (Device, error) {
 		_ = extra.Close()
 	}
 	dev := devs[0]
-	if !found.IsIPP() {
+	if !ok(*found) {
 		_ = dev.Close()
-		return nil, fmt.Errorf("usb: open %s: %w", d.Socket(), ErrNotIPP)
+		return nil, fmt.Errorf("usb: open %s: %w", d.Socket(), ErrNoInterface)
 	}
-	ld := &libDevice{desc: *found, dev: dev}
+	ld := &libDevice{desc: *found, dev: dev, claimed: found.Find(m)}
 	if err := ld.claim(); err != nil {
 		_ = ld.Close()
 		return nil, err
@@ -140,38 +166,42 @@ func (l *LibUSB) Open(ctx context.Context, d Desc) (Device, error) {
 
 // libDevice is an opened gousb device.
 type libDevice struct {
-	desc  Desc
-	dev   *gousb.Device
-	mu    sync.Mutex
-	cfg   *gousb.Config
-	intfs []*gousb.Interface
-	pipes []Pipe
+	desc    Desc
+	claimed []Interface
+	dev     *gousb.Device
+	mu      sync.Mutex
+	cfg     *gousb.Config
+	intfs   []*gousb.Interface
+	pipes   []Pipe
 }
 
 func (d *libDevice) claim() error {
 	if err := d.dev.SetAutoDetach(true); err != nil {
 		return fmt.Errorf("usb: auto-detach: %w", mapErr(context.Background(), err))
 	}
-	cfg, err := d.dev.Config(d.desc.IPP[0].Config)
+	cfg, err := d.dev.Config(d.claimed[0].Config)
 	if err != nil {
 		return fmt.Errorf("usb: set config: %w", mapErr(context.Background(), err))
 	}
 	d.cfg = cfg
-	for _, it := range d.desc.IPP {
+	for _, it := range d.claimed {
 		intf, err := cfg.Interface(it.Number, it.Alt)
 		if err != nil {
 			return fmt.Errorf("usb: claim interface %d: %w", it.Number, mapErr(context.Background(), err))
 		}
 		d.intfs = append(d.intfs, intf)
-		in, err := intf.InEndpoint(it.In)
-		if err != nil {
-			return fmt.Errorf("usb: interface %d in: %w", it.Number, err)
+		p := &libPipe{it: it, dev: d.dev}
+		if it.In != 0 {
+			if p.in, err = intf.InEndpoint(it.In); err != nil {
+				return fmt.Errorf("usb: interface %d in: %w", it.Number, err)
+			}
 		}
-		out, err := intf.OutEndpoint(it.Out)
-		if err != nil {
-			return fmt.Errorf("usb: interface %d out: %w", it.Number, err)
+		if it.Out != 0 {
+			if p.out, err = intf.OutEndpoint(it.Out); err != nil {
+				return fmt.Errorf("usb: interface %d out: %w", it.Number, err)
+			}
 		}
-		d.pipes = append(d.pipes, &libPipe{it: it, dev: d.dev, in: in, out: out})
+		d.pipes = append(d.pipes, p)
 	}
 	return nil
 }
@@ -181,6 +211,25 @@ func (d *libDevice) Desc() Desc { return d.desc }
 
 // Pipes implements Device.
 func (d *libDevice) Pipes() []Pipe { return slices.Clone(d.pipes) }
+
+// Control implements Handle. gousb takes no context, so ctx's deadline
+// becomes the transfer's time-out (5 s without one).
+func (d *libDevice) Control(ctx context.Context, rType, request uint8, value, index uint16, data []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dev == nil {
+		return 0, ErrClosed
+	}
+	d.dev.ControlTimeout = 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		d.dev.ControlTimeout = max(time.Until(dl), time.Millisecond)
+	}
+	n, err := d.dev.Control(rType, request, value, index, data)
+	return n, mapErr(ctx, err)
+}
 
 // Reset implements Device with a USB port reset.
 func (d *libDevice) Reset() error {
@@ -225,6 +274,9 @@ func (p *libPipe) Interface() Interface { return p.it }
 
 // ReadContext implements Pipe.
 func (p *libPipe) ReadContext(ctx context.Context, b []byte) (int, error) {
+	if p.in == nil {
+		return 0, ErrNoEndpoint
+	}
 	n, err := p.in.ReadContext(ctx, b)
 	if n > 0 && err != nil && mapErr(ctx, err) == ErrTimeout {
 		// A transfer cut short by the time-out still delivered data;
@@ -236,6 +288,9 @@ func (p *libPipe) ReadContext(ctx context.Context, b []byte) (int, error) {
 
 // WriteContext implements Pipe.
 func (p *libPipe) WriteContext(ctx context.Context, b []byte) (int, error) {
+	if p.out == nil {
+		return 0, ErrNoEndpoint
+	}
 	n, err := p.out.WriteContext(ctx, b)
 	return n, mapErr(ctx, err)
 }
@@ -244,6 +299,9 @@ func (p *libPipe) WriteContext(ctx context.Context, b []byte) (int, error) {
 // no libusb_clear_halt.
 func (p *libPipe) ClearHalt() error {
 	for _, ep := range []int{p.it.In | 0x80, p.it.Out} {
+		if ep&0x7f == 0 {
+			continue // no such endpoint
+		}
 		if _, err := p.dev.Control(0x02, 0x01, 0, uint16(ep), nil); err != nil {
 			return fmt.Errorf("usb: clear halt on endpoint %#x: %w", ep, mapErr(context.Background(), err))
 		}

@@ -60,7 +60,11 @@ func TestDescOf(t *testing.T) {
 				Endpoints: map[gousb.EndpointAddress]gousb.EndpointDesc{0x86: bulk(6, true)}}}},
 		}}}}
 	got := DescOf(d)
-	want := []Interface{{Config: 1, Number: 1, Alt: 1, In: 2, Out: 2}, {Config: 1, Number: 3, Alt: 0, In: 4, Out: 5}}
+	c := func(it Interface) Interface {
+		it.Class, it.SubClass, it.Protocol = ClassPrinter, SubclassPrinter, ProtocolIPPOverU
+		return it
+	}
+	want := []Interface{c(Interface{Config: 1, Number: 1, Alt: 1, In: 2, Out: 2}), c(Interface{Config: 1, Number: 3, Alt: 0, In: 4, Out: 5})}
 	if len(got.IPP) != len(want) {
 		t.Fatalf("IPP interfaces = %+v, want %+v", got.IPP, want)
 	}
@@ -71,6 +75,19 @@ func TestDescOf(t *testing.T) {
 	}
 	if !got.IsIPP() {
 		t.Error("two IPP interfaces: IsIPP = false")
+	}
+	// The legacy printer interface is there for a printer driver.
+	pr := got.Find(PrinterBidirectional)
+	if len(pr) != 1 || pr[0] != (Interface{Config: 1, Number: 0, In: 1, Out: 1, Class: 7, SubClass: 1, Protocol: 2}) {
+		t.Errorf("Find(PrinterBidirectional) = %+v", pr)
+	}
+	if n := len(got.Interfaces); n != 5 {
+		t.Errorf("%d interface settings listed, want 5: %+v", n, got.Interfaces)
+	}
+	// 7/1/4 without a bulk pair is listed but matches only without
+	// endpoint requirements.
+	if n := len(got.Find(Match{Class: 7, SubClass: 1, Protocol: 4})); n != 3 {
+		t.Errorf("7/1/4 without endpoint requirements: %d interfaces, want 3", n)
 	}
 	if got.Socket() != "1-2.3/03f0:0c2a" {
 		t.Errorf("Socket = %q", got.Socket())

@@ -1,8 +1,10 @@
-// Package usb is the kiosk's only door to USB: it lists devices, finds the
-// IPP-over-USB interfaces (class 7, subclass 1, protocol 4) of printers and
-// scanners, claims them (detaching kernel drivers), moves data over their
-// bulk endpoint pairs with time-outs, clears halts, resets devices and
-// notices unplug and re-plug by polling.
+// Package usb is the kiosk's only door to USB: it lists devices and their
+// interfaces by class, subclass and protocol, claims the interfaces a
+// driver asks for (detaching kernel drivers), moves data over their bulk
+// endpoints with time-outs, makes control transfers, clears halts, resets
+// devices and notices unplug and re-plug by polling. It knows no device
+// kind: the drivers choose what they claim (IPP over USB 7/1/4 for
+// scanners, the printer class 7/1/2 for receipt printers).
 //
 // The hardware is reached through the Host and Device interfaces; LibUSB is
 // the real implementation over gousb, and usbtest holds a fake for tests.
@@ -12,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,7 +24,33 @@ const (
 	ClassPrinter     = 7
 	SubclassPrinter  = 1
 	ProtocolIPPOverU = 4
+	// ProtocolBidirectional is the printer class's bidirectional
+	// protocol (USB Printing Devices 1.1): bulk OUT for print data, bulk IN
+	// for the printer's answers.
+	ProtocolBidirectional = 2
 )
+
+// Match names the interfaces a driver wants: class, subclass, protocol and
+// which bulk endpoints they must have.
+type Match struct {
+	Class, SubClass, Protocol int
+	// In and Out require a bulk IN or OUT endpoint.
+	In, Out bool
+}
+
+// Interfaces drivers ask for.
+var (
+	// IPPOverUSB is an IPP-over-USB interface (7/1/4) with its bulk pair.
+	IPPOverUSB = Match{Class: ClassPrinter, SubClass: SubclassPrinter, Protocol: ProtocolIPPOverU, In: true, Out: true}
+	// PrinterBidirectional is a bidirectional printer interface (7/1/2).
+	PrinterBidirectional = Match{Class: ClassPrinter, SubClass: SubclassPrinter, Protocol: ProtocolBidirectional, In: true, Out: true}
+)
+
+// Matches reports whether i is of m's kind and has its endpoints.
+func (m Match) Matches(i Interface) bool {
+	return i.Class == m.Class && i.SubClass == m.SubClass && i.Protocol == m.Protocol &&
+		(!m.In || i.In != 0) && (!m.Out || i.Out != 0)
+}
 
 // Errors of this package. Implementations wrap them with %w.
 var (
@@ -37,13 +66,22 @@ var (
 	ErrNotIPP = errors.New("usb: not an IPP-over-USB device")
 	// ErrClosed means the device was closed.
 	ErrClosed = errors.New("usb: device closed")
+	// ErrNoInterface means the device has no interface of the kind asked
+	// for.
+	ErrNoInterface = errors.New("usb: no such interface")
+	// ErrNoEndpoint means a transfer was asked of an endpoint the
+	// interface does not have.
+	ErrNoEndpoint = errors.New("usb: no such endpoint")
 )
 
-// Interface describes one IPP-over-USB interface: its configuration,
-// number, alternate setting and bulk endpoint addresses.
+// Interface describes one interface (one alternate setting of it): its
+// configuration, number, alternate setting, class triple and first bulk
+// endpoints.
 type Interface struct {
 	Config, Number, Alt int // configuration value, interface number, alternate setting
-	In, Out             int // endpoint numbers (without the direction bit)
+	In, Out             int // bulk endpoint numbers (without the direction bit); 0: none
+	// Class, SubClass and Protocol are the interface's class triple.
+	Class, SubClass, Protocol int
 }
 
 // Desc describes a device as found on the bus, before it is opened.
@@ -56,9 +94,35 @@ type Desc struct {
 	Path    []int
 	Vendor  uint16 // USB vendor ID
 	Product uint16 // USB product ID
-	// IPP lists the device's IPP-over-USB interfaces.
+	// IPP lists the device's IPP-over-USB interfaces: Find(IPPOverUSB).
 	IPP []Interface
+	// Interfaces lists every alternate setting of every interface of
+	// every configuration, in configuration and interface order.
+	Interfaces []Interface
 }
+
+// Find returns the interfaces m matches: per interface number the first
+// alternate setting that matches, within the first configuration that has
+// any, in interface order.
+func (d Desc) Find(m Match) []Interface {
+	var out []Interface
+	cfg := -1
+	for _, it := range d.Interfaces {
+		if !m.Matches(it) || cfg >= 0 && it.Config != cfg {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Number == it.Number {
+			continue
+		}
+		cfg = it.Config
+		out = append(out, it)
+	}
+	slices.SortStableFunc(out, func(a, b Interface) int { return a.Number - b.Number })
+	return out
+}
+
+// Has reports whether the device has an interface m matches.
+func (d Desc) Has(m Match) bool { return len(d.Find(m)) > 0 }
 
 // IsIPP reports whether the device can run IPP over USB: the
 // specification asks for at least two interfaces, one of them kept free
@@ -99,7 +163,8 @@ type Pipe interface {
 	Interface() Interface
 }
 
-// Device is an opened device with its IPP-over-USB interfaces claimed.
+// Device is an opened device with the interfaces a driver asked for
+// claimed.
 type Device interface {
 	Desc() Desc
 	// Pipes are the claimed interfaces, in interface order.
@@ -115,8 +180,20 @@ type Host interface {
 	// List lists the devices on the bus. No devices is not an error.
 	List(ctx context.Context) ([]Desc, error)
 	// Open opens the device in the socket d names and claims its IPP
-	// interfaces.
+	// interfaces: Claim with IPPOverUSB, failing with ErrNotIPP when there
+	// are fewer than two.
 	Open(ctx context.Context, d Desc) (Device, error)
+	// Claim opens the device in the socket d names and claims the
+	// interfaces m matches (ErrNoInterface if none).
+	Claim(ctx context.Context, d Desc, m Match) (Handle, error)
+}
+
+// Handle is a claimed device that also takes control transfers.
+type Handle interface {
+	Device
+	// Control makes a control transfer on endpoint 0: data is sent (OUT)
+	// or filled (IN, bit 7 of rType) and the byte count returned.
+	Control(ctx context.Context, rType, request uint8, value, index uint16, data []byte) (int, error)
 }
 
 // FindIPP returns the IPP-over-USB devices among ds.

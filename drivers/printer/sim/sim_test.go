@@ -15,6 +15,7 @@ import (
 
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/printer/escpos"
+	"github.com/einwurf/einwurf/drivers/printer/printertest"
 	"github.com/einwurf/einwurf/drivers/printer/sim"
 	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
@@ -76,22 +77,7 @@ func TestNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := receipt(t)
-	for _, c := range []struct {
-		st   printer.Status
-		want error
-	}{
-		{printer.Status{PaperOut: true}, printer.ErrPaperOut},
-		{printer.Status{CoverOpen: true}, printer.ErrCoverOpen},
-		{printer.Status{}, printer.ErrOffline},
-	} {
-		p.SetStatus(c.st)
-		if err := printer.Ready(context.Background(), p); !errors.Is(err, c.want) {
-			t.Errorf("Ready with %+v = %v, want %v", c.st, err, c.want)
-		}
-		if err := p.Print(context.Background(), r); !errors.Is(err, c.want) {
-			t.Errorf("Print with %+v = %v, want %v", c.st, err, c.want)
-		}
-	}
+	printertest.CheckFaults(t, p, p.SetStatus, r)
 	if n := len(p.Receipts()); n != 0 {
 		t.Fatalf("%d receipts printed while not ready", n)
 	}

@@ -1,8 +1,9 @@
 // Package usbtest is a fake of package usb for tests without hardware: a
-// Host whose devices are plugged in and pulled out by the test, and an
+// Host whose devices are plugged in and pulled out by the test; an
 // IPP-over-USB Device whose bulk pairs carry the bytes of an HTTP server's
 // connections, so anything that speaks HTTP (the eSCL simulator) can stand
-// behind it.
+// behind it; and a Device of any interfaces whose bulk and control
+// transfers go to a Func the test provides (a simulated printer, say).
 package usbtest
 
 import (
@@ -69,6 +70,30 @@ func (h *Host) List(ctx context.Context) ([]usb.Desc, error) {
 
 // Open implements usb.Host.
 func (h *Host) Open(ctx context.Context, want usb.Desc) (usb.Device, error) {
+	d, err := h.find(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Desc().IsIPP() {
+		return nil, usb.ErrNotIPP
+	}
+	return d.claim(usb.IPPOverUSB), nil
+}
+
+// Claim implements usb.Host.
+func (h *Host) Claim(ctx context.Context, want usb.Desc, m usb.Match) (usb.Handle, error) {
+	d, err := h.find(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Desc().Has(m) {
+		return nil, fmt.Errorf("usbtest: %w", usb.ErrNoInterface)
+	}
+	return d.claim(m), nil
+}
+
+// find returns the device plugged into want's socket.
+func (h *Host) find(ctx context.Context, want usb.Desc) (*Device, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -76,29 +101,110 @@ func (h *Host) Open(ctx context.Context, want usb.Desc) (usb.Device, error) {
 	defer h.mu.Unlock()
 	for _, d := range h.devs {
 		if d.Desc().Socket() == want.Socket() {
-			if !d.Desc().IsIPP() {
-				return nil, usb.ErrNotIPP
-			}
 			return d, nil
 		}
 	}
 	return nil, fmt.Errorf("usbtest: %w", usb.ErrNotFound)
 }
 
-// Device is a fake IPP-over-USB device.
+// Func is the device end of a Device made by NewFuncDevice. Its methods
+// may be called concurrently.
+type Func interface {
+	// Out takes what the host sent to interface iface's bulk OUT endpoint.
+	Out(ctx context.Context, iface int, p []byte) (int, error)
+	// In fills p from interface iface's bulk IN endpoint. (0, nil) means
+	// the device has nothing to send: the read waits, as a real one
+	// does, until it has or ctx is done (usb.ErrTimeout).
+	In(ctx context.Context, iface int, p []byte) (int, error)
+	// Control answers a control transfer.
+	Control(ctx context.Context, rType, request uint8, value, index uint16, data []byte) (int, error)
+}
+
+// NewFuncDevice returns a device with the given interfaces whose transfers
+// go to f. Interfaces with the same number are alternate settings of one
+// interface; list them in interface and alternate-setting order.
+func NewFuncDevice(f Func, ifaces ...usb.Interface) *Device {
+	d := &Device{fn: f, gone: make(chan struct{}),
+		desc: usb.Desc{Bus: 1, Address: 1, Path: []int{2}, Vendor: 0x1d6b, Product: 0x0105}}
+	d.desc.Interfaces = slices.Clone(ifaces)
+	d.desc.IPP = d.desc.Find(usb.IPPOverUSB)
+	for _, it := range ifaces {
+		d.pipes = append(d.pipes, &pipe{d: d, it: it, packet: 512})
+	}
+	return d
+}
+
+// SetSocket moves the device to another bus and port path, so several can
+// be plugged in at once.
+func (d *Device) SetSocket(bus int, path ...int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.desc.Bus, d.desc.Path = bus, slices.Clone(path)
+}
+
+// claim returns the device with only the interfaces m matches as pipes.
+func (d *Device) claim(m usb.Match) *claimed {
+	want := d.Desc().Find(m)
+	c := &claimed{Device: d}
+	for _, p := range d.pipes {
+		if slices.Contains(want, p.it) {
+			c.pipes = append(c.pipes, p)
+		}
+	}
+	return c
+}
+
+// claimed is a Device as one driver claimed it.
+type claimed struct {
+	*Device
+	pipes []usb.Pipe
+}
+
+// Pipes implements usb.Device.
+func (c *claimed) Pipes() []usb.Pipe { return slices.Clone(c.pipes) }
+
+// Control implements usb.Handle: the request goes to the device's Func; a
+// device without one (the HTTP kind) stalls it.
+func (d *Device) Control(ctx context.Context, rType, request uint8, value, index uint16, data []byte) (int, error) {
+	if d.unplugged() {
+		return 0, usb.ErrUnplugged
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, mapCtx(err)
+	}
+	d.mu.Lock()
+	d.controls++
+	d.mu.Unlock()
+	if d.fn == nil {
+		return 0, usb.ErrStall
+	}
+	return d.fn.Control(ctx, rType, request, value, index, data)
+}
+
+// Controls counts control transfers.
+func (d *Device) Controls() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.controls
+}
+
+// Device is a fake device: IPP over USB in front of an HTTP server
+// (NewDevice) or any interfaces in front of a Func (NewFuncDevice).
 type Device struct {
 	srv   *http.Server
 	ln    net.Listener
+	fn    Func
 	pipes []*pipe
 
-	mu      sync.Mutex
-	desc    usb.Desc
-	gone    chan struct{}
-	resets  int
-	maxRead int
+	mu       sync.Mutex
+	desc     usb.Desc
+	gone     chan struct{}
+	resets   int
+	controls int
+	maxRead  int
 }
 
-var _ usb.Device = (*Device)(nil)
+var _ usb.Handle = (*Device)(nil)
 
 // NewDevice starts a device with n IPP interfaces (at least 1) whose bytes
 // go to and come from h, served by a real http.Server on loopback; a
@@ -123,8 +229,10 @@ func NewDevice(h http.Handler, n, maxPacket int) (*Device, error) {
 		desc: usb.Desc{Bus: 1, Address: 1, Path: []int{1}, Vendor: 0x1d6b, Product: 0x0104},
 	}
 	for i := range n {
-		it := usb.Interface{Config: 1, Number: i, In: i + 1, Out: i + 1}
+		it := usb.Interface{Config: 1, Number: i, In: i + 1, Out: i + 1,
+			Class: usb.ClassPrinter, SubClass: usb.SubclassPrinter, Protocol: usb.ProtocolIPPOverU}
 		d.desc.IPP = append(d.desc.IPP, it)
+		d.desc.Interfaces = append(d.desc.Interfaces, it)
 		d.pipes = append(d.pipes, &pipe{d: d, it: it, packet: maxPacket})
 	}
 	go func() { _ = d.srv.Serve(ln) }()
@@ -138,6 +246,7 @@ func (d *Device) Desc() usb.Desc {
 	x := d.desc
 	x.Path = slices.Clone(x.Path)
 	x.IPP = slices.Clone(x.IPP)
+	x.Interfaces = slices.Clone(x.Interfaces)
 	return x
 }
 
@@ -205,6 +314,9 @@ func (d *Device) Unplug() {
 // Shutdown stops the device's HTTP server.
 func (d *Device) Shutdown() error {
 	d.Unplug()
+	if d.srv == nil {
+		return nil
+	}
 	return d.srv.Close()
 }
 
@@ -270,6 +382,9 @@ func (p *pipe) xfer(ctx context.Context, b []byte, read bool) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, mapCtx(err)
 	}
+	if p.d.fn != nil {
+		return p.fnXfer(ctx, b, read)
+	}
 	c, err := p.get(!read)
 	if err != nil {
 		return 0, err
@@ -314,6 +429,47 @@ func (p *pipe) xfer(ctx context.Context, b []byte, read bool) (int, error) {
 		return 0, usb.ErrTimeout
 	}
 	return n, fmt.Errorf("usbtest: %w", err)
+}
+
+// fnXfer runs one transfer against the device's Func.
+func (p *pipe) fnXfer(ctx context.Context, b []byte, read bool) (int, error) {
+	if !read {
+		if p.it.Out == 0 {
+			return 0, usb.ErrNoEndpoint
+		}
+		return p.d.fn.Out(ctx, p.it.Number, b)
+	}
+	if p.it.In == 0 {
+		return 0, usb.ErrNoEndpoint
+	}
+	p.d.mu.Lock()
+	p.d.maxRead = max(p.d.maxRead, len(b))
+	p.d.mu.Unlock()
+	b = b[:min(len(b), p.packet)]
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		n, err := p.d.fn.In(ctx, p.it.Number, b)
+		if n > 0 || err != nil {
+			return n, err
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			if p.d.unplugged() {
+				return 0, usb.ErrUnplugged
+			}
+			return 0, mapCtx(ctx.Err())
+		case <-p.d.goneCh():
+			return 0, usb.ErrUnplugged
+		}
+	}
+}
+
+func (d *Device) goneCh() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gone
 }
 
 func mapCtx(err error) error {
