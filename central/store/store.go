@@ -61,8 +61,12 @@ type FiledPacket struct {
 type Ledger interface {
 	// Claim takes the right to file (kiosk, packet) for owner until lease
 	// ends. It fails with ErrConflict while another owner's lease runs; an
-	// expired lease may be taken over. A packet already in the ledger
-	// returns its record and ErrConflict is not returned: check rec != nil.
+	// expired lease may be taken over, and the owner may claim again to
+	// extend its lease. A packet already in the ledger returns its record
+	// and ErrConflict is not returned: check rec != nil. Claim is one atomic
+	// step in the database, so of several processes claiming at once exactly
+	// one wins. Leases are measured by the claimer's clock: keep the
+	// processes' clocks in step (NTP) and leases far longer than the skew.
 	Claim(ctx context.Context, kioskID, packetID, owner string, lease time.Duration) (rec *FiledPacket, err error)
 	// Record stores the packet's final answer and releases the claim. It is
 	// idempotent: recording the same packet again keeps the first record.
@@ -70,7 +74,17 @@ type Ledger interface {
 	// Lookup returns the record of (kiosk, packet), or ErrNotFound.
 	Lookup(ctx context.Context, kioskID, packetID string) (FiledPacket, error)
 	// LookupCode returns the record whose ReceiptCode is code, or ErrNotFound.
+	// If several packets carry the code, the newest received is returned.
 	LookupCode(ctx context.Context, code string) (FiledPacket, error)
+	// Release gives up owner's claim on a packet that was not recorded (the
+	// filing failed for a reason of our own), so another process may take it
+	// at once instead of after the lease. Releasing a claim one does not
+	// hold does nothing.
+	Release(ctx context.Context, kioskID, packetID, owner string) error
+	// Forget removes the records of packets received before t: past the
+	// replay horizon a kiosk no longer offers them. It returns how many
+	// were removed. Claims without a record are kept.
+	Forget(ctx context.Context, before time.Time) (int64, error)
 }
 
 // KioskState is what the central knows of one kiosk.
@@ -107,6 +121,9 @@ type Sample struct {
 type Fleet interface {
 	// PutKiosk creates or replaces a kiosk's state.
 	PutKiosk(ctx context.Context, k KioskState) error
+	// PutKiosks is PutKiosk for several kiosks in one transaction: a
+	// consumer of many kiosks' messages batches what arrived meanwhile.
+	PutKiosks(ctx context.Context, ks []KioskState) error
 	// Kiosk returns one kiosk, or ErrNotFound.
 	Kiosk(ctx context.Context, kioskID string) (KioskState, error)
 	// Kiosks lists the fleet, ordered by site then kiosk id; site "" lists all.
@@ -119,6 +136,8 @@ type Fleet interface {
 	AddEvent(ctx context.Context, kioskID string, at time.Time, code, severity string, event []byte) error
 	// Events returns a kiosk's newest events, newest first, at most limit.
 	Events(ctx context.Context, kioskID string, limit int) ([]EventRecord, error)
+	// Prune removes samples and events older than before (retention).
+	Prune(ctx context.Context, before time.Time) error
 }
 
 // EventRecord is one stored kiosk event.
@@ -152,7 +171,9 @@ type Alarms interface {
 	RaiseAlarm(ctx context.Context, a Alarm) (Alarm, error)
 	// AckAlarm records who acknowledged alarm id, and when.
 	AckAlarm(ctx context.Context, id int64, by string, at time.Time) error
-	// ClearAlarm closes alarm id.
+	// ClearAlarm closes alarm id (clearing it again does nothing); a
+	// RaiseAlarm of the same (kiosk, code) afterwards opens a new alarm.
+	// AckAlarm and ClearAlarm return ErrNotFound for an unknown id.
 	ClearAlarm(ctx context.Context, id int64, at time.Time) error
 	// Alarms lists alarms, open ones first; open only when openOnly.
 	Alarms(ctx context.Context, openOnly bool) ([]Alarm, error)
@@ -180,7 +201,8 @@ type Audit interface {
 	NextSeq(ctx context.Context, kioskID string) (uint64, error)
 	// AddCommand appends a sent command to the log.
 	AddCommand(ctx context.Context, c CommandRecord) (int64, error)
-	// SetResult records the kiosk's answer to command (kiosk, seq).
+	// SetResult records the kiosk's answer to command (kiosk, seq), or
+	// returns ErrNotFound when no such command was logged.
 	SetResult(ctx context.Context, kioskID string, seq uint64, result, detail string, at time.Time) error
 	// Commands lists the log, newest first, at most limit; kioskID "" for all.
 	Commands(ctx context.Context, kioskID string, limit int) ([]CommandRecord, error)
@@ -203,8 +225,11 @@ type Rollout struct {
 
 // Rollouts keeps rollouts and each kiosk's state in them.
 type Rollouts interface {
+	// PutRollout creates or replaces rollout r.ID.
 	PutRollout(ctx context.Context, r Rollout) error
+	// Rollout returns one rollout, or ErrNotFound.
 	Rollout(ctx context.Context, id string) (Rollout, error)
+	// Rollouts lists rollouts, newest created first.
 	Rollouts(ctx context.Context) ([]Rollout, error)
 	// SetRolloutKiosk records a kiosk's state (offered, downloading,
 	// installed, committed, rolled-back) in rollout id with a detail.
@@ -224,12 +249,19 @@ type Account struct {
 
 // Accounts keeps operator accounts and their sessions.
 type Accounts interface {
+	// PutAccount creates or replaces account a.Login.
 	PutAccount(ctx context.Context, a Account) error
+	// Account returns one account, or ErrNotFound.
 	Account(ctx context.Context, login string) (Account, error)
+	// Accounts lists the accounts ordered by login.
 	Accounts(ctx context.Context) ([]Account, error)
+	// DeleteAccount removes an account and its sessions, or returns
+	// ErrNotFound.
+	DeleteAccount(ctx context.Context, login string) error
 	// PutSession stores a session token's hash for login until expires.
 	PutSession(ctx context.Context, tokenHash, login string, expires time.Time) error
 	// Session returns the login of a live session, or ErrNotFound.
 	Session(ctx context.Context, tokenHash string, now time.Time) (string, error)
+	// DeleteSession ends a session (logout); an unknown token does nothing.
 	DeleteSession(ctx context.Context, tokenHash string) error
 }
