@@ -307,6 +307,21 @@ type Telemetry struct {
 	Pages        int64     `json:"pages"`
 	TempMilliC   int       `json:"temp_milli_c,omitempty"`
 	Scanner      string    `json:"scanner,omitempty"`
+	// Oldest is when the oldest document still waiting in the spool was
+	// accepted (zero: none waiting); LastDelivery when the central's last
+	// receipt arrived.
+	Oldest       time.Time `json:"oldest,omitzero"`
+	LastDelivery time.Time `json:"last_delivery,omitzero"`
+	// Printer and Reader are the receipt printer's and barcode reader's
+	// states (ok, offline, fault, ...).
+	Printer string `json:"printer,omitempty"`
+	Reader  string `json:"reader,omitempty"`
+	// Consumables are states of what runs out, e.g. "paper": "ok", "low",
+	// "empty".
+	Consumables map[string]string `json:"consumables,omitempty"`
+	// OutOfService is the reason key while the kiosk was taken out of
+	// service by a command, else empty.
+	OutOfService string `json:"out_of_service,omitempty"`
 }
 
 // Severities of events.

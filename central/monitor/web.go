@@ -1,0 +1,606 @@
+package monitor
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/wire"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// page is what every template gets.
+type page struct {
+	Title, Nav string
+	User       *user
+	CSRF       string
+	CanOperate bool
+	OpenAlarms int
+	Live       string // change kinds the page follows
+	Flash      string
+	Error      string
+
+	// fleet
+	Sites, Columns any
+	Site, Sort     string
+	Desc           bool
+	Rows           []row
+	Online, Total  int
+	Offline        int
+
+	Alarms   []store.Alarm
+	Kiosk    *row
+	Plots    []template.HTML
+	Span     string
+	Events   []eventView
+	Commands []store.CommandRecord
+	Kinds    []string
+	Reasons  []string
+
+	Code   string
+	Result *lookupView
+}
+
+// row is one kiosk as the dashboard shows it.
+type row struct {
+	ID, Site, Name, Version, Slot, Rollout string
+	Online                                 bool
+	LastSeen, Oldest, LastDelivery         time.Time
+	Waiting                                int
+	Scanner, Printer, Reader               string
+	Disk, Temp, Consumables, OutOfService  string
+	diskFree                               int64
+	temp                                   float64
+}
+
+func toRow(k store.KioskState) row {
+	r := row{ID: k.KioskID, Site: k.Site, Name: cmp.Or(k.Name, k.KioskID), Version: k.Version, Slot: k.Slot,
+		Online: k.Online, LastSeen: k.LastSeen}
+	if k.Rollout != "" {
+		r.Rollout = k.Rollout
+		if k.RolloutDetail != "" {
+			r.Rollout += " (" + k.RolloutDetail + ")"
+		}
+	}
+	var t wire.Telemetry
+	if json.Unmarshal(k.Telemetry, &t) == nil {
+		r.Waiting, r.Oldest, r.LastDelivery = t.SpoolEntries, t.Oldest, t.LastDelivery
+		r.Scanner, r.Printer, r.Reader, r.OutOfService = t.Scanner, t.Printer, t.Reader, t.OutOfService
+		r.diskFree = t.DiskFree
+		r.Disk = "–"
+		if t.DiskState != "" {
+			r.Disk = fmt.Sprintf("%s, %s free", t.DiskState, bytesText(t.DiskFree))
+		}
+		if t.TempMilliC != 0 {
+			r.temp = float64(t.TempMilliC) / 1000
+			r.Temp = fmt.Sprintf("%.1f °C", r.temp)
+		}
+		var cs []string
+		for _, name := range slices.Sorted(mapsKeys(t.Consumables)) {
+			cs = append(cs, name+": "+t.Consumables[name])
+		}
+		r.Consumables = strings.Join(cs, ", ")
+	} else {
+		r.Disk = "–"
+	}
+	return r
+}
+
+func mapsKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// columns of the fleet table: key for ?sort=, label, and the order.
+var columns = []struct {
+	Key, Label string
+	less       func(a, b row) int
+}{
+	{"site", "Site", func(a, b row) int { return cmp.Compare(a.Site, b.Site) }},
+	{"name", "Kiosk", func(a, b row) int { return cmp.Compare(a.Name, b.Name) }},
+	{"status", "Status", func(a, b row) int { return cmp.Compare(b2i(a.Online), b2i(b.Online)) }},
+	{"seen", "Last seen", func(a, b row) int { return a.LastSeen.Compare(b.LastSeen) }},
+	{"version", "Version", func(a, b row) int { return cmp.Compare(a.Version, b.Version) }},
+	{"slot", "Slot, rollout", func(a, b row) int { return cmp.Compare(a.Slot+a.Rollout, b.Slot+b.Rollout) }},
+	{"waiting", "Waiting", func(a, b row) int { return cmp.Compare(a.Waiting, b.Waiting) }},
+	{"oldest", "Oldest", func(a, b row) int { return a.Oldest.Compare(b.Oldest) }},
+	{"delivery", "Last delivery", func(a, b row) int { return a.LastDelivery.Compare(b.LastDelivery) }},
+	{"devices", "Scanner / printer / reader", func(a, b row) int {
+		return cmp.Compare(a.Scanner+a.Printer+a.Reader, b.Scanner+b.Printer+b.Reader)
+	}},
+	{"disk", "Disk", func(a, b row) int { return cmp.Compare(a.diskFree, b.diskFree) }},
+	{"temp", "Temp.", func(a, b row) int { return cmp.Compare(a.temp, b.temp) }},
+	{"consumables", "Consumables", func(a, b row) int { return cmp.Compare(a.Consumables, b.Consumables) }},
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Handler returns the dashboard's HTTP handler.
+func (m *Monitor) Handler() http.Handler {
+	funcs := template.FuncMap{"ago": m.ago, "when": when, "state": func(s string) string { return cmp.Or(s, "–") }}
+	tpl := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html"))
+	static, _ := fs.Sub(assets, "assets")
+	w := &web{m: m, tpl: tpl}
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("GET /metrics", m.met.handler())
+	mux.HandleFunc("GET /login", w.loginPage)
+	mux.HandleFunc("POST /login", w.loginPost)
+	mux.HandleFunc("POST /logout", w.need(RoleViewer, w.logout))
+	mux.HandleFunc("GET /{$}", w.need(RoleViewer, w.fleet))
+	mux.HandleFunc("GET /fleet/rows", w.need(RoleViewer, w.fleetPart("rows")))
+	mux.HandleFunc("GET /fleet/summary", w.need(RoleViewer, w.fleetPart("summary")))
+	mux.HandleFunc("GET /events", w.need(RoleViewer, w.events))
+	mux.HandleFunc("GET /alarms", w.need(RoleViewer, w.alarms("alarms")))
+	mux.HandleFunc("GET /alarms/table", w.need(RoleViewer, w.alarms("alarmtable")))
+	mux.HandleFunc("POST /alarms/{id}/{action}", w.need(RoleOperator, w.alarmAction))
+	mux.HandleFunc("GET /kiosk/{id}", w.need(RoleViewer, w.kiosk))
+	mux.HandleFunc("GET /commands", w.need(RoleViewer, w.commands("commands")))
+	mux.HandleFunc("GET /commands/log", w.need(RoleViewer, w.commands("auditlog")))
+	mux.HandleFunc("POST /commands", w.need(RoleOperator, w.send))
+	mux.HandleFunc("GET /lookup", w.need(RoleViewer, w.lookupPage))
+	mux.HandleFunc("POST /lookup", w.need(RoleViewer, w.lookupPost))
+	return securityHeaders(mux)
+}
+
+// securityHeaders keeps the pages out of frames and other sites' scripts.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+type web struct {
+	m   *Monitor
+	tpl *template.Template
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, u *user)
+
+// need wraps h: the request needs a session whose role includes role, and
+// a POST a valid CSRF token.
+func (wb *web) need(role string, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u := wb.m.user(r)
+		if u == nil {
+			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" && !strings.Contains(r.URL.Path, "/rows") &&
+				!strings.HasSuffix(r.URL.Path, "/table") && !strings.HasSuffix(r.URL.Path, "/log") && !strings.HasSuffix(r.URL.Path, "/summary") {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "log in first", http.StatusUnauthorized)
+			return
+		}
+		if !u.can(role) {
+			http.Error(w, "your role may not do this", http.StatusForbidden)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if !checkCSRF(u, r) {
+				http.Error(w, "the form is out of date; reload the page", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, u)
+	}
+}
+
+func (wb *web) page(ctx context.Context, u *user, title, nav string) *page {
+	p := &page{Title: title, Nav: nav, User: u}
+	if u != nil {
+		p.CSRF, p.CanOperate = u.csrf(), u.can(RoleOperator)
+		if as, err := wb.m.cfg.Store.Alarms(ctx, true); err == nil {
+			p.OpenAlarms = len(as)
+		}
+	}
+	p.Kinds, p.Reasons = Kinds(), ServiceReasons()
+	return p
+}
+
+func (wb *web) render(w http.ResponseWriter, name string, p any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := wb.tpl.ExecuteTemplate(w, name, p); err != nil {
+		wb.m.cfg.Log.Warn("monitor: render", "template", name, "err", err)
+	}
+}
+
+func (wb *web) fail(w http.ResponseWriter, err error) {
+	wb.m.cfg.Log.Warn("monitor: request failed", "err", err)
+	http.Error(w, "the central's database did not answer; try again", http.StatusServiceUnavailable)
+}
+
+func (wb *web) loginPage(w http.ResponseWriter, r *http.Request) {
+	wb.render(w, "login", wb.page(r.Context(), nil, "Log in", ""))
+}
+
+func (wb *web) loginPost(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if !sameOrigin(r) {
+		http.Error(w, "cross-site login refused", http.StatusForbidden)
+		return
+	}
+	c, err := wb.m.login(r.Context(), r.PostFormValue("login"), r.PostFormValue("password"))
+	if err != nil {
+		p := wb.page(r.Context(), nil, "Log in", "")
+		p.Error = "Wrong login or password."
+		if !errors.Is(err, ErrPassword) {
+			p.Error = "The central's database did not answer; try again."
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		wb.render(w, "login", p)
+		return
+	}
+	http.SetCookie(w, c)
+	next := r.URL.Query().Get("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (wb *web) logout(w http.ResponseWriter, r *http.Request, u *user) {
+	wb.m.cfg.Store.DeleteSession(r.Context(), tokenHash(u.token))
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: wb.m.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// fleetPage fills the fleet table's part of p from the request's site and
+// sort parameters.
+func (wb *web) fleetPage(r *http.Request, p *page) error {
+	all, err := wb.m.cfg.Store.Kiosks(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	p.Site, p.Sort, p.Desc = q.Get("site"), q.Get("sort"), q.Get("desc") == "1"
+	sites := map[string]bool{}
+	for _, k := range all {
+		if k.Site != "" {
+			sites[k.Site] = true
+		}
+		if p.Site == "" || k.Site == p.Site {
+			p.Rows = append(p.Rows, toRow(k))
+		}
+	}
+	p.Sites = slices.Sorted(func(yield func(string) bool) {
+		for s := range sites {
+			if !yield(s) {
+				return
+			}
+		}
+	})
+	for _, c := range columns {
+		if c.Key == p.Sort {
+			sort.SliceStable(p.Rows, func(i, j int) bool {
+				if p.Desc {
+					return c.less(p.Rows[j], p.Rows[i]) < 0
+				}
+				return c.less(p.Rows[i], p.Rows[j]) < 0
+			})
+		}
+	}
+	type col struct{ Key, Label, Href string }
+	var cols []col
+	for _, c := range columns {
+		v := url.Values{"sort": {c.Key}}
+		if p.Site != "" {
+			v.Set("site", p.Site)
+		}
+		if c.Key == p.Sort && !p.Desc {
+			v.Set("desc", "1")
+		}
+		cols = append(cols, col{c.Key, c.Label, "/?" + v.Encode()})
+	}
+	p.Columns = cols
+	for _, rw := range p.Rows {
+		p.Total++
+		if rw.Online {
+			p.Online++
+		} else {
+			p.Offline++
+		}
+	}
+	return nil
+}
+
+func (wb *web) fleet(w http.ResponseWriter, r *http.Request, u *user) {
+	p := wb.page(r.Context(), u, "Fleet", "fleet")
+	p.Live = "fleet"
+	if err := wb.fleetPage(r, p); err != nil {
+		wb.fail(w, err)
+		return
+	}
+	wb.render(w, "fleet", p)
+}
+
+func (wb *web) fleetPart(name string) handler {
+	return func(w http.ResponseWriter, r *http.Request, u *user) {
+		p := wb.page(r.Context(), u, "", "")
+		if err := wb.fleetPage(r, p); err != nil {
+			wb.fail(w, err)
+			return
+		}
+		wb.render(w, name, p)
+	}
+}
+
+// events streams change notices (server-sent events) until the client
+// goes or its session ends.
+func (wb *web) events(w http.ResponseWriter, r *http.Request, u *user) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	c, cancel := wb.m.hub.subscribe()
+	defer cancel()
+	fmt.Fprint(w, "retry: 2000\n\n")
+	fl.Flush()
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	// Coalesce bursts: at most one notice per kind every 250 ms.
+	pending := map[string]bool{}
+	var flush <-chan time.Time
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case k := <-c:
+			pending[k] = true
+			if flush == nil {
+				flush = time.After(250 * time.Millisecond)
+			}
+		case <-flush:
+			flush = nil
+			for k := range pending {
+				fmt.Fprintf(w, "event: %s\ndata: %d\n\n", k, wb.m.now().Unix())
+				delete(pending, k)
+			}
+			fl.Flush()
+		case <-keep.C:
+			if _, err := wb.m.cfg.Store.Session(r.Context(), tokenHash(u.token), wb.m.now()); err != nil {
+				return
+			}
+			fmt.Fprint(w, ": keep-alive\n\n")
+			fl.Flush()
+		}
+	}
+}
+
+func (wb *web) alarms(name string) handler {
+	return func(w http.ResponseWriter, r *http.Request, u *user) {
+		p := wb.page(r.Context(), u, "Alarms", "alarms")
+		p.Live = "alarms"
+		var err error
+		if p.Alarms, err = wb.m.cfg.Store.Alarms(r.Context(), false); err != nil {
+			wb.fail(w, err)
+			return
+		}
+		p.Flash = flashText(r.URL.Query().Get("done"))
+		wb.render(w, name, p)
+	}
+}
+
+func flashText(s string) string {
+	switch s {
+	case "ack":
+		return "Alarm acknowledged."
+	case "clear":
+		return "Alarm cleared."
+	case "sent":
+		return "Command sent; the kiosks' answers appear in the log."
+	}
+	return ""
+}
+
+func (wb *web) alarmAction(w http.ResponseWriter, r *http.Request, u *user) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.Error(w, "no such alarm", http.StatusNotFound)
+		return
+	}
+	switch r.PathValue("action") {
+	case "ack":
+		err = wb.m.cfg.Store.AckAlarm(r.Context(), id, u.Login, wb.m.now())
+	case "clear":
+		err = wb.m.cfg.Store.ClearAlarm(r.Context(), id, wb.m.now())
+	default:
+		http.Error(w, "no such action", http.StatusNotFound)
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such alarm", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
+	wb.m.cfg.Log.Info("monitor: alarm "+r.PathValue("action"), "id", id, "by", u.Login)
+	wb.m.hub.notify("alarms")
+	http.Redirect(w, r, "/alarms?done="+r.PathValue("action"), http.StatusSeeOther)
+}
+
+// eventView is one row of a kiosk's history.
+type eventView struct {
+	Time           time.Time
+	Severity, Code string
+	Detail         string
+	Bundle         bool
+}
+
+// plotSpan is how far back a kiosk's plots reach.
+const plotSpan = 7 * 24 * time.Hour
+
+func (wb *web) kiosk(w http.ResponseWriter, r *http.Request, u *user) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	k, err := wb.m.cfg.Store.Kiosk(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || !wire.ValidID(id) {
+		http.Error(w, "no such kiosk", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
+	rw := toRow(k)
+	p := wb.page(ctx, u, "Kiosk "+rw.Name, "fleet")
+	p.Kiosk, p.Span = &rw, "7 days"
+	evs, err := wb.m.cfg.Store.Events(ctx, id, 100)
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
+	for _, e := range evs {
+		v := eventView{Time: e.Time, Severity: e.Severity, Code: e.Code}
+		if e.Code == "support-bundle" {
+			v.Bundle, v.Detail = true, indent(e.Event)
+		} else {
+			var we wire.Event
+			if json.Unmarshal(e.Event, &we) == nil {
+				v.Detail = we.Detail
+			}
+		}
+		p.Events = append(p.Events, v)
+	}
+	if p.Commands, err = wb.m.cfg.Store.Commands(ctx, id, 50); err != nil {
+		wb.fail(w, err)
+		return
+	}
+	since := wb.m.now().Add(-plotSpan)
+	for _, pl := range kioskPlots() {
+		ss, err := wb.m.cfg.Store.Samples(ctx, id, pl.metric, since)
+		if err != nil {
+			wb.fail(w, err)
+			return
+		}
+		p.Plots = append(p.Plots, pl.draw(ss, since, wb.m.now()))
+	}
+	wb.render(w, "kiosk", p)
+}
+
+func indent(b []byte) string {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	out, _ := json.MarshalIndent(v, "", "  ")
+	return string(out)
+}
+
+func (wb *web) commands(name string) handler {
+	return func(w http.ResponseWriter, r *http.Request, u *user) {
+		p := wb.page(r.Context(), u, "Commands", "commands")
+		p.Live = "commands"
+		var err error
+		if p.Commands, err = wb.m.cfg.Store.Commands(r.Context(), "", 200); err != nil {
+			wb.fail(w, err)
+			return
+		}
+		ks, err := wb.m.cfg.Store.Kiosks(r.Context(), "")
+		if err != nil {
+			wb.fail(w, err)
+			return
+		}
+		for _, k := range ks {
+			p.Rows = append(p.Rows, toRow(k))
+		}
+		p.Flash = flashText(r.URL.Query().Get("done"))
+		wb.render(w, name, p)
+	}
+}
+
+func (wb *web) send(w http.ResponseWriter, r *http.Request, u *user) {
+	kind := r.PostFormValue("kind")
+	var args map[string]string
+	if kind == wire.CmdOutOfService {
+		args = map[string]string{"reason": r.PostFormValue("reason")}
+	}
+	kiosks := r.PostForm["kiosk"]
+	_, err := wb.m.Send(r.Context(), u.Login, kiosks, kind, args)
+	switch {
+	case errors.Is(err, ErrKind), errors.Is(err, ErrArgs), errors.Is(err, ErrNoKiosks), errors.Is(err, ErrUnknown):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	case err != nil:
+		wb.fail(w, err)
+		return
+	}
+	back := "/commands?done=sent"
+	if len(kiosks) == 1 && strings.HasPrefix(r.Referer(), "http") && strings.Contains(r.Referer(), "/kiosk/") {
+		back = "/kiosk/" + url.PathEscape(kiosks[0]) + "?done=sent"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// ago writes a time as a readable distance from now.
+func (m *Monitor) ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := m.now().Sub(t)
+	switch {
+	case d < 0:
+		return when(t)
+	case d < 90*time.Second:
+		return fmt.Sprintf("%d s ago", int(d.Seconds()))
+	case d < 90*time.Minute:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return when(t)
+}
+
+// when writes a time in UTC to the second.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
+}
