@@ -22,7 +22,7 @@ type lookupView struct {
 }
 
 // maxLookupInput bounds what the look-up field accepts.
-const maxLookupInput = 2048
+const maxLookupInput = 2 * wire.MaxStatement
 
 // Lookup answers a receipt code (or the text of a receipt's QR code) with
 // what the central knows of the document.
