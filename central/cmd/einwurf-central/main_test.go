@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/einwurf/einwurf/central/keys"
+	"github.com/einwurf/einwurf/central/monitor"
+	"github.com/einwurf/einwurf/central/store/sqlite"
 )
 
 func TestKeygenEnrol(t *testing.T) {
@@ -71,5 +73,38 @@ func TestHelp(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"frobnicate"}, &out, &errb); !errors.Is(err, errUsage) {
 		t.Errorf("unknown subcommand: %v", err)
+	}
+}
+
+func TestUseradd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("correct horse battery\n"), 0o600)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"useradd", "-db", db, "-login", "ada", "-role", "admin", "-password-file", pw}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pw, []byte("short\n"), 0o600)
+	if err := run(context.Background(), []string{"useradd", "-db", db, "-login", "bob", "-role", "admin", "-password-file", pw}, &out, &out); err == nil {
+		t.Fatal("short password accepted")
+	}
+	os.WriteFile(pw, []byte("correct horse battery\n"), 0o600)
+	if err := run(context.Background(), []string{"useradd", "-db", db, "-login", "eve", "-role", "root", "-password-file", pw}, &out, &out); err == nil {
+		t.Fatal("unknown role accepted")
+	}
+	st, err := sqlite.Open(context.Background(), db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := st.Account(context.Background(), "ada")
+	if err != nil || a.Role != "admin" || !strings.HasPrefix(a.Hash, "$argon2id$") {
+		t.Fatalf("%+v %v", a, err)
+	}
+	if ok, _ := monitor.CheckPassword(a.Hash, "correct horse battery"); !ok {
+		t.Fatal("stored hash does not match the password")
+	}
+	if _, err := st.Account(context.Background(), "bob"); err == nil {
+		t.Fatal("bob saved")
 	}
 }

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/einwurf/einwurf/central/keys"
+	"github.com/einwurf/einwurf/central/monitor"
+	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/central/store/sqlite"
+)
+
+func init() {
+	register(subcommand{Name: "serve",
+		Synopsis: "serve the operators' dashboard: fleet, alarms, signed commands, receipt look-up, /metrics",
+		Setup: func(fs *flag.FlagSet, e *env) func(context.Context) error {
+			keyDir := keysFlag(fs)
+			db := dbFlag(fs)
+			listen := fs.String("listen", "127.0.0.1:8090", "address of the dashboard")
+			certFile := fs.String("tls-cert", "", "certificate (PEM) to serve the dashboard over HTTPS")
+			keyFile := fs.String("tls-key", "", "key (PEM) of -tls-cert")
+			session := fs.Duration("session", 8*time.Hour, "how long a login lasts")
+			mf := mqttFlags(fs, "monitor-1")
+			return func(ctx context.Context) error {
+				c, err := keys.Load(*keyDir)
+				if err != nil {
+					return err
+				}
+				st, err := openStore(ctx, *db)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				m, err := monitor.New(monitor.Config{Store: st, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")),
+					SignKey: c.SignKey, SessionTTL: *session, SecureCookies: *certFile != "", Log: e.Log})
+				if err != nil {
+					return err
+				}
+				opts, err := mf.options()
+				if err != nil {
+					return err
+				}
+				go func() {
+					if err := m.Run(ctx, opts); err != nil && !errors.Is(err, context.Canceled) {
+						e.Log.Error("monitor: broker connection ended", "err", err)
+					}
+				}()
+				ln, err := net.Listen("tcp", *listen)
+				if err != nil {
+					return err
+				}
+				srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second,
+					BaseContext: func(net.Listener) context.Context { return ctx }}
+				if *certFile != "" {
+					srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+				}
+				go func() {
+					<-ctx.Done()
+					sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+					defer cancel()
+					srv.Shutdown(sctx)
+				}()
+				scheme := "http"
+				if *certFile != "" {
+					scheme = "https"
+				}
+				fmt.Fprintf(e.Stdout, "dashboard on %s://%s/\n", scheme, ln.Addr())
+				if *certFile != "" {
+					err = srv.ServeTLS(ln, *certFile, *keyFile)
+				} else {
+					err = srv.Serve(ln)
+				}
+				if errors.Is(err, http.ErrServerClosed) {
+					return nil
+				}
+				return err
+			}
+		}})
+	register(subcommand{Name: "useradd",
+		Synopsis: "create or replace an operator account (the first admin is made this way); password on stdin",
+		Setup: func(fs *flag.FlagSet, e *env) func(context.Context) error {
+			db := dbFlag(fs)
+			login := fs.String("login", "", "the operator's login")
+			role := fs.String("role", monitor.RoleViewer, "viewer, operator or admin")
+			pwFile := fs.String("password-file", "", "read the password from this file instead of standard input")
+			return func(ctx context.Context) error {
+				var r io.Reader = os.Stdin
+				if *pwFile != "" {
+					f, err := os.Open(*pwFile)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					r = f
+				}
+				line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				pw := strings.TrimRight(line, "\r\n")
+				st, err := openStore(ctx, *db)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if err := monitor.AddAccount(ctx, st, *login, *role, pw, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.Stdout, "account %s (%s) saved\n", *login, *role)
+				return nil
+			}
+		}})
+}
+
+// dbFlag defines the -db flag of the subcommands that use the central's
+// database.
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", "central.db", "the central's SQLite database file")
+}
+
+// openStore opens the central's database.
+func openStore(ctx context.Context, path string) (store.Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return sqlite.Open(ctx, path, sqlite.Options{})
+}
