@@ -79,6 +79,10 @@ type Appliance struct {
 	Uplink *uplink.Uplink
 	// UIURL is where the local UI serves, e.g. http://127.0.0.1:8080/.
 	UIURL string
+	// UILaunch returns a one-time path below UIURL to start the kiosk's
+	// browser with: it gives that browser the cookie the visit's
+	// thumbnails need (kiosk/ui).
+	UILaunch func() string
 
 	log     *slog.Logger
 	scan    scanner.Scanner
@@ -180,6 +184,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	a.UIURL = "http://" + ln.Addr().String() + "/"
+	a.UILaunch = h.LaunchPath
 	a.closers = append(a.closers, func() {
 		h.Close()
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)

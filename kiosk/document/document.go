@@ -19,7 +19,6 @@ import (
 	"image/png"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/kiosk/document/blank"
@@ -114,6 +113,11 @@ func malformed(format string, args ...any) error {
 // page gives an error wrapping ErrMalformedPage; earlier pages are untouched
 // and no file of the failed page is left behind.
 func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page, error) {
+	return IngestIn(ctx, Dir(dir), p, opt)
+}
+
+// IngestIn is Ingest into a Folder; the page's Path opens it again.
+func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Page, error) {
 	if p == nil {
 		return Page{}, malformed("no page")
 	}
@@ -130,15 +134,19 @@ func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page
 	if err := ctx.Err(); err != nil {
 		return Page{}, err
 	}
-	tmp, err := os.CreateTemp(dir, ".ingest-*")
+	tmp, err := dir.CreateTemp(".ingest-*")
 	if err != nil {
 		return Page{}, fmt.Errorf("document: %w", err)
 	}
 	tmpName := tmp.Name()
-	keep := false
+	// Every file made here is removed on return, except the page kept.
+	made := []string{tmpName}
+	kept := ""
 	defer func() {
-		if !keep {
-			os.Remove(tmpName)
+		for _, name := range made {
+			if name != kept {
+				dir.Remove(name)
+			}
 		}
 	}()
 	n, err := io.Copy(tmp, io.LimitReader(p.Body, opt.MaxPageBytes+1))
@@ -167,7 +175,7 @@ func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page
 		jpg, err = jpegFromPDF(tmpName, dir, opt)
 		switch {
 		case err == nil:
-			defer os.Remove(jpg)
+			made = append(made, jpg)
 			img, err = ingestJPEG(jpg, &pg, opt)
 			out = jpg
 		case errors.Is(err, errNotDCT):
@@ -178,14 +186,14 @@ func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page
 			if err == nil {
 				out, err = storeLossless(img, dir, &pg)
 				if out != "" {
-					defer os.Remove(out)
+					made = append(made, out)
 				}
 			}
 		}
 	case scanner.FormatPNG:
 		out, img, err = ingestPNG(tmpName, dir, &pg, opt)
 		if out != "" {
-			defer os.Remove(out)
+			made = append(made, out)
 		}
 	default:
 		return Page{}, malformed("unsupported format %q", p.Format)
@@ -197,13 +205,12 @@ func Ingest(ctx context.Context, dir string, p *scanner.Page, opt Options) (Page
 		return Page{}, err
 	}
 	ext := map[string]string{scanner.FormatJPEG: "jpg", FormatG4: "g4", FormatFlateGray: "zz", FormatFlateRGB: "zz", FormatFlateBilevel: "zz"}[pg.Format]
-	pg.Path = filepath.Join(dir, fmt.Sprintf("sheet-%05d-%s.%s", pg.Sheet, pg.Side, ext))
-	if err := os.Rename(out, pg.Path); err != nil {
-		return Page{}, fmt.Errorf("document: %w", err)
+	path, err := dir.Rename(out, fmt.Sprintf("sheet-%05d-%s.%s", pg.Sheet, pg.Side, ext))
+	if err != nil {
+		return Page{}, err
 	}
-	if out == tmpName {
-		keep = true
-	}
+	pg.Path, kept = path, path
+	made = append(made, path)
 	return pg, nil
 }
 
@@ -283,7 +290,7 @@ func jfifDensity(b []byte) int {
 // ingestPNG decodes a PNG page and re-encodes it losslessly for the PDF:
 // bilevel pages as CCITT G4, others as zlib-compressed samples. It returns
 // the new file.
-func ingestPNG(path, dir string, pg *Page, opt Options) (string, image.Image, error) {
+func ingestPNG(path string, dir Folder, pg *Page, opt Options) (string, image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", nil, fmt.Errorf("document: %w", err)
@@ -313,7 +320,7 @@ func ingestPNG(path, dir string, pg *Page, opt Options) (string, image.Image, er
 // storeLossless writes img to a new file in dir for the PDF: bilevel pages
 // as CCITT G4 (or 1-bit Flate where that is smaller), others as
 // zlib-compressed samples. It sets pg.Format and returns the file's name.
-func storeLossless(img image.Image, dir string, pg *Page) (string, error) {
+func storeLossless(img image.Image, dir Folder, pg *Page) (string, error) {
 	bm := bilevel(img)
 	if bm == nil {
 		return writeFile(dir, func(w io.Writer) error { return writeFlate(w, img, pg) })
@@ -324,30 +331,30 @@ func storeLossless(img image.Image, dir string, pg *Page) (string, error) {
 	}
 	zname, err := writeFile(dir, func(w io.Writer) error { return writeFlateBits(w, bm) })
 	if err != nil {
-		os.Remove(g4name)
+		dir.Remove(g4name)
 		return "", err
 	}
 	g4st, err1 := os.Stat(g4name)
 	zst, err2 := os.Stat(zname)
 	if err := errors.Join(err1, err2); err != nil {
-		os.Remove(g4name)
-		os.Remove(zname)
+		dir.Remove(g4name)
+		dir.Remove(zname)
 		return "", fmt.Errorf("document: %w", err)
 	}
 	if zst.Size() < g4st.Size() {
-		os.Remove(g4name)
+		dir.Remove(g4name)
 		pg.Format = FormatFlateBilevel
 		return zname, nil
 	}
-	os.Remove(zname)
+	dir.Remove(zname)
 	pg.Format = FormatG4
 	return g4name, nil
 }
 
 // writeFile writes a new file in dir with fill and returns its name; on
 // error no file is left.
-func writeFile(dir string, fill func(io.Writer) error) (string, error) {
-	out, err := os.CreateTemp(dir, ".page-*")
+func writeFile(dir Folder, fill func(io.Writer) error) (string, error) {
+	out, err := dir.CreateTemp(".page-*")
 	if err != nil {
 		return "", fmt.Errorf("document: %w", err)
 	}
@@ -361,7 +368,7 @@ func writeFile(dir string, fill func(io.Writer) error) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(name)
+		dir.Remove(name)
 		return "", fmt.Errorf("document: %w", err)
 	}
 	return name, nil

@@ -16,7 +16,7 @@ import (
 
 // jpegFromPDF extracts the page image of the one-page PDF at path into a
 // new JPEG file in dir and returns its name.
-func jpegFromPDF(path, dir string, opt Options) (string, error) {
+func jpegFromPDF(path string, dir Folder, opt Options) (string, error) {
 	data, err := os.ReadFile(path) // bounded by MaxPageBytes when written
 	if err != nil {
 		return "", fmt.Errorf("document: %w", err)
@@ -25,7 +25,7 @@ func jpegFromPDF(path, dir string, opt Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, ".page-*")
+	f, err := dir.CreateTemp(".page-*")
 	if err != nil {
 		return "", fmt.Errorf("document: %w", err)
 	}
@@ -34,7 +34,7 @@ func jpegFromPDF(path, dir string, opt Options) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		dir.Remove(f.Name())
 		return "", fmt.Errorf("document: %w", err)
 	}
 	return f.Name(), nil

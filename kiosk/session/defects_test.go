@@ -51,7 +51,7 @@ func TestNewNumberNeverInheritsPages(t *testing.T) {
 	if v := k.View(); v.State != Identified || v.Scanned != 0 || v.Masked != "111A****33" {
 		t.Fatalf("after the countdown: %+v", v)
 	}
-	if n := entries(t, work); n != 1 {
+	if n := entries(t, k, work); n != 1 {
 		t.Fatalf("%d visit folders, want only the new one", n)
 	}
 	// "Not mine" wipes at once.
@@ -126,14 +126,15 @@ func TestMaskedApart(t *testing.T) {
 func TestEverythingWipedByAnyPath(t *testing.T) {
 	k, _, clk, work, srv := setup(t, sim.Options{Sheets: 1, Duplex: true, Code: "111A222333"})
 	ctx := context.Background()
+	last := "" // the capability of the last visit
 	clean := func(how string) {
 		t.Helper()
 		v := k.View()
 		if v.State != Idle || v.Masked != "" || v.Typed != "" || v.Scanned != 0 || len(v.Choices) != 0 ||
-			v.ClaimMasked != "" || v.Receipt != nil || v.Warning != "" || v.Visit != "" || entries(t, work) != 0 {
-			t.Fatalf("%s left %+v, %d entries", how, v, entries(t, work))
+			v.ClaimMasked != "" || v.Receipt != nil || v.Warning != "" || v.Visit != "" || entries(t, k, work) != 0 {
+			t.Fatalf("%s left %+v, %d entries", how, v, entries(t, k, work))
 		}
-		if _, err := k.Thumbnail(0, 320); err == nil {
+		if _, err := k.Thumbnail(last, 0, 320); err == nil {
 			t.Fatalf("%s: a thumbnail is still there", how)
 		}
 	}
@@ -145,7 +146,8 @@ func TestEverythingWipedByAnyPath(t *testing.T) {
 		if err := k.Scan(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := k.Thumbnail(0, 320); err != nil {
+		last = k.View().Thumbs
+		if _, err := k.Thumbnail(last, 0, 320); err != nil {
 			t.Fatal(err)
 		}
 	}

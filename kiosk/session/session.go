@@ -24,13 +24,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -38,6 +38,7 @@ import (
 
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/kiosk/document"
+	"github.com/einwurf/einwurf/kiosk/document/ramfolder"
 	"github.com/einwurf/einwurf/kiosk/ident"
 )
 
@@ -99,7 +100,9 @@ type Config struct {
 	Submitter Submitter
 	// Printer prints receipts (nil: no printer, the screen receipt only).
 	Printer Printer
-	// WorkDir holds the visits' private folders (mode 0700).
+	// WorkDir is where earlier versions kept visits on disk; it is wiped
+	// at start. Pages are never written there now: they live in memory
+	// files (kiosk/document/ramfolder), which a crash frees.
 	WorkDir  string
 	Settings scanner.Settings
 	Document document.Options
@@ -194,6 +197,9 @@ type View struct {
 	// printed (the screen receipt still is shown).
 	PrinterKey string `json:"printer_key,omitempty"`
 	Preview    int    `json:"preview"` // generation of the preview PDF, for thumbnail caching
+	// Thumbs is the visit's capability for its thumbnails: without it
+	// Thumbnail refuses. The UI hands it to the kiosk's browser only.
+	Thumbs string `json:"thumbs,omitempty"`
 	// Visit changes with each visit (a random name), so the UI drops all
 	// it holds of the previous one.
 	Visit string `json:"visit,omitempty"`
@@ -220,15 +226,17 @@ type Kiosk struct {
 	choices []ident.Number
 	settled []ident.Number
 
-	visit   string
-	dir     string
-	pages   []document.Page
-	kept    []bool
-	preview string // PDF of all pages, for thumbnails
-	gen     int
-	thumbs  map[int][]byte
-	warning string
-	missing []MissingPage
+	visit  string
+	folder *ramfolder.Folder // the visit's pages, in memory only
+	// thumbCap is the capability for the thumbnails of this visit.
+	thumbCap string
+	pages    []document.Page
+	kept     []bool
+	preview  string // PDF of all pages, for thumbnails
+	gen      int
+	thumbs   map[int][]byte
+	warning  string
+	missing  []MissingPage
 	// prefilled: the number came from a barcode on the pages, not from
 	// the customer; the review screen asks them to check it.
 	prefilled bool
@@ -268,12 +276,17 @@ func New(cfg Config) (*Kiosk, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.RemoveAll(cfg.WorkDir); err != nil {
-		return nil, fmt.Errorf("session: wipe leftovers: %w", err)
+	if cfg.WorkDir != "" {
+		if err := os.RemoveAll(cfg.WorkDir); err != nil {
+			return nil, fmt.Errorf("session: wipe leftovers: %w", err)
+		}
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+	// Fail now, not at the first customer, where memory files are missing.
+	probe, err := ramfolder.New()
+	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
+	probe.Close()
 	return &Kiosk{cfg: cfg, log: log, state: Idle, notify: make(chan struct{})}, nil
 }
 
@@ -473,14 +486,14 @@ func (k *Kiosk) handOver() error {
 }
 
 // startVisit forgets the previous visit and makes the new one's private
-// folder, named at random (no personal data). Caller holds k.mu.
+// folder, in memory only, and its thumbnail capability. Caller holds k.mu.
 func (k *Kiosk) startVisit() error {
 	k.wipe()
-	dir := filepath.Join(k.cfg.WorkDir, "visit-"+randomHex(8))
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	dir, err := ramfolder.New()
+	if err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	k.dir, k.visit = dir, randomHex(8)
+	k.folder, k.visit, k.thumbCap = dir, randomHex(8), randomHex(16)
 	k.touch()
 	k.event("visit.started")
 	return nil
@@ -557,10 +570,14 @@ func (k *Kiosk) run(ctx context.Context, rescan int) error {
 		}
 		from = Idle
 	}
+	if k.folder == nil { // no visit folder: cannot happen after startVisit
+		k.mu.Unlock()
+		return ErrState
+	}
 	k.state, k.stopping = Scanning, false
 	ctx, cancel := context.WithCancel(ctx)
 	k.cancel = cancel
-	dir, visit := k.dir, k.visit
+	dir, visit := k.folder, k.visit
 	// Sheet numbers restart with each job; keep them unique per visit.
 	offset := k.lastSheet()
 	k.changed()
@@ -598,7 +615,7 @@ func (k *Kiosk) run(ctx context.Context, rescan int) error {
 	}
 	if preview != "" {
 		if k.preview != "" {
-			os.Remove(k.preview)
+			k.folder.Remove(k.preview)
 		}
 		k.preview = preview
 		k.gen++
@@ -644,7 +661,7 @@ func (k *Kiosk) Stop() error {
 
 // scan appends the pages of one job to the visit, their sheets numbered
 // after offset.
-func (k *Kiosk) scan(ctx context.Context, dir, visit string, offset int) error {
+func (k *Kiosk) scan(ctx context.Context, dir document.Folder, visit string, offset int) error {
 	return k.feed(ctx, dir, visit, func(p *scanner.Page) error {
 		p.Sheet += offset
 		return nil
@@ -659,7 +676,7 @@ func (k *Kiosk) scan(ctx context.Context, dir, visit string, offset int) error {
 }
 
 // rescan replaces the pages of one sheet with the first sheet of a job.
-func (k *Kiosk) rescan(ctx context.Context, dir, visit string, sheet int) error {
+func (k *Kiosk) rescan(ctx context.Context, dir document.Folder, visit string, sheet int) error {
 	var pages []document.Page
 	var missing []MissingPage
 	err := k.feed(ctx, dir, visit, func(p *scanner.Page) error {
@@ -718,7 +735,7 @@ func (k *Kiosk) rescan(ctx context.Context, dir, visit string, sheet int) error 
 // nil only at the job's normal end: a dropped connection, a stalled or
 // stopped scanner is an error, never the end of the job. A visit ended
 // meanwhile ends it with ErrState.
-func (k *Kiosk) feed(ctx context.Context, dir, visit string, number func(*scanner.Page) error, add func(*document.Page, *MissingPage)) error {
+func (k *Kiosk) feed(ctx context.Context, dir document.Folder, visit string, number func(*scanner.Page) error, add func(*document.Page, *MissingPage)) error {
 	job, err := k.cfg.Scanner.Scan(ctx, k.cfg.Settings)
 	if err != nil {
 		return err
@@ -735,7 +752,7 @@ func (k *Kiosk) feed(ctx context.Context, dir, visit string, number func(*scanne
 		if err := number(p); err != nil {
 			return err
 		}
-		pg, err := document.Ingest(ctx, dir, p, k.cfg.Document)
+		pg, err := document.IngestIn(ctx, dir, p, k.cfg.Document)
 		p.Body.Close()
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
@@ -765,29 +782,31 @@ func (k *Kiosk) feed(ctx context.Context, dir, visit string, number func(*scanne
 // buildPreview writes a PDF of all pages of the visit; thumbnails are
 // rendered from it so the customer sees what the central will file. It
 // runs outside the lock.
-func (k *Kiosk) buildPreview(dir, visit string) (string, error) {
+func (k *Kiosk) buildPreview(dir document.Folder, visit string) (string, error) {
 	k.mu.Lock()
 	pages := slices.Clone(k.pages)
 	gen := k.gen + 1
 	k.mu.Unlock()
-	path := filepath.Join(dir, fmt.Sprintf("preview-%d.pdf", gen))
-	if err := k.writePDF(path, pages); err != nil {
-		return "", err
-	}
-	return path, nil
+	return k.writePDF(dir, fmt.Sprintf("preview-%d.pdf", gen), pages)
 }
 
-func (k *Kiosk) writePDF(path string, pages []document.Page) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+// writePDF builds pages into a PDF named name in the visit's folder and
+// returns the path it opens by.
+func (k *Kiosk) writePDF(dir document.Folder, name string, pages []document.Page) (string, error) {
+	f, err := dir.CreateTemp("pdf")
 	if err != nil {
-		return fmt.Errorf("session: %w", err)
+		return "", fmt.Errorf("session: %w", err)
 	}
 	_, err = document.Build(context.Background(), f, pages, document.Meta{
 		Title: "Einwurf", DocumentID: randomHex(16), Created: k.cfg.Now(), Producer: "Einwurf kiosk"})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		dir.Remove(f.Name())
+		return "", err
+	}
+	return dir.Rename(f.Name(), name)
 }
 
 // checkCodes compares numbers found in barcodes on the pages with the
@@ -869,10 +888,24 @@ func (k *Kiosk) Dismiss() {
 	k.act()
 }
 
-// Thumbnail returns page i of the preview as PNG, width pixels wide. It
-// renders outside the lock.
-func (k *Kiosk) Thumbnail(i, width int) ([]byte, error) {
+// MaxThumbWidth bounds a thumbnail's width in pixels: enough for the
+// review screen, too small to read a page from.
+const MaxThumbWidth = 2 * document.ThumbWidth
+
+// ErrNoCapability is returned by Thumbnail for a missing or wrong
+// capability, or a width above MaxThumbWidth.
+var ErrNoCapability = errors.New("session: no such thumbnail")
+
+// Thumbnail returns page i of the preview as PNG, width pixels wide (at
+// most MaxThumbWidth). capability is the visit's View.Thumbs; without it
+// the answer is ErrNoCapability, so nothing that has not been shown the
+// visit can read its pages. It renders outside the lock.
+func (k *Kiosk) Thumbnail(capability string, i, width int) ([]byte, error) {
 	k.mu.Lock()
+	if k.thumbCap == "" || subtle.ConstantTimeCompare([]byte(capability), []byte(k.thumbCap)) != 1 || width > MaxThumbWidth {
+		k.mu.Unlock()
+		return nil, ErrNoCapability
+	}
 	preview, gen := k.preview, k.gen
 	if preview == "" || i < 0 || i >= len(k.pages) {
 		k.mu.Unlock()
@@ -930,7 +963,7 @@ func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 		return Receipt{}, err
 	}
 	k.state = Submitting
-	number, dir, visit := k.number, k.dir, k.visit
+	number, dir, visit := k.number, k.folder, k.visit
 	k.changed()
 	k.mu.Unlock()
 
@@ -962,9 +995,9 @@ func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 }
 
 // submit builds, hashes and hands over the document (outside the lock).
-func (k *Kiosk) submit(ctx context.Context, dir string, number ident.Number, pages []document.Page) (Receipt, error) {
-	path := filepath.Join(dir, "document.pdf")
-	if err := k.writePDF(path, pages); err != nil {
+func (k *Kiosk) submit(ctx context.Context, dir document.Folder, number ident.Number, pages []document.Page) (Receipt, error) {
+	path, err := k.writePDF(dir, "document.pdf", pages)
+	if err != nil {
 		return Receipt{}, err
 	}
 	sum, size, err := hashFile(path)
@@ -1096,12 +1129,13 @@ func secondsUntil(now, t time.Time) int {
 // wipe removes the visit's pages and forgets everything the customer gave
 // or saw. Caller holds k.mu.
 func (k *Kiosk) wipe() {
-	if k.dir != "" {
-		if err := os.RemoveAll(k.dir); err != nil {
+	if k.folder != nil {
+		if err := k.folder.Close(); err != nil {
 			k.log.Error("session: wipe failed", "err", err)
 		}
 	}
-	k.dir, k.pages, k.kept, k.preview, k.thumbs, k.visit, k.missing = "", nil, nil, "", nil, "", nil
+	k.folder, k.thumbCap = nil, ""
+	k.pages, k.kept, k.preview, k.thumbs, k.visit, k.missing = nil, nil, "", nil, "", nil
 	k.number, k.prefilled, k.warning, k.err, k.receipt = ident.Number{}, false, "", nil, nil
 	k.typed, k.claim, k.choices, k.settled, k.stopping = ident.Number{}, ident.Number{}, nil, nil, false
 	k.printing, k.printed, k.printErr, k.shown = false, false, nil, 0
@@ -1118,7 +1152,8 @@ func (k *Kiosk) View() View {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{},
-		Stopping: k.stopping, Printing: k.printing, Printed: k.printed, Visit: k.visit, Missing: slices.Clone(k.missing)}
+		Stopping: k.stopping, Printing: k.printing, Printed: k.printed, Visit: k.visit, Missing: slices.Clone(k.missing),
+		Thumbs: k.thumbCap}
 	if v.Missing == nil || k.state == Claim {
 		v.Missing = []MissingPage{}
 	}

@@ -64,14 +64,24 @@ func setup(t *testing.T, o sim.Options) (*Kiosk, *recorder, *clock, string, *sim
 	return k, rec, clk, work, srv
 }
 
-func entries(t *testing.T, dir string) int {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
+// entries counts the visit folders held: one while a visit has its folder
+// (in memory), none after. Any file on disk under the work folder is an
+// error: pages never go there.
+func entries(t *testing.T, k *Kiosk, work string) int {
+	t.Helper()
+	filepath.WalkDir(work, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("a file on disk: %s", path)
+		}
+		return nil
+	})
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.folder != nil {
+		return 1
 	}
-	return len(des)
+	return 0
 }
-
 func TestVisit(t *testing.T) {
 	k, rec, _, work, _ := setup(t, sim.Options{Sheets: 2, Duplex: true, Code: "035F083761", BlankBacks: []int{2}})
 	ctx := context.Background()
@@ -100,9 +110,18 @@ func TestVisit(t *testing.T) {
 	if !v.Pages[3].Blank || v.Pages[3].Kept || v.Pages[3].Sheet != 2 || v.Pages[3].Side != "back" {
 		t.Fatalf("blank back of sheet 2: %+v", v.Pages[3])
 	}
-	png, err := k.Thumbnail(0, 200)
+	png, err := k.Thumbnail(v.Thumbs, 0, 200)
 	if err != nil || len(png) < 100 || string(png[1:4]) != "PNG" {
 		t.Fatalf("thumbnail: %v (%d bytes)", err, len(png))
+	}
+	// Without the visit's capability, or larger than the cap: nothing.
+	for _, c := range []struct {
+		cap   string
+		width int
+	}{{"", 200}, {v.Thumbs[:len(v.Thumbs)-1] + "x", 200}, {v.Thumbs, MaxThumbWidth + 1}, {v.Thumbs, 1200}} {
+		if b, err := k.Thumbnail(c.cap, 0, c.width); !errors.Is(err, ErrNoCapability) || b != nil {
+			t.Fatalf("thumbnail with capability %q width %d: %v", c.cap, c.width, err)
+		}
 	}
 	// The customer puts the blank page back, then drops page 2.
 	if err := k.Toggle(3); err != nil {
@@ -125,7 +144,7 @@ func TestVisit(t *testing.T) {
 	if v := k.View(); v.State != Done || v.Receipt == nil || v.Masked != "" || len(v.Pages) != 0 {
 		t.Fatalf("after confirm: %+v", v)
 	}
-	if n := entries(t, work); n != 0 {
+	if n := entries(t, k, work); n != 0 {
 		t.Fatalf("the visit left %d entries in the work folder", n)
 	}
 	if visits, pages := k.Counts(); visits != 1 || pages != 3 {
@@ -200,7 +219,7 @@ func TestTimeoutAndCancelWipe(t *testing.T) {
 	k, _, clk, work, _ := setup(t, sim.Options{Sheets: 1, Duplex: true})
 	k.Identify("035F083761")
 	k.Scan(context.Background())
-	if entries(t, work) != 1 {
+	if entries(t, k, work) != 1 {
 		t.Fatal("no visit folder while scanning")
 	}
 	clk.t = clk.t.Add(30 * time.Second)
@@ -215,12 +234,12 @@ func TestTimeoutAndCancelWipe(t *testing.T) {
 	}
 	clk.t = clk.t.Add(19 * time.Second)
 	k.Tick()
-	if v := k.View(); v.State != Idle || v.Scanned != 0 || entries(t, work) != 0 {
-		t.Fatalf("after time-out: %+v, %d entries", v, entries(t, work))
+	if v := k.View(); v.State != Idle || v.Scanned != 0 || entries(t, k, work) != 0 {
+		t.Fatalf("after time-out: %+v, %d entries", v, entries(t, k, work))
 	}
 	k.Identify("035F083761")
 	k.Cancel()
-	if v := k.View(); v.State != Idle || entries(t, work) != 0 {
+	if v := k.View(); v.State != Idle || entries(t, k, work) != 0 {
 		t.Fatalf("after cancel: %+v", v)
 	}
 }

@@ -2,11 +2,19 @@
 // screen and a small JSON API over the visit (kiosk/session). It is served
 // on loopback only; the kiosk's browser runs in kiosk mode on the same
 // board.
+//
+// A visit's thumbnails need two things no other local process has: the
+// browser's cookie, set only through a one-time launch path
+// (Handler.LaunchPath) the kiosk's browser is started with, and the visit's
+// capability, which /api/view tells that browser only.
 package ui
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -14,7 +22,10 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/einwurf/einwurf/kiosk/session"
 )
@@ -46,6 +57,23 @@ type Handler struct {
 	// scanCtx is the parent of scan jobs, ended by Close.
 	scanCtx context.Context
 	stop    context.CancelFunc
+
+	// browser is the cookie value of the kiosk's browser.
+	browser string
+	mu      sync.Mutex
+	launch  map[string]time.Time // one-time launch tokens → expiry
+}
+
+// cookieName names the browser's cookie.
+const cookieName = "einwurf-ui"
+
+// launchTTL bounds how long a launch path is good for.
+const launchTTL = 2 * time.Minute
+
+func randomToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // New returns the UI's handler.
@@ -53,10 +81,19 @@ func New(cfg Config) *Handler {
 	if cfg.ScanTimeout <= 0 {
 		cfg.ScanTimeout = 5 * time.Minute
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), browser: randomToken(), launch: map[string]time.Time{}}
 	h.scanCtx, h.stop = context.WithCancel(context.Background())
 	static, _ := fs.Sub(assets, "assets")
-	h.mux.Handle("GET /", http.FileServerFS(static))
+	files := http.FileServerFS(static)
+	h.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		// A name no embedded file can have is simply not there (the file
+		// server would answer 500).
+		if !utf8.ValidString(r.URL.Path) || strings.ContainsRune(r.URL.Path, 0) {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	h.mux.HandleFunc("GET /api/view", h.view)
 	h.mux.HandleFunc("POST /api/identify", h.identify)
 	// Simulation-only routes exist only in simulation.
@@ -71,9 +108,48 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("POST /api/toggle/{i}", h.toggle)
 	h.mux.HandleFunc("POST /api/confirm", h.confirm)
 	h.mux.HandleFunc("POST /api/cancel", h.cancel)
-	h.mux.HandleFunc("GET /api/thumb/{i}", h.thumb)
+	h.mux.HandleFunc("GET /api/thumb/{cap}/{i}", h.thumb)
+	h.mux.HandleFunc("GET /launch/{token}", h.launched)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return h
+}
+
+// LaunchPath returns a fresh path (below the UI's address) to start the
+// kiosk's browser with. It is good once, for two minutes: opening it gives
+// that browser the cookie thumbnails need, and then it is spent.
+func (h *Handler) LaunchPath() string {
+	t := randomToken()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for k, exp := range h.launch {
+		if now.After(exp) {
+			delete(h.launch, k)
+		}
+	}
+	h.launch[t] = now.Add(launchTTL)
+	return "/launch/" + t
+}
+
+func (h *Handler) launched(w http.ResponseWriter, r *http.Request) {
+	t := r.PathValue("token")
+	h.mu.Lock()
+	exp, ok := h.launch[t]
+	delete(h.launch, t)
+	h.mu.Unlock()
+	if !ok || time.Now().After(exp) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: h.browser, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// isBrowser reports whether r comes from the browser started with a launch
+// path.
+func (h *Handler) isBrowser(r *http.Request) bool {
+	c, err := r.Cookie(cookieName)
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(h.browser)) == 1
 }
 
 // Close ends running scan jobs.
@@ -107,8 +183,11 @@ type viewReply struct {
 	NotReady string `json:"not_ready,omitempty"`
 }
 
-func (h *Handler) reply(w http.ResponseWriter, status int) {
+func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
 	v := viewReply{View: h.cfg.Kiosk.View(), Sim: h.cfg.InjectCode != nil}
+	if !h.isBrowser(r) {
+		v.Thumbs = ""
+	}
 	if h.cfg.Ready != nil {
 		if err := h.cfg.Ready(); err != nil {
 			v.NotReady = "cannot-accept"
@@ -125,7 +204,7 @@ func (h *Handler) fail(w http.ResponseWriter, status int, err error) {
 	json.NewEncoder(w).Encode(map[string]string{"error": err.Error(), "error_key": session.ErrorKey(err)})
 }
 
-func (h *Handler) view(w http.ResponseWriter, _ *http.Request) { h.reply(w, http.StatusOK) }
+func (h *Handler) view(w http.ResponseWriter, r *http.Request) { h.reply(w, r, http.StatusOK) }
 
 type numberBody struct {
 	Number string `json:"number"`
@@ -145,7 +224,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, statusOf(err), err)
 		return
 	}
-	h.reply(w, http.StatusOK)
+	h.reply(w, r, http.StatusOK)
 }
 
 func (h *Handler) barcode(w http.ResponseWriter, r *http.Request) {
@@ -158,10 +237,10 @@ func (h *Handler) barcode(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	h.reply(w, http.StatusAccepted)
+	h.reply(w, r, http.StatusAccepted)
 }
 
-func (h *Handler) scan(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) scan(w http.ResponseWriter, r *http.Request) {
 	if v := h.cfg.Kiosk.View(); v.State == session.Scanning || v.State == session.Submitting {
 		h.fail(w, http.StatusConflict, session.ErrState)
 		return
@@ -179,7 +258,7 @@ func (h *Handler) scan(w http.ResponseWriter, _ *http.Request) {
 			slog.Info("ui: scan ended with an error", "key", session.ErrorKey(err))
 		}
 	}()
-	h.reply(w, http.StatusAccepted)
+	h.reply(w, r, http.StatusAccepted)
 }
 
 func (h *Handler) toggle(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +270,7 @@ func (h *Handler) toggle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusConflict, err)
 		return
 	}
-	h.reply(w, http.StatusOK)
+	h.reply(w, r, http.StatusOK)
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
@@ -199,25 +278,31 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, statusOf(err), err)
 		return
 	}
-	h.reply(w, http.StatusOK)
+	h.reply(w, r, http.StatusOK)
 }
 
-func (h *Handler) cancel(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Kiosk.Cancel()
-	h.reply(w, http.StatusOK)
+	h.reply(w, r, http.StatusOK)
 }
 
 func (h *Handler) thumb(w http.ResponseWriter, r *http.Request) {
+	if !h.isBrowser(r) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
 	i, err := strconv.Atoi(r.PathValue("i"))
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
 	width, _ := strconv.Atoi(r.URL.Query().Get("w"))
-	if width < 64 || width > 1200 {
+	if width < 64 {
 		width = 240
 	}
-	png, err := h.cfg.Kiosk.Thumbnail(i, width)
+	// Wider than session.MaxThumbWidth, or another visit's capability:
+	// not found.
+	png, err := h.cfg.Kiosk.Thumbnail(r.PathValue("cap"), i, width)
 	if err != nil {
 		http.NotFound(w, r)
 		return
@@ -227,6 +312,9 @@ func (h *Handler) thumb(w http.ResponseWriter, r *http.Request) {
 }
 
 func statusOf(err error) int {
+	if errors.Is(err, session.ErrState) {
+		return http.StatusConflict
+	}
 	switch session.ErrorKey(err) {
 	case "invalid-number", "not-a-number":
 		return http.StatusUnprocessableEntity

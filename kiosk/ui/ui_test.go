@@ -136,7 +136,7 @@ func TestVisitInChromium(t *testing.T) {
 		}
 		return s
 	}
-	step("open", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.ID("screen-idle")))
+	step("open", chromedp.Navigate(s.URL+h.LaunchPath()), chromedp.WaitVisible(chromedp.ID("screen-idle")))
 	// A wrong number: a clear message, still on the first screen.
 	step("wrong number", chromedp.SendKeys(chromedp.ID("number"), "035F08376"), chromedp.Click(chromedp.ID("identify")),
 		chromedp.WaitVisible(chromedp.ID("error")))

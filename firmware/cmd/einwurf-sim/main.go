@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 	fmt.Fprintf(stdout, "Einwurf kiosk (simulation) %s\n", version)
-	fmt.Fprintf(stdout, "  kiosk UI:      %s\n", s.UIURL)
+	fmt.Fprintf(stdout, "  kiosk UI:      %s (open this once; later %s)\n", strings.TrimSuffix(s.UIURL, "/")+s.UILaunch(), s.UIURL)
 	fmt.Fprintf(stdout, "  simulation:    %ssim/\n", s.UIURL)
 	fmt.Fprintf(stdout, "  MQTT broker:   %s\n", s.broker.URL())
 	if s.brokerMoved {

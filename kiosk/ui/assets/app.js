@@ -76,7 +76,7 @@ function renderPages(v) {
       d.className = "page";
       d.dataset.index = p.index;
       const img = document.createElement("img");
-      img.src = "/api/thumb/" + p.index + "?w=240&g=" + v.preview;
+      img.src = "/api/thumb/" + encodeURIComponent(v.thumbs || "none") + "/" + p.index + "?w=240&g=" + v.preview;
       img.alt = "Seite " + (p.index + 1);
       const cap = document.createElement("span");
       d.append(img, cap);
