@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	_ "time/tzdata" // Europe/Berlin without the system's zone files
 )
 
 // Errors printers report. Implementations wrap them with %w.
@@ -113,6 +114,15 @@ type Labels struct {
 	TimeZone *time.Location
 }
 
+// berlin is Europe/Berlin from the embedded time zone database (the kiosk
+// image need not have one), or UTC if even that fails.
+var berlin = func() *time.Location {
+	if l, err := time.LoadLocation("Europe/Berlin"); err == nil {
+		return l
+	}
+	return time.UTC
+}()
+
 // German is the default label set.
 var German = Labels{
 	Title:  "Eingangsbestätigung",
@@ -141,6 +151,9 @@ func (l Labels) WithDefaults() Labels {
 	fill(&l.Code, def.Code)
 	fill(&l.Footer, def.Footer)
 	fill(&l.Layout, def.Layout)
+	if l.TimeZone == nil {
+		l.TimeZone = berlin
+	}
 	return l
 }
 

@@ -61,7 +61,9 @@ func (s *Sealer) Submit(ctx context.Context, d session.Document) (session.Receip
 		p.Abort()
 		return session.Receipt{}, fmt.Errorf("submit: %w", err)
 	}
-	accepted := now().UTC()
+	// Second precision: the signed statement carries whole seconds, and
+	// the receipt must say what the statement says.
+	accepted := now().UTC().Truncate(time.Second)
 	m := wire.Manifest{V: 1, PacketID: id, KioskID: s.KioskID, Created: accepted, Size: sealed.Size,
 		SHA256: hex.EncodeToString(sealed.SHA256[:]), ChunkSize: wire.ChunkSize}
 	signed, err := wire.Sign(s.Key, wire.TypeManifest, m)
@@ -69,13 +71,21 @@ func (s *Sealer) Submit(ctx context.Context, d session.Document) (session.Receip
 		p.Abort()
 		return session.Receipt{}, err
 	}
+	code := ReceiptNumber(id)
+	statement, err := wire.Statement{KioskID: s.KioskID, PacketID: id, Accepted: accepted, Pages: d.Pages,
+		PDF: d.SHA256, Code: code}.Sign(s.Key)
+	if err != nil {
+		p.Abort()
+		return session.Receipt{}, fmt.Errorf("submit: %w", err)
+	}
 	if err := p.Commit(m, signed); err != nil {
 		return session.Receipt{}, fmt.Errorf("submit: %w", err)
 	}
 	if s.Kick != nil {
 		s.Kick()
 	}
-	return session.Receipt{PacketID: id, Number: ReceiptNumber(id), Accepted: accepted}, nil
+	return session.Receipt{PacketID: id, Number: code, Accepted: accepted, Pages: d.Pages,
+		Masked: d.Number.Masked(), Team: string(d.Number.Team()), Statement: statement}, nil
 }
 
 // ReceiptNumber is the customer's reference for a packet: the first 12 hex

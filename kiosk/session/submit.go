@@ -26,6 +26,14 @@ type Receipt struct {
 	// Number is the short reference printed on the customer's receipt.
 	Number   string
 	Accepted time.Time
+	// Pages, Masked and Team are what the printed receipt shows of the
+	// document (the masked number only); the Submitter fills them in.
+	Pages  int
+	Masked string
+	Team   string
+	// Statement is the kiosk's signed statement of the submission
+	// (wire.Statement in its text form), for the receipt's QR code.
+	Statement string
 }
 
 // Submitter takes a finished document. When Submit returns nil, the

@@ -57,3 +57,16 @@ func TestEncodeRejects(t *testing.T) {
 		t.Errorf("QR wider than the paper: %v", err)
 	}
 }
+
+// The receipt shows the local date of submission: 23:30 UTC on 31 December
+// is already the new year in Berlin.
+func TestEncodeLocalTime(t *testing.T) {
+	r := printer.Receipt{Time: time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC), Pages: 1, Code: "C"}
+	b, err := Encode(r, DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("01.01.2027 00:30 Uhr")) {
+		t.Fatal("time not printed in Europe/Berlin")
+	}
+}
