@@ -130,3 +130,12 @@ func (OS) ReadDir(name string) ([]string, error) {
 
 // IsNotExist reports whether err says a file does not exist.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// Chmod marks a file executable (or not).
+func (OS) Chmod(name string, exec bool) error {
+	mode := os.FileMode(0o644)
+	if exec {
+		mode = 0o755
+	}
+	return os.Chmod(name, mode)
+}

@@ -16,9 +16,12 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/einwurf/einwurf/ota/durable"
 )
 
 // Errors of the environment.
@@ -206,6 +209,7 @@ func newer(a, b byte) bool {
 
 // Env is an opened environment. It is not safe for concurrent use.
 type Env struct {
+	fs      durable.FS
 	cfg     Config
 	vars    map[string]string
 	current int  // index of the current copy
@@ -214,11 +218,14 @@ type Env struct {
 
 // Open reads the environment described by cfg. With two copies, the valid
 // one with the newer flag is current.
-func Open(cfg Config) (*Env, error) {
-	e := &Env{cfg: cfg, current: -1}
+func Open(cfg Config) (*Env, error) { return OpenFS(durable.OS{}, cfg) }
+
+// OpenFS is Open on a file system of the caller's.
+func OpenFS(fsys durable.FS, cfg Config) (*Env, error) {
+	e := &Env{fs: fsys, cfg: cfg, current: -1}
 	var firstErr error
 	for i, l := range cfg.Copies {
-		buf, err := readCopy(l)
+		buf, err := readCopy(fsys, l)
 		if err == nil {
 			var vars map[string]string
 			var flag byte
@@ -243,20 +250,29 @@ func Open(cfg Config) (*Env, error) {
 // Create writes a fresh environment holding vars to every copy (flag 1 on
 // the first copy, 0 on the second, so the first is current).
 func Create(cfg Config, vars map[string]string) (*Env, error) {
+	return CreateFS(durable.OS{}, cfg, vars)
+}
+
+// CreateFS is Create on a file system of the caller's; the devices are
+// created when missing.
+func CreateFS(fsys durable.FS, cfg Config, vars map[string]string) (*Env, error) {
 	for i := len(cfg.Copies) - 1; i >= 0; i-- {
 		buf, err := Encode(vars, int(cfg.Copies[i].Size), cfg.Redundant(), byte(1-i))
 		if err != nil {
 			return nil, err
 		}
-		if err := writeCopy(cfg.Copies[i], buf); err != nil {
+		if err := writeCopy(fsys, cfg.Copies[i], buf, true); err != nil {
+			return nil, err
+		}
+		if err := fsys.SyncDir(filepath.Dir(cfg.Copies[i].Device)); err != nil {
 			return nil, err
 		}
 	}
-	return Open(cfg)
+	return OpenFS(fsys, cfg)
 }
 
-func readCopy(l Location) ([]byte, error) {
-	f, err := os.Open(l.Device)
+func readCopy(fsys durable.FS, l Location) ([]byte, error) {
+	f, err := fsys.OpenFile(l.Device, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +287,12 @@ func readCopy(l Location) ([]byte, error) {
 	return buf, nil
 }
 
-func writeCopy(l Location, buf []byte) error {
-	f, err := os.OpenFile(l.Device, os.O_RDWR, 0)
+func writeCopy(fsys durable.FS, l Location, buf []byte, create bool) error {
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE
+	}
+	f, err := fsys.OpenFile(l.Device, flag)
 	if err != nil {
 		return err
 	}
@@ -325,7 +345,7 @@ func (e *Env) Set(changes map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeCopy(e.cfg.Copies[target], buf); err != nil {
+	if err := writeCopy(e.fs, e.cfg.Copies[target], buf, false); err != nil {
 		return err
 	}
 	e.vars, e.current, e.flag = vars, target, flag

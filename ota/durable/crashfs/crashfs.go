@@ -109,12 +109,29 @@ func (c *FS) Rename(o, n string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o, n = clean(o), clean(n)
+	if !c.dirs[path.Dir(n)] {
+		return notExist("rename", path.Dir(n))
+	}
+	if c.dirs[o] {
+		// A folder: everything below it moves (durable after SyncDir of
+		// the new parent).
+		for p, ino := range c.live {
+			if strings.HasPrefix(p, o+"/") {
+				delete(c.live, p)
+				c.live[n+p[len(o):]] = ino
+			}
+		}
+		for d := range c.dirs {
+			if d == o || strings.HasPrefix(d, o+"/") {
+				delete(c.dirs, d)
+				c.dirs[n+d[len(o):]] = true
+			}
+		}
+		return nil
+	}
 	ino := c.live[o]
 	if ino == nil {
 		return notExist("rename", o)
-	}
-	if !c.dirs[path.Dir(n)] {
-		return notExist("rename", path.Dir(n))
 	}
 	delete(c.live, o)
 	c.live[n] = ino
@@ -157,14 +174,19 @@ func (c *FS) MkdirAll(name string) error {
 	return nil
 }
 
-// SyncDir implements durable.FS: the folder's names (and those below it
-// that RemoveAll dropped) become durable as they are now.
+// SyncDir implements durable.FS: the folder's names become durable as they
+// are now, and so do removals below it and files that were durable below a
+// folder renamed into it.
 func (c *FS) SyncDir(name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	name = clean(name)
 	if !c.dirs[name] {
 		return notExist("syncdir", name)
+	}
+	durableIno := map[*inode]bool{}
+	for _, ino := range c.synced {
+		durableIno[ino] = true
 	}
 	under := func(n string) bool { return path.Dir(n) == name || strings.HasPrefix(n, name+"/") }
 	for n := range c.synced {
@@ -173,7 +195,8 @@ func (c *FS) SyncDir(name string) error {
 		}
 	}
 	for n, ino := range c.live {
-		if path.Dir(n) == name {
+		// Direct children, and files below a folder renamed into this one.
+		if path.Dir(n) == name || strings.HasPrefix(n, name+"/") && durableIno[ino] {
 			c.synced[n] = ino
 		}
 	}
