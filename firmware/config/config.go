@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
 )
 
 // ErrInvalid marks a configuration that cannot be used.
@@ -48,6 +50,10 @@ type Scanner struct {
 	Resolution int    `json:"resolution"`
 	Color      string `json:"color"` // RGB24, Grayscale8, BlackAndWhite1
 	Duplex     bool   `json:"duplex"`
+	// Quirks are device quirk rules of this site, applied after the known
+	// ones (escl.KnownQuirks); a rule with "replace" switches known quirks
+	// off for the devices it matches.
+	Quirks []escl.QuirkRule `json:"quirks,omitempty"`
 }
 
 // Reader configures the barcode reader.

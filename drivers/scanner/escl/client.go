@@ -45,6 +45,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 // WithQuirkRules replaces the table of device bugs (default KnownQuirks()).
 func WithQuirkRules(r []QuirkRule) Option { return func(c *Client) { c.rules = r } }
 
+// WithUSBID names the USB vendor and product id ("vvvv:pppp") of a device
+// reached over IPP-over-USB, so quirk rules can match it.
+func WithUSBID(id string) Option { return func(c *Client) { c.usbID = id } }
+
 // WithQuirks forces the given quirks, whatever the device says.
 func WithQuirks(q Quirks) Option {
 	return func(c *Client) { c.forced = &q }
@@ -103,6 +107,7 @@ type Client struct {
 	log      *slog.Logger
 	rules    []QuirkRule
 	forced   *Quirks
+	usbID    string
 	retries  int
 	pause    time.Duration
 	maxPause time.Duration
@@ -295,7 +300,8 @@ func (c *Client) RawCapabilities(ctx context.Context) (*ScannerCapabilities, Qui
 	if err != nil {
 		return nil, Quirks{}, fmt.Errorf("escl: capabilities: %w: %w", scanner.ErrProtocol, err)
 	}
-	q := QuirksFor(c.rules, strings.TrimSpace(caps.MakeAndModel), strings.TrimSpace(caps.Manufacturer), resp.Header.Get("Server"))
+	q := QuirksOf(c.rules, Identity{Model: strings.TrimSpace(caps.MakeAndModel), Manufacturer: strings.TrimSpace(caps.Manufacturer),
+		Server: resp.Header.Get("Server"), USB: c.usbID})
 	if c.forced != nil {
 		q = *c.forced
 	}
@@ -655,6 +661,15 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 			return nil, fmt.Errorf("escl: NextDocument: %w", err)
 		case http.StatusNotFound, http.StatusGone, http.StatusConflict:
 			discard(resp)
+			if (resp.StatusCode == http.StatusNotFound && j.q.RetryOn404 || resp.StatusCode == http.StatusGone && j.q.RetryOn410) && attempt < retries {
+				// This device says "not yet" so; ask again as after a 503.
+				if err := sleep(rctx, pause); err != nil {
+					done()
+					return nil, j.abort(ctx, err)
+				}
+				pause = min(pause*2, j.c.maxPause)
+				continue
+			}
 			again, err := j.end(rctx, pages, resp.StatusCode, resp.StatusCode != http.StatusConflict && early < maxEarly404)
 			if rctx.Err() != nil {
 				// Cancelled while asking why: not an end, a cancellation.

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
 	"io"
 	"log/slog"
 	"net/http"
@@ -73,6 +74,16 @@ func WithIdleTimeout(d time.Duration) Option { return func(t *Transport) { t.idl
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(t *Transport) { t.log = l } }
 
+// WithQuirkRules sets the device quirk rules (default escl.KnownQuirks());
+// the USB-level ones (how many interfaces to use, a reset at open) apply
+// to the device they match, by USB id and, once its capabilities are read,
+// by make and model. A Scanner hands the rules on to its eSCL client.
+func WithQuirkRules(r []escl.QuirkRule) Option { return func(t *Transport) { t.rules = r } }
+
+// WithMaxInterfaces uses at most n of the device's IPP-over-USB
+// interfaces (0 = all).
+func WithMaxInterfaces(n int) Option { return func(t *Transport) { t.maxIf = max(0, n) } }
+
 // Transport is an http.RoundTripper over an IPP-over-USB device.
 type Transport struct {
 	dev      usb.Device
@@ -81,6 +92,8 @@ type Transport struct {
 	idle     time.Duration
 	drain    time.Duration
 	log      *slog.Logger
+	rules    []escl.QuirkRule
+	maxIf    int
 
 	free     chan *conn
 	gone     chan struct{}
@@ -99,19 +112,29 @@ func New(dev usb.Device, opts ...Option) (*Transport, error) {
 		return nil, fmt.Errorf("ippusb: %w", usb.ErrNotIPP)
 	}
 	t := &Transport{
+		rules:    escl.KnownQuirks(),
 		dev:      dev,
 		readSize: DefaultReadSize,
 		xfer:     DefaultTransferTimeout,
 		idle:     DefaultIdleTimeout,
 		drain:    DefaultDrainTimeout,
 		log:      slog.Default(),
-		free:     make(chan *conn, len(pipes)),
+		free:     nil,
 		gone:     make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(t)
 	}
+	n := len(pipes)
+	if q := escl.QuirksOf(t.rules, escl.Identity{USB: dev.Desc().ID()}); q.USBMaxInterfaces > 0 {
+		n = min(n, q.USBMaxInterfaces)
+	}
+	if t.maxIf > 0 {
+		n = min(n, t.maxIf)
+	}
+	pipes = pipes[:n]
+	t.free = make(chan *conn, n)
 	for _, p := range pipes {
 		c := &conn{t: t, pipe: p}
 		c.r = &pipeReader{c: c}
@@ -122,6 +145,9 @@ func New(dev usb.Device, opts ...Option) (*Transport, error) {
 	}
 	return t, nil
 }
+
+// Interfaces is how many IPP-over-USB interfaces the transport uses.
+func (t *Transport) Interfaces() int { return cap(t.free) }
 
 // Gone is closed when the device was found unplugged.
 func (t *Transport) Gone() <-chan struct{} { return t.gone }

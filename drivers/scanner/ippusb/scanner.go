@@ -73,25 +73,67 @@ func (s *Scanner) Client(ctx context.Context) (*escl.Client, error) {
 		if s.match != nil && !s.match(d) {
 			continue
 		}
-		dev, err := s.host.Open(ctx, d)
-		if err != nil {
+		rules := s.rules()
+		q := escl.QuirksOf(rules, escl.Identity{USB: d.ID()})
+		if err := s.openLocked(ctx, d, q, rules); err != nil {
 			last = err
 			continue
 		}
-		tr, err := New(dev, s.topts...)
-		if err != nil {
-			_ = dev.Close()
-			last = err
-			continue
+		// Some USB quirks are known by make and model only: read the
+		// capabilities, and open again if the device needs more.
+		if _, cq, err := s.c.RawCapabilities(ctx); err == nil &&
+			(cq.USBResetAtOpen && !q.USBResetAtOpen || cq.USBMaxInterfaces > 0 && cq.USBMaxInterfaces < s.tr.Interfaces()) {
+			_ = s.dropLocked()
+			if err := s.openLocked(ctx, d, cq, rules); err != nil {
+				last = err
+				continue
+			}
 		}
-		s.dev, s.tr = dev, tr
-		s.c = escl.New(&http.Client{Transport: tr}, BaseURL, s.eopts...)
 		return s.c, nil
 	}
 	if last != nil {
 		return nil, fmt.Errorf("ippusb: open scanner: %w: %w", scanner.ErrOffline, last)
 	}
 	return nil, fmt.Errorf("ippusb: no IPP-over-USB scanner: %w", scanner.ErrUnplugged)
+}
+
+// rules are the quirk rules the transport options name (default
+// escl.KnownQuirks()).
+func (s *Scanner) rules() []escl.QuirkRule {
+	probe := &Transport{rules: escl.KnownQuirks()}
+	for _, o := range s.topts {
+		o(probe)
+	}
+	return probe.rules
+}
+
+// openLocked opens d with the USB quirks q: a reset first (and a fresh
+// open, since a reset drops the claimed interfaces), at most as many
+// interfaces as q allows. Callers hold s.mu.
+func (s *Scanner) openLocked(ctx context.Context, d usb.Desc, q escl.Quirks, rules []escl.QuirkRule) error {
+	dev, err := s.host.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	if q.USBResetAtOpen {
+		rerr := dev.Reset()
+		_ = dev.Close()
+		if rerr != nil {
+			return fmt.Errorf("ippusb: reset at open: %w", rerr)
+		}
+		if dev, err = s.host.Open(ctx, d); err != nil {
+			return err
+		}
+	}
+	tr, err := New(dev, append(s.topts, WithMaxInterfaces(q.USBMaxInterfaces))...)
+	if err != nil {
+		_ = dev.Close()
+		return err
+	}
+	s.dev, s.tr = dev, tr
+	eopts := append([]escl.Option{escl.WithQuirkRules(rules), escl.WithUSBID(d.ID())}, s.eopts...)
+	s.c = escl.New(&http.Client{Transport: tr}, BaseURL, eopts...)
+	return nil
 }
 
 // Capabilities implements scanner.Scanner.
@@ -119,6 +161,17 @@ func (s *Scanner) Scan(ctx context.Context, st scanner.Settings) (scanner.Job, e
 		return nil, err
 	}
 	return c.Scan(ctx, st)
+}
+
+// Interfaces is how many IPP-over-USB interfaces the open device is used
+// over (0 when none is open).
+func (s *Scanner) Interfaces() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tr == nil {
+		return 0
+	}
+	return s.tr.Interfaces()
 }
 
 // Close releases the device.

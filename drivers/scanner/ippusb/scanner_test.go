@@ -66,3 +66,50 @@ func TestScannerSurvivesReplug(t *testing.T) {
 		t.Fatalf("after re-plug: caps %+v status %+v %v", caps, st, err)
 	}
 }
+
+// USB quirks known by make and model: the HP ScanJet Pro 4500 fn1 is used
+// over one interface only, the HP OfficeJet Pro 8710 is reset at open.
+func TestScannerUSBQuirks(t *testing.T) {
+	for _, tc := range []struct {
+		model  string
+		ifaces int
+		resets int
+	}{
+		{"HP ScanJet Pro 4500 fn1", 1, 0},
+		{"HP OfficeJet Pro 8710", 2, 1},
+		{"Einwurf Simulated Duplex ADF", 2, 0},
+	} {
+		s, err := sim.Start(sim.Options{Sheets: 1, Resolution: 150, MakeAndModel: tc.model, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := usbtest.NewDevice(s.Handler(), 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := usbtest.NewHost()
+		h.Plug(d)
+		sc := ippusb.NewScanner(h, usb.Desc.IsIPP, nil)
+		ctx := ctxT(t, 30*time.Second)
+		if _, err := sc.Capabilities(ctx); err != nil {
+			t.Fatalf("%s: %v", tc.model, err)
+		}
+		if n := sc.Interfaces(); n != tc.ifaces || d.Resets() != tc.resets {
+			t.Errorf("%s: %d interfaces, %d resets; want %d, %d", tc.model, n, d.Resets(), tc.ifaces, tc.resets)
+		}
+		// It still scans.
+		j, err := sc.Scan(ctx, scanner.Settings{Resolution: 150})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.model, err)
+		}
+		if p, err := j.Next(ctx); err != nil {
+			t.Errorf("%s: %v", tc.model, err)
+		} else {
+			_, _ = io.Copy(io.Discard, p.Body)
+		}
+		_ = j.Close()
+		_ = sc.Close()
+		d.Shutdown()
+		_ = s.Close()
+	}
+}

@@ -97,14 +97,21 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 // openScanner picks the network eSCL scanner the configuration names, or
 // the first IPP-over-USB scanner (then it also returns the USB host).
 func openScanner(c config.Scanner) (scanner.Scanner, usb.Host, error) {
+	rules := escl.KnownQuirks()
+	for i, r := range c.Quirks {
+		if err := r.Check(); err != nil {
+			return nil, nil, fmt.Errorf("config: scanner quirk %d: %w", i, err)
+		}
+		rules = append(rules, r)
+	}
 	if c.URL != "" {
-		return escl.New(&http.Client{}, c.URL), nil, nil
+		return escl.New(&http.Client{}, c.URL, escl.WithQuirkRules(rules)), nil, nil
 	}
 	host, err := usb.OpenLibUSB()
 	if err != nil {
 		return nil, nil, fmt.Errorf("usb: %w", err)
 	}
-	return ippusb.NewScanner(host, usb.Desc.IsIPP, nil), host, nil
+	return ippusb.NewScanner(host, usb.Desc.IsIPP, []ippusb.Option{ippusb.WithQuirkRules(rules)}), host, nil
 }
 
 // watchUSB tells the central when the scanner is unplugged and back (gousb

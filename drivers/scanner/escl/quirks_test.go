@@ -1,0 +1,117 @@
+package escl_test
+
+import (
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
+)
+
+// Every quirk data file parses (KnownQuirks skips a broken one rather than
+// stop the kiosk, so this is where a broken file shows).
+func TestQuirkFiles(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir("quirks", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rules, err := escl.ParseQuirkRules(data)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		for _, r := range rules {
+			if r.Source == "" {
+				t.Errorf("%s: rule %+v names no source", path, r)
+			}
+		}
+		n += len(rules)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(escl.KnownQuirks()); got != n || n < 15 {
+		t.Errorf("KnownQuirks has %d rules, the files %d", got, n)
+	}
+}
+
+// The rules checked against sane-airscan and ipp-usb again.
+func TestQuirksOf(t *testing.T) {
+	rules := escl.KnownQuirks()
+	for _, tc := range []struct {
+		id   escl.Identity
+		want escl.Quirks
+	}{
+		{escl.Identity{Model: "WorkCentre 3345"}, escl.Quirks{PrecheckFeeder: true, RetryOn410: true}},
+		{escl.Identity{Model: "Brother DCP-L2550DW series"}, escl.Quirks{NextDocumentDelay: time.Second}},
+		{escl.Identity{Model: "Brother MFC-L2710DW series"}, escl.Quirks{NextDocumentDelay: time.Second}},
+		{escl.Identity{Model: "Brother QL-810W"}, escl.Quirks{NextDocumentDelay: time.Second, USBMaxInterfaces: 1}},
+		{escl.Identity{Model: "Brotherhood 1"}, escl.Quirks{}},
+		{escl.Identity{Model: "B215"}, escl.Quirks{RetryOn404: true, RetryOn410: true}},
+		{escl.Identity{Model: "B215", USB: "0924:42E9"}, escl.Quirks{RetryOn404: true, RetryOn410: true, USBResetAtOpen: true}},
+		{escl.Identity{USB: "0924:42e8"}, escl.Quirks{USBResetAtOpen: true}},
+		{escl.Identity{Model: "HP ScanJet Pro 4500 fn1"}, escl.Quirks{USBMaxInterfaces: 1}},
+		{escl.Identity{Model: "Canon iR2625/2630"}, escl.Quirks{MaxResolution: 300}},
+	} {
+		if got := escl.QuirksOf(rules, tc.id); got != tc.want {
+			t.Errorf("QuirksOf(%+v) = %+v, want %+v", tc.id, got, tc.want)
+		}
+	}
+}
+
+// A kiosk's configuration adds rules after the known ones; one with
+// Replace switches a known quirk off.
+func TestQuirkOverride(t *testing.T) {
+	extra, err := escl.ParseQuirkRules([]byte(`[
+		{"model_prefix": "Brother ", "replace": true, "quirks": {}, "source": "site test: no delay"},
+		{"server": "Acme/1.0", "quirks": {"retries_503": 50, "next_document_delay": "250ms"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := append(escl.KnownQuirks(), extra...)
+	if q := escl.QuirksOf(rules, escl.Identity{Model: "Brother MFC-L2710DW"}); q != (escl.Quirks{}) {
+		t.Errorf("replaced: %+v", q)
+	}
+	if q := escl.QuirksOf(rules, escl.Identity{Model: "Acme", Server: "Acme/1.0"}); q != (escl.Quirks{Retries503: 50, NextDocumentDelay: 250 * time.Millisecond}) {
+		t.Errorf("added: %+v", q)
+	}
+	for _, bad := range []string{``, `{}`, `[{}]`, `[{"model":"x","quirks":{"bogus":true}}]`, `[{"usb":"12:34","quirks":{}}]`,
+		`[{"model":"x","quirks":{"next_document_delay":"soon"}}]`, `[{"model":"x","quirks":{"max_resolution":-1}}]`, `[{"model":"x","colour":1}]`} {
+		if _, err := escl.ParseQuirkRules([]byte(bad)); !errors.Is(err, escl.ErrQuirks) {
+			t.Errorf("%q: %v, want ErrQuirks", bad, err)
+		}
+	}
+}
+
+// Xerox B215 answers 404 while a page is on its way, with nothing in its
+// status to say so: without the quirk the job would end there, pages left
+// in the feeder.
+func TestQuirkRetryOn404(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		want  int
+	}{{"B215", 3}, {"Other", 1}} {
+		d := &quirkDevice{model: tc.model, adf: "ScannerAdfLoaded", location: "/eSCL/ScanJobs/1", pages: 3, early404: 5}
+		c := escl.New(&http.Client{Transport: handlerTransport{d}}, "http://scanner.local/eSCL", escl.WithRetry(10, time.Millisecond, 5*time.Millisecond))
+		ctx := ctxT(t, 10*time.Second)
+		j, err := c.Scan(ctx, scanner.Settings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := drain(ctx, j)
+		_ = j.Close()
+		if n != tc.want || err != nil {
+			t.Errorf("%s: %d pages, %v; want %d", tc.model, n, err, tc.want)
+		}
+	}
+}
