@@ -3,13 +3,11 @@ package escl_test
 import (
 	"errors"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
 )
 
@@ -89,29 +87,6 @@ func TestQuirkOverride(t *testing.T) {
 		`[{"model":"x","quirks":{"next_document_delay":"soon"}}]`, `[{"model":"x","quirks":{"max_resolution":-1}}]`, `[{"model":"x","colour":1}]`} {
 		if _, err := escl.ParseQuirkRules([]byte(bad)); !errors.Is(err, escl.ErrQuirks) {
 			t.Errorf("%q: %v, want ErrQuirks", bad, err)
-		}
-	}
-}
-
-// Xerox B215 answers 404 while a page is on its way, with nothing in its
-// status to say so: without the quirk the job would end there, pages left
-// in the feeder.
-func TestQuirkRetryOn404(t *testing.T) {
-	for _, tc := range []struct {
-		model string
-		want  int
-	}{{"B215", 3}, {"Other", 1}} {
-		d := &quirkDevice{model: tc.model, adf: "ScannerAdfLoaded", location: "/eSCL/ScanJobs/1", pages: 3, early404: 5}
-		c := escl.New(&http.Client{Transport: handlerTransport{d}}, "http://scanner.local/eSCL", escl.WithRetry(10, time.Millisecond, 5*time.Millisecond))
-		ctx := ctxT(t, 10*time.Second)
-		j, err := c.Scan(ctx, scanner.Settings{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := drain(ctx, j)
-		_ = j.Close()
-		if n != tc.want || err != nil {
-			t.Errorf("%s: %d pages, %v; want %d", tc.model, n, err, tc.want)
 		}
 	}
 }
