@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/einwurf/einwurf/wire"
 )
 
 // Kind is the kind of customer number.
@@ -32,9 +34,9 @@ const (
 func (k Kind) String() string {
 	switch k {
 	case Kundennummer:
-		return "Kundennummer"
+		return wire.KindKundennummer
 	case BGNummer:
-		return "BG-Nummer"
+		return wire.KindBGNummer
 	}
 	return "unknown"
 }
@@ -44,8 +46,8 @@ type Team string
 
 // Teams documents are routed to.
 const (
-	TeamPlacement Team = "placement" // Arbeitsvermittlung
-	TeamBenefits  Team = "benefits"  // Leistungsabteilung
+	TeamPlacement Team = wire.TeamPlacement // Arbeitsvermittlung
+	TeamBenefits  Team = wire.TeamBenefits  // Leistungsabteilung
 )
 
 // Errors Parse returns, wrapped with detail.
@@ -114,13 +116,17 @@ func Parse(s string) (Number, error) {
 	if c == "" {
 		return Number{}, ErrEmpty
 	}
-	switch {
-	case isKundennummer(c):
-		return Number{kind: Kundennummer, norm: c}, nil
-	case len(c) == 14 && digits(c[:5]) && c[5:7] == "BG" && digits(c[7:]):
-		return Number{kind: BGNummer, norm: c}, nil
-	case len(c) == 14 && digits(c[:5]) && c[5:7] == "//" && digits(c[7:]):
-		return Number{kind: BGNummer, norm: c[:5] + "BG" + c[7:]}, nil
+	norm := c
+	if len(c) == 14 && c[5:7] == "//" {
+		norm = c[:5] + "BG" + c[7:]
+	}
+	// The format itself is the wire contract's, which the central checks too.
+	if w, err := wire.CheckNumber(norm); err == nil {
+		kind := Kundennummer
+		if w.Kind == wire.KindBGNummer {
+			kind = BGNummer
+		}
+		return Number{kind: kind, norm: w.Norm}, nil
 	}
 	return Number{}, fmt.Errorf("%w: %s", ErrInvalid, explain(c))
 }
@@ -144,19 +150,6 @@ func clean(s string) string {
 		b.WriteByte(ch)
 	}
 	return b.String()
-}
-
-func isKundennummer(c string) bool {
-	return len(c) == 10 && digits(c[:3]) && c[3] >= 'A' && c[3] <= 'Z' && digits(c[4:])
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // explain says what is wrong with a cleaned input, by shape only.
