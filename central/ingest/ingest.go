@@ -16,6 +16,20 @@
 //	<kiosk>/<packet>/receipt       the signed receipt, once filed or rejected
 //
 // Inbox: <team>/<number>/<date>_<packet>.pdf and a .json sidecar.
+//
+// Only a verdict about the packet itself rejects it (a signed "rejected"
+// receipt, after which the kiosk quarantines it): a ciphertext that does
+// not match its signed manifest, one that does not decrypt, a payload that
+// is malformed or names other ids, a manifest older than the replay
+// horizon. A fault of the central's own storage (read-only or full inbox,
+// no descriptors left, an I/O error) is ErrStorage: no receipt, the chunks
+// stay, Config.OnFault is told, and the kiosk's next offer files it.
+//
+// Replays: the state folder proves a packet was filed. It may be cleaned
+// up (packet folders whose receipt is older than ReplayHorizon plus
+// MaxClockSkew), because a manifest created before the horizon is refused
+// (ErrExpired) and one dated further ahead than MaxClockSkew waits
+// (ErrClock), so a replay of a cleaned-up packet can never be filed again.
 package ingest
 
 import (
@@ -51,7 +65,44 @@ var (
 	ErrNoOffer      = errors.New("ingest: chunk for a packet not offered")
 	ErrCiphertext   = errors.New("ingest: ciphertext does not match manifest")
 	ErrPayload      = errors.New("ingest: payload rejected")
+	// ErrExpired rejects a manifest created before the replay horizon.
+	ErrExpired = errors.New("ingest: manifest older than the replay horizon")
 )
+
+// Faults that are not verdicts: no receipt, the kiosk offers again.
+var (
+	// ErrStorage marks a fault of the central's own storage.
+	ErrStorage = errors.New("ingest: central storage fault")
+	// ErrClock marks a manifest dated further in the future than
+	// MaxClockSkew: the kiosk's clock is wrong; it is asked again later.
+	ErrClock = errors.New("ingest: manifest dated in the future")
+)
+
+// Defaults of the replay bound (see the package comment and
+// docs/operations.md: the state folder may be cleaned of packets whose
+// receipt is older than DefaultReplayHorizon + DefaultMaxClockSkew).
+const (
+	DefaultReplayHorizon = 80 * 24 * time.Hour
+	DefaultMaxClockSkew  = 24 * time.Hour
+)
+
+// storage marks err as a fault of the central's own storage.
+func storage(err error) error { return fmt.Errorf("%w: %w", ErrStorage, err) }
+
+// verdict says whether err is a finding about the packet itself, which
+// rejects it for good; anything else is retried.
+func verdict(err error) bool {
+	var bad *badChunkError
+	if errors.Is(err, ErrStorage) || errors.As(err, &bad) {
+		return false
+	}
+	for _, v := range []error{ErrCiphertext, ErrPayload, ErrExpired, packet.ErrDecrypt, packet.ErrFormat, packet.ErrPDFHash} {
+		if errors.Is(err, v) {
+			return true
+		}
+	}
+	return false
+}
 
 // Registry looks up an enrolled kiosk's public key.
 type Registry interface {
@@ -69,6 +120,16 @@ type Config struct {
 	Now func() time.Time
 	// OnFiled is called after a packet was filed (not for a duplicate).
 	OnFiled func(Filed)
+	// OnFault is told of a packet that could not be filed because of the
+	// central's own trouble (err wraps ErrStorage); it is retried when the
+	// kiosk offers again. Raise an alarm here (ids only). May be nil.
+	OnFault func(kioskID, packetID string, err error)
+	// ReplayHorizon: manifests created longer ago are refused
+	// (default DefaultReplayHorizon). MaxClockSkew: manifests dated
+	// further ahead wait (default DefaultMaxClockSkew).
+	ReplayHorizon, MaxClockSkew time.Duration
+	// Logger receives ids and reasons only; nil uses slog.Default().
+	Logger *slog.Logger
 }
 
 // Filed describes a filed document.
@@ -112,6 +173,15 @@ func New(cfg Config) (*Ingest, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReplayHorizon <= 0 {
+		cfg.ReplayHorizon = DefaultReplayHorizon
+	}
+	if cfg.MaxClockSkew <= 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	for _, d := range []string{cfg.StateDir, cfg.InboxDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
@@ -135,7 +205,7 @@ func (in *Ingest) Handle(topic string, payload []byte) ([]Reply, error) {
 		replies, err = in.chunk(pt, payload)
 	}
 	if err != nil {
-		slog.Warn("ingest: message rejected", "kiosk", pt.KioskID, "packet", pt.PacketID, "chunk", pt.Chunk, "reason", err.Error())
+		in.cfg.Logger.Warn("ingest: message rejected", "kiosk", pt.KioskID, "packet", pt.PacketID, "chunk", pt.Chunk, "reason", err.Error())
 	}
 	return replies, err
 }
@@ -168,9 +238,20 @@ func (in *Ingest) offer(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 		// Chunks left by a process killed between receipt and clean-up.
 		in.dropChunks(dir)
 		return []Reply{{wire.ReceiptTopic(m.KioskID), r}}, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, in.fault(m, storage(err))
+	}
+	now := in.cfg.Now()
+	if m.Created.After(now.Add(in.cfg.MaxClockSkew)) {
+		return nil, fmt.Errorf("%w: created %s", ErrClock, m.Created.UTC().Format(time.RFC3339))
+	}
+	if m.Created.Before(now.Add(-in.cfg.ReplayHorizon)) {
+		// Its state may have been cleaned up: whether it was filed
+		// cannot be known, so it is refused, never filed twice.
+		return in.reject(m, dir, ErrExpired)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+		return nil, in.fault(m, storage(err))
 	}
 	old, err := os.ReadFile(filepath.Join(dir, "manifest"))
 	if err == nil && !bytes.Equal(old, payload) {
@@ -181,10 +262,38 @@ func (in *Ingest) offer(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 	}
 	if err != nil {
 		if err := writeAtomic(filepath.Join(dir, "manifest"), payload); err != nil {
-			return nil, err
+			return nil, in.fault(m, err)
 		}
 	}
 	return in.progressOrFile(m, dir)
+}
+
+// fault reports a fault of the central's own storage for m and returns it.
+func (in *Ingest) fault(m wire.Manifest, err error) error {
+	in.cfg.Logger.Error("ingest: storage fault, packet kept for a retry", "kiosk", m.KioskID, "packet", m.PacketID, "err", err.Error())
+	if in.cfg.OnFault != nil {
+		in.cfg.OnFault(m.KioskID, m.PacketID, err)
+	}
+	return err
+}
+
+// reject answers m with a signed "rejected" receipt for verdict v, kept in
+// the state folder like any receipt.
+func (in *Ingest) reject(m wire.Manifest, dir string, v error) ([]Reply, error) {
+	in.cfg.Logger.Warn("ingest: packet rejected", "kiosk", m.KioskID, "packet", m.PacketID, "reason", v.Error())
+	receipt := wire.Receipt{PacketID: m.PacketID, KioskID: m.KioskID, SHA256: m.SHA256,
+		Status: wire.ReceiptRejected, Reason: reasonCode(v), Received: in.cfg.Now().UTC()}
+	signed, err := wire.Sign(in.cfg.SignKey, wire.TypeReceipt, receipt)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, in.fault(m, storage(err))
+	}
+	if err := writeAtomic(filepath.Join(dir, "receipt"), signed); err != nil {
+		return nil, in.fault(m, err)
+	}
+	return []Reply{{wire.ReceiptTopic(m.KioskID), signed}}, nil
 }
 
 func (in *Ingest) loadManifest(dir string, kioskID string) (wire.Manifest, error) {
@@ -234,7 +343,7 @@ func (in *Ingest) chunk(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 		// and one damaged by a crash is found when the packet is filed
 		// and asked for again. The fsyncs go to what the receipt promises.
 		if err := writeNoSync(name, payload); err != nil {
-			return nil, err
+			return nil, in.fault(m, err)
 		}
 	}
 	missing, err := in.missing(dir, m)
@@ -247,7 +356,7 @@ func (in *Ingest) chunk(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 func (in *Ingest) missing(dir string, m wire.Manifest) ([]int, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+		return nil, storage(err)
 	}
 	have := make([]bool, m.Chunks())
 	for _, de := range des {
@@ -280,11 +389,14 @@ func (in *Ingest) progressOrFile(m wire.Manifest, dir string) ([]Reply, error) {
 		return []Reply{{wire.ProgressTopic(m.KioskID), p}}, nil
 	}
 	r, err := in.finish(m, dir)
+	if err != nil && errors.Is(err, ErrStorage) {
+		return nil, in.fault(m, err)
+	}
 	var bad *badChunkError
 	if errors.As(err, &bad) {
 		// A stored chunk was damaged (a crash of this machine): drop it
 		// and ask the kiosk for it again.
-		slog.Warn("ingest: stored chunk damaged, asking again", "kiosk", m.KioskID, "packet", m.PacketID, "chunk", bad.n)
+		in.cfg.Logger.Warn("ingest: stored chunk damaged, asking again", "kiosk", m.KioskID, "packet", m.PacketID, "chunk", bad.n)
 		os.Remove(filepath.Join(dir, "chunk-"+strconv.Itoa(bad.n)))
 		return in.progressOrFile(m, dir)
 	}
@@ -302,27 +414,32 @@ func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 	defer mu.(*sync.Mutex).Unlock()
 	lf, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+		return nil, storage(err)
 	}
 	defer lf.Close()
 	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("ingest: lock: %w", err)
+		return nil, storage(fmt.Errorf("lock: %w", err))
 	}
 	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
 		return r, nil // filed by another process meanwhile
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, storage(err) // cannot tell whether it was filed
 	}
 	receipt := wire.Receipt{PacketID: m.PacketID, KioskID: m.KioskID, SHA256: m.SHA256,
 		Status: wire.ReceiptFiled, Received: in.cfg.Now().UTC()}
 	filed, ferr := in.file(m, dir, receipt.Received)
 	if ferr != nil {
-		var bad *badChunkError
-		if errors.Is(ferr, syscall.ENOSPC) || errors.Is(ferr, syscall.EIO) || errors.As(ferr, &bad) {
+		if !verdict(ferr) {
 			// Our own trouble, not the packet's: keep the chunks, no
 			// receipt; the kiosk will offer again.
+			var bad *badChunkError
+			if !errors.As(ferr, &bad) && !errors.Is(ferr, ErrStorage) {
+				ferr = storage(ferr)
+			}
 			return nil, ferr
 		}
-		slog.Warn("ingest: packet rejected", "kiosk", m.KioskID, "packet", m.PacketID, "reason", ferr.Error())
+		in.cfg.Logger.Warn("ingest: packet rejected", "kiosk", m.KioskID, "packet", m.PacketID, "reason", ferr.Error())
 		receipt.Status, receipt.Reason = wire.ReceiptRejected, reasonCode(ferr)
 	}
 	signed, err := wire.Sign(in.cfg.SignKey, wire.TypeReceipt, receipt)
@@ -330,11 +447,17 @@ func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 		return nil, err
 	}
 	if err := writeAtomic(filepath.Join(dir, "receipt"), signed); err != nil {
+		if ferr == nil {
+			// Filed, but the proof is not kept: take the PDF back so
+			// that the retry files it exactly once.
+			os.Remove(filed.PDF)
+			os.Remove(filed.Sidecar)
+		}
 		return nil, err
 	}
 	in.dropChunks(dir)
 	if ferr == nil {
-		slog.Info("ingest: packet filed", "kiosk", m.KioskID, "packet", m.PacketID)
+		in.cfg.Logger.Info("ingest: packet filed", "kiosk", m.KioskID, "packet", m.PacketID)
 		if in.cfg.OnFiled != nil {
 			in.cfg.OnFiled(filed)
 		}
@@ -348,6 +471,8 @@ func reasonCode(err error) string {
 		return "ciphertext"
 	case errors.Is(err, packet.ErrDecrypt):
 		return "decrypt"
+	case errors.Is(err, ErrExpired):
+		return "expired"
 	default:
 		return "payload"
 	}
@@ -376,6 +501,9 @@ type chunkReader struct {
 	next int
 	buf  []byte
 	rest []byte
+	// fault is the reader's own failure (a damaged chunk, a storage
+	// fault), kept because the decryption above reports it as its own.
+	fault error
 }
 
 func newChunkReader(dir string, m wire.Manifest) *chunkReader {
@@ -383,6 +511,17 @@ func newChunkReader(dir string, m wire.Manifest) *chunkReader {
 }
 
 func (c *chunkReader) Read(b []byte) (int, error) {
+	if c.fault != nil {
+		return 0, c.fault
+	}
+	n, err := c.read(b)
+	if err != nil && err != io.EOF {
+		c.fault = err
+	}
+	return n, err
+}
+
+func (c *chunkReader) read(b []byte) (int, error) {
 	for len(c.rest) == 0 {
 		if c.next >= c.m.Chunks() {
 			return 0, io.EOF
@@ -397,7 +536,7 @@ func (c *chunkReader) Read(b []byte) (int, error) {
 			return 0, &badChunkError{n}
 		}
 		if err != nil {
-			return 0, fmt.Errorf("ingest: read chunk: %w", err)
+			return 0, storage(fmt.Errorf("read chunk: %w", err))
 		}
 		got, err := io.ReadFull(f, c.buf[:want])
 		extra, _ := f.Read(make([]byte, 1))
@@ -435,9 +574,8 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 	}
 	meta, pdf, err := packet.Open(tee, in.cfg.Identity)
 	if err != nil {
-		var bad *badChunkError
-		if errors.As(err, &bad) {
-			return Filed{}, bad
+		if cr.fault != nil {
+			return Filed{}, cr.fault
 		}
 		if cerr := checkCiphertext(); cerr != nil {
 			return Filed{}, cerr
@@ -453,7 +591,7 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 	}
 	caseDir := filepath.Join(in.cfg.InboxDir, team, number)
 	if err := os.MkdirAll(caseDir, 0o750); err != nil {
-		return Filed{}, fmt.Errorf("ingest: %w", err)
+		return Filed{}, storage(err)
 	}
 	base := meta.Scanned.UTC().Format("2006-01-02T150405Z") + "_" + m.PacketID
 	pdfPath := filepath.Join(caseDir, base+".pdf")
@@ -461,9 +599,8 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 	removeStale(pdfPath)
 	removeStale(sidecar)
 	if err := writeStreamAtomicCheck(pdfPath, pdf, checkCiphertext); err != nil {
-		var bad *badChunkError
-		if errors.As(err, &bad) {
-			return Filed{}, bad
+		if cr.fault != nil {
+			return Filed{}, cr.fault
 		}
 		return Filed{}, err
 	}
@@ -514,18 +651,18 @@ func removeStale(path string) {
 func writeNoSync(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix(path)+"*")
 	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	return nil
 }
@@ -543,16 +680,21 @@ func writeStreamAtomicCheck(path string, r io.Reader, check func() error) error 
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpPrefix(path)+"*")
 	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
+	// Tell a failing read (the packet) from a failing write (our disk).
+	sr := &sourceReader{r: r}
+	if _, err := io.Copy(f, sr); err != nil {
 		f.Close()
 		var bad *badChunkError
-		if errors.As(err, &bad) {
-			return bad
+		switch {
+		case errors.As(err, &bad) || errors.Is(err, ErrStorage):
+			return err
+		case sr.err != nil:
+			return fmt.Errorf("%w: %w", ErrPayload, err)
 		}
-		return fmt.Errorf("%w: %w", ErrPayload, err)
+		return storage(err)
 	}
 	if check != nil {
 		if err := check(); err != nil {
@@ -562,18 +704,35 @@ func writeStreamAtomicCheck(path string, r io.Reader, check func() error) error 
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
+		return storage(err)
 	}
 	defer d.Close()
-	return d.Sync()
+	if err := d.Sync(); err != nil {
+		return storage(err)
+	}
+	return nil
+}
+
+// sourceReader remembers whether reading failed.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }

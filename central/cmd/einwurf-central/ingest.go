@@ -30,7 +30,7 @@ func init() {
 					return err
 				}
 				in, err := ingest.New(ingest.Config{StateDir: *state, InboxDir: *inbox, Identity: c.Identity,
-					SignKey: c.SignKey, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json"))})
+					SignKey: c.SignKey, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")), Logger: e.Log})
 				if err != nil {
 					return err
 				}
