@@ -175,7 +175,7 @@ func (m *Monitor) login(ctx context.Context, login, pw string) (*http.Cookie, er
 	if err := m.cfg.Store.PutSession(ctx, tokenHash(tok), a.Login, exp); err != nil {
 		return nil, err
 	}
-	return &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", Expires: exp, HttpOnly: true,
+	return &http.Cookie{Name: sessionCookie, Value: tok, Path: "/", MaxAge: int(m.cfg.SessionTTL.Seconds()), HttpOnly: true,
 		Secure: m.cfg.SecureCookies, SameSite: http.SameSiteStrictMode}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,14 +46,11 @@ func (m *Monitor) Lookup(ctx context.Context, input string) (*lookupView, error)
 		rec, err = m.cfg.Store.Lookup(ctx, st.kioskID, st.packetID)
 		v.Code = st.code
 	} else {
-		code := strings.ToUpper(strings.ReplaceAll(input, " ", ""))
-		v.Code = code
-		rec, err = m.cfg.Store.LookupCode(ctx, code)
-		if err != nil {
-			// Codes may be printed with separators the customer did not
-			// type, or typed with ones the kiosk did not print.
-			if alt := strings.ReplaceAll(code, "-", ""); alt != code && errors.Is(err, store.ErrNotFound) {
-				rec, err = m.cfg.Store.LookupCode(ctx, alt)
+		cands := codeForms(input)
+		v.Code = cands[0]
+		for _, c := range cands {
+			if rec, err = m.cfg.Store.LookupCode(ctx, c); !errors.Is(err, store.ErrNotFound) {
+				break
 			}
 		}
 	}
@@ -109,4 +107,24 @@ func (wb *web) lookupPost(w http.ResponseWriter, r *http.Request, u *user) {
 		p.Code = in
 	}
 	wb.render(w, "lookup", p)
+}
+
+// codeForms are the spellings of a typed receipt code to try: as typed
+// (upper case, without spaces), without separators, and in groups of four
+// joined by '-', as receipts print them; counter staff type what they
+// see, with or without the separators.
+func codeForms(in string) []string {
+	typed := strings.ToUpper(strings.Join(strings.Fields(in), ""))
+	bare := strings.NewReplacer("-", "", ".", "", "/", "").Replace(typed)
+	var groups []string
+	for i := 0; i < len(bare); i += 4 {
+		groups = append(groups, bare[i:min(len(bare), i+4)])
+	}
+	out := []string{typed}
+	for _, c := range []string{bare, strings.Join(groups, "-")} {
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

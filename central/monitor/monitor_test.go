@@ -47,7 +47,7 @@ type sent struct {
 // fixture is a Monitor on a fresh SQLite store with two enrolled kiosks
 // and a publisher that records what it sends.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	m       *Monitor
 	st      store.Store
 	reg     *register
@@ -58,7 +58,7 @@ type fixture struct {
 	out     []sent
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{})
@@ -138,7 +138,7 @@ func (f *fixture) openAlarms() []store.Alarm {
 	return as
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

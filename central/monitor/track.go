@@ -166,16 +166,18 @@ func (m *Monitor) seen(k *store.KioskState, online bool, at time.Time) {
 
 // presence raises or clears the offline alarm after a change of Online.
 func (m *Monitor) presence(ctx context.Context, before, after store.KioskState) error {
-	if before.Online == after.Online && !(after.LastSeen.IsZero()) {
-		return nil
-	}
-	if !after.Online {
+	switch {
+	case !after.Online && (before.Online || before.LastSeen.IsZero()):
+		// Gone, or first known as gone (a restarted central reads the
+		// retained last will).
 		_, err := m.cfg.Store.RaiseAlarm(ctx, store.Alarm{KioskID: after.KioskID, Code: AlarmOffline,
 			Severity: SeverityWarning, Detail: "no connection to the broker", FirstSeen: m.now(), LastSeen: m.now(), Count: 1})
 		m.hub.notify("alarms")
 		return err
+	case after.Online && !before.Online:
+		return m.clearAlarms(ctx, after.KioskID, func(code string) bool { return code == AlarmOffline })
 	}
-	return m.clearAlarms(ctx, after.KioskID, func(code string) bool { return code == AlarmOffline })
+	return nil
 }
 
 func (m *Monitor) clearAlarms(ctx context.Context, kioskID string, match func(code string) bool) error {
