@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/einwurf/einwurf/ota/blocks"
 	"github.com/einwurf/einwurf/ota/durable"
+	"github.com/einwurf/einwurf/wire/blocks"
 )
 
 // DownloadStats counts where a download's bytes came from.

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/einwurf/einwurf/ota/blocks"
 	"github.com/einwurf/einwurf/ota/durable"
 	"github.com/einwurf/einwurf/ota/durable/crashfs"
 	"github.com/einwurf/einwurf/ota/internal/tuftest"
 	"github.com/einwurf/einwurf/ota/tuf"
 	"github.com/einwurf/einwurf/ota/ubootenv"
 	"github.com/einwurf/einwurf/wire"
+	"github.com/einwurf/einwurf/wire/blocks"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/einwurf/einwurf/ota/blocks"
 	"github.com/einwurf/einwurf/ota/durable"
 	"github.com/einwurf/einwurf/ota/tuf"
 	"github.com/einwurf/einwurf/wire"
+	"github.com/einwurf/einwurf/wire/blocks"
 )
 
 // Errors of the updater.

@@ -1,8 +1,9 @@
-// Package blocks is the block index of an update payload: the payload cut
-// into fixed-size blocks, each named by its SHA-256. The kiosk fetches the
-// index (a TUF target of its own, so its hash is signed), reuses the blocks
-// it already holds in its active slot and fetches only the others, checking
-// every block before it is written.
+// Package blocks is the block index of an update payload, shared by the
+// central that writes it (central/release) and the kiosk that reads it
+// (ota): the payload cut into fixed-size blocks, each named by its SHA-256.
+// The kiosk fetches the index (a TUF target of its own, so its hash is
+// signed), reuses the blocks it already holds in its active slot and
+// fetches only the others, checking every block before it is written.
 package blocks
 
 import (
