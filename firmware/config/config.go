@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
+	"github.com/einwurf/einwurf/wire"
 )
 
 // ErrInvalid marks a configuration that cannot be used.
@@ -144,8 +145,15 @@ func Load(path string) (Config, error) {
 	return Parse(b)
 }
 
-// Validate checks the configuration as a whole.
+// Validate checks the configuration as a whole. It reads no file; a
+// kiosk also runs CheckKiosk.
 func (c Config) Validate() error {
+	if c.KioskID != "" && !wire.ValidID(c.KioskID) {
+		return fmt.Errorf("%w: kiosk_id %q: lower-case letters, digits and '-', at most 64, e.g. \"k-0001\"", ErrInvalid, c.KioskID)
+	}
+	if c.Board == "" {
+		return fmt.Errorf("%w: board: missing (a built-in profile such as rpi4, or a file)", ErrInvalid)
+	}
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("%w: listen: %v", ErrInvalid, err)

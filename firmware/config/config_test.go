@@ -37,6 +37,11 @@ func TestParseBad(t *testing.T) {
 		`{} {}`,
 		`{"reader":{"kind":"laser"}}`,
 		`{"reader":{"kind":"imager","mode":"morse"}}`,
+		`{"kiosk_id":"KIOSK-1"}`,
+		`{"kiosk_id":"../../etc"}`,
+		`{"kiosk_id":"k/1"}`,
+		`{"kiosk_id":"-k"}`,
+		`{"board":""}`,
 		`[`,
 	} {
 		if _, err := Parse([]byte(in)); !errors.Is(err, ErrInvalid) {

@@ -270,3 +270,23 @@ func TestBrokerPortTaken(t *testing.T) {
 		t.Fatalf("moved %v, broker on %s (taken: %s)", moved, b.Addr(), ln.Addr())
 	}
 }
+
+// TestSimHonoursBoard: the simulation runs the configuration's board, and
+// refuses one it cannot simulate before creating anything.
+func TestSimHonoursBoard(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ board, want string }{{"rpi4", "cannot be simulated"}, {"pdp11", "pdp11"}} {
+		cfg := filepath.Join(dir, c.board+".json")
+		os.WriteFile(cfg, []byte(`{"board":"`+c.board+`"}`), 0o600)
+		data := filepath.Join(dir, "data-"+c.board)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := run(ctx, []string{"-demo", "-config", cfg, "-data", data}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("board %s: %v (want an error saying %q)", c.board, err, c.want)
+		}
+		if _, err := os.Stat(filepath.Join(data, "kiosk")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("board %s: the kiosk folder was created", c.board)
+		}
+	}
+}

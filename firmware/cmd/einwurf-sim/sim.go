@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/einwurf/einwurf/board"
 	boardsim "github.com/einwurf/einwurf/board/sim"
 	"github.com/einwurf/einwurf/central/ingest"
 	"github.com/einwurf/einwurf/central/keys"
@@ -93,6 +94,17 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// The configuration's board, simulated (before anything is created):
+	// a profile whose lines are not on the simulated chip is refused.
+	profile, err := board.LoadProfile(cfg.Board)
+	if err != nil {
+		return nil, fmt.Errorf("%w: board %q: %v", config.ErrInvalid, cfg.Board, err)
+	}
+	simBoard, err := boardsim.New(profile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: board %q cannot be simulated (%v); the simulation runs profiles on chip %s, such as \"sim\"",
+			config.ErrInvalid, cfg.Board, err, boardsim.ChipName)
+	}
 	s := &simulation{filed: make(chan ingest.Filed, 16), log: log}
 	defer func() {
 		if err != nil {
@@ -164,9 +176,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	s.closers = append(s.closers, func() { s.scanner.Close() })
 	s.reader = barcodesim.New()
 	s.closers = append(s.closers, func() { s.reader.Close() })
-	if s.board, err = boardsim.NewDefault(); err != nil {
-		return nil, err
-	}
+	s.board = simBoard
 	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 
 	"github.com/einwurf/einwurf/board"
@@ -21,7 +18,6 @@ import (
 	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/config"
-	"github.com/einwurf/einwurf/wire"
 )
 
 // errNeedConfig: a kiosk has no defaults for its broker and central.
@@ -40,30 +36,16 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 	}
 	if f.listen != "" {
 		cfg.Listen = f.listen
-		if err := cfg.Validate(); err != nil {
-			return nil, err
-		}
 	}
+	// Everything the configuration names is read and checked before the
+	// first folder or key is created.
+	res, err := cfg.CheckKiosk()
+	if err != nil {
+		return nil, err
+	}
+	central, tlsCfg, profile := res.Central, res.TLS, res.Profile
 	kioskDir := filepath.Join(f.data, "kiosk")
 	kioskID, key, err := appliance.Identify(cfg, kioskDir)
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(cfg.MQTT.CentralPub)
-	if err != nil {
-		return nil, fmt.Errorf("central keys: %w", err)
-	}
-	central, err := wire.ParseCentralKeys(b)
-	if err != nil {
-		return nil, err
-	}
-	var tlsCfg *tls.Config
-	if cfg.MQTT.CACert != "" {
-		if tlsCfg, err = clientTLS(cfg.MQTT); err != nil {
-			return nil, err
-		}
-	}
-	profile, err := board.LoadProfile(cfg.Board)
 	if err != nil {
 		return nil, err
 	}
@@ -137,21 +119,4 @@ func openReader(b board.Board, c config.Reader, log *slog.Logger) (barcode.Reade
 		mode = imager.ModePlain
 	}
 	return imager.Open(b, imager.Config{Mode: mode, Baud: c.Baud}, log)
-}
-
-// clientTLS is mutual TLS with the kiosk's client certificate.
-func clientTLS(m config.MQTT) (*tls.Config, error) {
-	pem, err := os.ReadFile(m.CACert)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("mqtt: no CA certificate in " + m.CACert)
-	}
-	cert, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt: client certificate: %w", err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

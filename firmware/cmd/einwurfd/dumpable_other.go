@@ -1,0 +1,5 @@
+//go:build !linux
+
+package main
+
+func noCoreDumps() error { return nil }
