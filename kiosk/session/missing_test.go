@@ -136,3 +136,34 @@ func TestTransportFailureIsNotTheEnd(t *testing.T) {
 		})
 	}
 }
+
+// A duplex job that ends on a front (a device that scans simplex though
+// asked for duplex, or lost the last back) names the back missing.
+func TestDuplexJobEndingOnAFront(t *testing.T) {
+	good := scannertest.Page(400, 560, false)
+	s := &scannertest.Scanner{Pages: [][]byte{good, good, good}}
+	k, _ := withDouble(t, s)
+	if err := k.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := k.View(); !slices.Equal(v.Missing, []MissingPage{{Sheet: 2, Side: "back"}}) || v.Scanned != 3 {
+		t.Fatalf("missing %v, %d pages", v.Missing, v.Scanned)
+	}
+}
+
+// A page that breaks off because the scanner did (a dropped connection, a
+// stall) ends the job: the page is named missing and the customer told the
+// scan did not finish, instead of the job going on past it.
+func TestPageBrokenOffEndsTheJob(t *testing.T) {
+	good := scannertest.Page(400, 560, false)
+	s := &scannertest.Scanner{Pages: [][]byte{good, good, good, good, good, good},
+		BreakErr: fmt.Errorf("escl: page: %w", scanner.ErrStalled), BreakAt: 2}
+	k, _ := withDouble(t, s)
+	if err := k.Scan(context.Background()); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("scan: %v", err)
+	}
+	v := k.View()
+	if v.ErrorKey != "stalled" || v.Scanned != 2 || !slices.Equal(v.Missing, []MissingPage{{Sheet: 2, Side: "front"}}) {
+		t.Fatalf("view: %q, %d pages, missing %v", v.ErrorKey, v.Scanned, v.Missing)
+	}
+}

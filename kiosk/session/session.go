@@ -660,19 +660,31 @@ func (k *Kiosk) Stop() error {
 }
 
 // scan appends the pages of one job to the visit, their sheets numbered
-// after offset.
+// after offset. A duplex job that ends on a front lost that sheet's back
+// (or the device scanned simplex though asked for duplex): the back is
+// named missing.
 func (k *Kiosk) scan(ctx context.Context, dir document.Folder, visit string, offset int) error {
-	return k.feed(ctx, dir, visit, func(p *scanner.Page) error {
+	n, last := 0, 0
+	err := k.feed(ctx, dir, visit, func(p *scanner.Page) error {
 		p.Sheet += offset
 		return nil
 	}, func(pg *document.Page, m *MissingPage) {
+		n++
 		if pg != nil {
 			k.pages = append(k.pages, *pg)
 			k.kept = append(k.kept, !pg.Blank || !k.cfg.RemoveBlank)
+			last = pg.Sheet
 		} else {
 			k.missing = append(k.missing, *m)
+			last = m.Sheet
 		}
 	})
+	if err == nil && k.cfg.Settings.Duplex && n%2 == 1 {
+		k.mu.Lock()
+		k.missing = append(k.missing, MissingPage{Sheet: last, Side: scanner.Back.String()})
+		k.mu.Unlock()
+	}
+	return err
 }
 
 // rescan replaces the pages of one sheet with the first sheet of a job.
@@ -773,6 +785,11 @@ func (k *Kiosk) feed(ctx context.Context, dir document.Folder, visit string, num
 		k.touch()
 		k.changed()
 		k.mu.Unlock()
+		if err != nil && scanner.Kind(err) != nil {
+			// The page broke off because the scanner did (a dropped
+			// connection, a stall): the job is over, not finished.
+			return fmt.Errorf("%w: %w", ErrIncomplete, err)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

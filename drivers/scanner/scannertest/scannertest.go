@@ -34,6 +34,10 @@ type Scanner struct {
 	// (0-based), ending the job.
 	FailErr error
 	FailAt  int // index of the page that fails
+	// BreakErr, if set, breaks off the body of page BreakAt (0-based)
+	// halfway with this error, as a dropped connection or a stall does.
+	BreakErr error
+	BreakAt  int
 
 	mu       sync.Mutex
 	jobs     int
@@ -128,6 +132,10 @@ func (j *job) Next(ctx context.Context) (*scanner.Page, error) {
 	if p.Format == "" {
 		p.Format = scanner.FormatJPEG
 	}
+	if j.s.BreakErr != nil && i == j.s.BreakAt {
+		half := j.s.Pages[i][:len(j.s.Pages[i])/2]
+		p.Body = io.NopCloser(io.MultiReader(bytes.NewReader(half), errReader{j.s.BreakErr}))
+	}
 	if j.st.Duplex {
 		p.Sheet, p.Side = i/2+1, scanner.Side(i%2)
 	}
@@ -166,3 +174,8 @@ func Page(w, h int, blank bool) []byte {
 	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 75}) // cannot fail on an in-memory image
 	return b.Bytes()
 }
+
+// errReader fails every read with its error.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -14,6 +14,11 @@ import (
 func (s *simulation) controls() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /sim/api/board", s.driveBoard)
+	mux.HandleFunc("GET /sim/{$}", simPage)
+	mux.HandleFunc("GET /sim/scanner", simPage)
+	mux.HandleFunc("GET /sim/scanner.js", simPage)
+	mux.HandleFunc("GET /sim/api/scanner", s.scannerState)
+	mux.HandleFunc("POST /sim/api/scanner", s.driveScanner)
 	return mux
 }
 

@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	scannersim "github.com/einwurf/einwurf/drivers/scanner/sim"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -50,6 +52,7 @@ type flags struct {
 	brokerAddr string
 	brokerSet  bool // -broker given: its address or nothing
 	code       string
+	profile    string
 	verbose    bool
 }
 
@@ -67,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.listen, "listen", "", "UI address (loopback only); overrides the configuration")
 	fs.StringVar(&f.brokerAddr, "broker", defaultBroker, "address of the embedded MQTT broker; when the default is taken, a free port")
 	fs.StringVar(&f.code, "code", "035F083761", "the number on the simulated pages; with -demo also the one the simulated reader reads")
+	fs.StringVar(&f.profile, "scanner-profile", "spec", "device profile the simulated scanner plays: "+strings.Join(scannersim.Profiles(), ", ")+" (the simulation page switches it too)")
 	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -103,7 +107,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "Einwurf kiosk (simulation) %s\n", version)
 	fmt.Fprintf(stdout, "  kiosk UI:      %s (open this once; later %s)\n", strings.TrimSuffix(s.UIURL, "/")+s.UILaunch(), s.UIURL)
-	fmt.Fprintf(stdout, "  simulation:    %ssim/\n", s.UIURL)
+	fmt.Fprintf(stdout, "  simulation:    %ssim/ (scanner profile %s; faults to trigger)\n", s.UIURL, s.scanner.Server().Profile().Name)
 	fmt.Fprintf(stdout, "  MQTT broker:   %s\n", s.broker.URL())
 	if s.brokerMoved {
 		fmt.Fprintf(stdout, "                 (%s is taken by another program; -broker ADDR picks one)\n", defaultBroker)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -19,8 +18,6 @@ import (
 	"github.com/einwurf/einwurf/central/ingest"
 	"github.com/einwurf/einwurf/central/keys"
 	barcodesim "github.com/einwurf/einwurf/drivers/barcode/sim"
-	"github.com/einwurf/einwurf/drivers/scanner"
-	"github.com/einwurf/einwurf/drivers/scanner/escl"
 	scannersim "github.com/einwurf/einwurf/drivers/scanner/sim"
 	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/broker"
@@ -41,7 +38,7 @@ type simulation struct {
 	*appliance.Appliance
 	broker        *broker.Broker
 	brokerMoved   bool // the default broker port was taken; another was picked
-	scanner       *scannersim.Server
+	scanner       *simScanner
 	reader        *barcodesim.Reader
 	board         *boardsim.Board
 	inbox         string
@@ -169,7 +166,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	// Simulated devices: the scanner through the real eSCL client, the
 	// barcode reader, and a board of periph gpiotest pins behind the same
 	// board, panel and watchdog code as on a kiosk.
-	s.scanner, err = scannersim.Start(scannersim.Options{Sheets: 3, Duplex: true, Code: f.code, BlankBacks: []int{2}})
+	s.scanner, err = newSimScanner(scannersim.Options{Profile: f.profile, Sheets: 3, Duplex: true, Code: f.code, BlankBacks: []int{2}, Logger: log}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +177,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
-		Scanner: &refillingScanner{Scanner: escl.New(&http.Client{}, s.scanner.URL()), sim: s.scanner},
+		Scanner: s.scanner,
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
 		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log})
 	if err != nil {
@@ -188,21 +185,6 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	}
 	log.Info("einwurf-sim: started", "kiosk", kioskID, "ui", s.UIURL, "broker", s.broker.URL())
 	return s, nil
-}
-
-// refillingScanner puts paper back into the simulated feeder before each
-// job, as a customer would.
-type refillingScanner struct {
-	scanner.Scanner
-	sim *scannersim.Server
-}
-
-// Scan loads paper if the feeder is empty, then scans.
-func (r *refillingScanner) Scan(ctx context.Context, s scanner.Settings) (scanner.Job, error) {
-	if r.sim.Feeder() == 0 {
-		r.sim.Load(3)
-	}
-	return r.Scanner.Scan(ctx, s)
 }
 
 // demo runs one visit without a person and returns the filed PDF's path.
