@@ -26,6 +26,7 @@ import (
 	"github.com/einwurf/einwurf/firmware/config"
 	"github.com/einwurf/einwurf/firmware/spool"
 	"github.com/einwurf/einwurf/firmware/submit"
+	"github.com/einwurf/einwurf/firmware/update"
 	"github.com/einwurf/einwurf/firmware/uplink"
 	"github.com/einwurf/einwurf/kiosk/document"
 	"github.com/einwurf/einwurf/kiosk/session"
@@ -65,6 +66,9 @@ type Parts struct {
 
 	// Log receives the appliance's messages (nil: slog.Default()).
 	Log *slog.Logger
+
+	// Update configures over-the-air updates (nil: none; see update.go).
+	Update *UpdateParts
 }
 
 // Appliance is the running kiosk.
@@ -89,6 +93,9 @@ type Appliance struct {
 	reader  barcode.Reader
 	hw      *hardware
 	service atomic.Bool // service mode, opened with the service key
+	update  atomic.Pointer[update.Service]
+	// offer is an update offer that came before the update service ran.
+	offer   atomic.Pointer[[]byte]
 	closers []func()
 }
 
@@ -148,7 +155,8 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		return nil, err
 	}
 	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
-		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version})
+		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version,
+		OnUpdateOffer: a.offerUpdate})
 	for _, f := range early {
 		f()
 	}
@@ -191,6 +199,11 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		defer c()
 		srv.Shutdown(sctx)
 	})
+	if p.Update != nil {
+		if err := a.startUpdate(ctx, p, uplinkDone); err != nil {
+			return nil, fmt.Errorf("update: %w", err)
+		}
+	}
 	dogDone := make(chan struct{})
 	go func() { a.runWatchdog(ctx, a.healthChecks(uplinkDone)...); close(dogDone) }()
 	a.closers = append(a.closers, func() { cancel(); <-dogDone })
@@ -209,6 +222,9 @@ func (a *Appliance) Close() {
 func (a *Appliance) ready() error {
 	if a.service.Load() {
 		return ErrServiceMode
+	}
+	if svc := a.update.Load(); svc != nil && svc.OutOfService() {
+		return ErrUpdating
 	}
 	if u := a.Spool.Usage(); u.State == spool.DiskAlarm {
 		return spool.ErrFull

@@ -74,6 +74,10 @@ type Config struct {
 	// DiskInterval is how often the spool's disk state is checked while
 	// idle (default 10s); a change raises an event.
 	DiskInterval time.Duration
+	// OnUpdateOffer receives each message on the kiosk's update offer
+	// topic as it came, unverified (firmware/update checks it). It must
+	// not block. May be nil.
+	OnUpdateOffer func(payload []byte)
 	// Now is the clock for event and telemetry time stamps; nil uses
 	// time.Now. Only stamps: every time-out uses the monotonic clock, so a
 	// jump of the wall clock does not stall or hurry a transfer.
@@ -215,6 +219,11 @@ func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
 			return
 		}
 		in.receipt = &r
+	case wire.UpdateOfferTopic(u.cfg.KioskID):
+		if u.cfg.OnUpdateOffer != nil {
+			u.cfg.OnUpdateOffer(m.Payload())
+		}
+		return
 	default:
 		return
 	}

@@ -115,6 +115,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fmt.Fprintf(stdout, "  filed PDFs in: %s\n", s.inbox)
 	fmt.Fprintln(stdout, "  type a number on stdin to 'scan' it with the simulated reader; Ctrl-C stops")
 	go s.reader.Feed(ctx, stdin)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-s.restart: // an update switched slots: the launcher starts the other one
+		fmt.Fprintln(stdout, "restarting for an update")
+	}
 	return nil
 }

@@ -44,8 +44,11 @@ type simulation struct {
 	inbox         string
 	filed         chan ingest.Filed
 	centralSecret string // the central's broker password (tests listen in)
-	log           *slog.Logger
-	closers       []func()
+	// restart is closed when an update asks for a restart into another
+	// application slot (nil without updates; see update.go).
+	restart chan struct{}
+	log     *slog.Logger
+	closers []func()
 }
 
 // Close stops the appliance, then the simulation around it, last started
@@ -174,12 +177,16 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	s.reader = barcodesim.New()
 	s.closers = append(s.closers, func() { s.reader.Close() })
 	s.board = simBoard
+	up, err := s.startUpdates(ctx, centralDir, kioskID, central, reg, centralSecret)
+	if err != nil {
+		return nil, err
+	}
 	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
 		Scanner: s.scanner,
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
-		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log})
+		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up})
 	if err != nil {
 		return nil, err
 	}

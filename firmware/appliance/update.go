@@ -1,0 +1,112 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/einwurf/einwurf/board/watchdog"
+	"github.com/einwurf/einwurf/firmware/update"
+	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// UpdateState returns the update's state for the UI (out of service for
+// an update, phase); the zero State when updates are off.
+func (a *Appliance) UpdateState() update.State {
+	if svc := a.update.Load(); svc != nil {
+		return update.State{OutOfService: svc.OutOfService(), Phase: svc.Phase()}
+	}
+	return update.State{}
+}
+
+// ErrUpdating refuses customers while the kiosk switches to an update:
+// the customer screen says it is out of service for an update.
+var ErrUpdating = errors.New("out of service for an update")
+
+// UpdateParts configure over-the-air updates of the application bundle.
+type UpdateParts struct {
+	Settings update.Settings
+	// Booted is the slot the launcher started (update.FromEnvironment).
+	Booted string
+	// RootJSON is the TUF root the kiosk trusts first.
+	RootJSON []byte
+	// HealthDeadline bounds the health check after a switch.
+	HealthDeadline time.Duration
+	// Restart ends the program so the launcher starts the other slot.
+	Restart func() error
+}
+
+// startUpdate starts the update service: offers from the uplink, reports
+// through it, the appliance's checks as the health check after a switch.
+func (a *Appliance) startUpdate(ctx context.Context, p Parts, uplinkDone <-chan struct{}) error {
+	u := p.Update
+	svc, err := update.NewApp(update.Parts{Settings: u.Settings, KioskID: a.KioskID, Version: p.Version,
+		Booted: u.Booted, CentralKey: p.Central.SignPub, DeviceKey: p.Key, RootJSON: u.RootJSON,
+		Publish: func(topic string, payload []byte, retained bool) error {
+			return a.Uplink.Publish(topic, json.RawMessage(payload), retained)
+		},
+		Health:         func(ctx context.Context) error { return a.updateHealth(ctx, uplinkDone) },
+		HealthDeadline: u.HealthDeadline,
+		Busy:           func() bool { return a.Kiosk.View().State != session.Idle },
+		Restart:        u.Restart, Log: a.log})
+	if err != nil {
+		return err
+	}
+	a.update.Store(svc)
+	if o := a.offer.Swap(nil); o != nil {
+		svc.Offer(*o)
+	}
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	a.closers = append(a.closers, func() { <-done })
+	return nil
+}
+
+// updateHealth is the check a switched slot must pass to be committed:
+// the uplink connects (and the broker acknowledges a message), the UI
+// serves, the scanner answers (or is known absent), the disk has room.
+func (a *Appliance) updateHealth(ctx context.Context, uplinkDone <-chan struct{}) error {
+	for !a.Uplink.Connected() {
+		select {
+		case <-ctx.Done():
+			return errors.New("uplink-not-connected")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), a.Uplink.Telemetry(), false); err != nil {
+		return fmt.Errorf("uplink-publish")
+	}
+	for _, c := range a.healthChecks(uplinkDone) {
+		if err := runCheck(ctx, c); err != nil {
+			return fmt.Errorf("%s", c.Name)
+		}
+	}
+	if err := a.ready(); err != nil && !errors.Is(err, ErrUpdating) && !errors.Is(err, ErrServiceMode) {
+		return errors.New("disk")
+	}
+	return nil
+}
+
+func runCheck(ctx context.Context, c watchdog.Check) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.Run(cctx)
+}
+
+// offerUpdate hands an update offer from the uplink to the update service.
+func (a *Appliance) offerUpdate(payload []byte) {
+	if svc := a.update.Load(); svc != nil {
+		svc.Offer(payload)
+		return
+	}
+	b := append([]byte(nil), payload...)
+	a.offer.Store(&b)
+	if svc := a.update.Load(); svc != nil { // started meanwhile
+		if o := a.offer.Swap(nil); o != nil {
+			svc.Offer(*o)
+		}
+	}
+}

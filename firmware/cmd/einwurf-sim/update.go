@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/einwurf/einwurf/central/ingest"
+	"github.com/einwurf/einwurf/central/keys"
+	"github.com/einwurf/einwurf/central/release"
+	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/central/store/sqlite"
+	"github.com/einwurf/einwurf/firmware/appliance"
+	"github.com/einwurf/einwurf/firmware/broker"
+	"github.com/einwurf/einwurf/firmware/update"
+)
+
+// startUpdates runs the simulation's update server, when einwurf-sim was
+// started by einwurf-launch from an application slot and the central's
+// TUF repository exists (DATA/central/tuf, made with einwurf-central
+// release init): the repository over HTTP on loopback, the rollouts of
+// DATA/central/central.db offered over the embedded broker, the kiosk's
+// reports recorded. It returns the kiosk's update parts (nil: no updates).
+func (s *simulation) startUpdates(ctx context.Context, centralDir, kioskID string, central *keys.Central,
+	reg *keys.Register, centralSecret string) (*appliance.UpdateParts, error) {
+	dir, slot, err := update.FromEnvironment()
+	if errors.Is(err, update.ErrNotLaunched) {
+		return nil, nil
+	}
+	repo := release.Repo{Dir: filepath.Join(centralDir, "tuf"), Keys: filepath.Join(centralDir, "tuf-keys")}
+	root, err := repo.RootJSON()
+	if err != nil {
+		return nil, fmt.Errorf("updates: no TUF repository (einwurf-central release init -repo %s): %w", repo.Dir, err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(centralDir, "central.db"), sqlite.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { st.Close() })
+	if _, err := st.Kiosk(ctx, kioskID); errors.Is(err, store.ErrNotFound) {
+		if err := st.PutKiosk(ctx, store.KioskState{KioskID: kioskID, Site: "sim", Updated: time.Now()}); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: repo.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	s.closers = append(s.closers, func() { srv.Close() })
+	base := "http://" + ln.Addr().String()
+	m := &release.Manager{Store: st, Repo: repo, Kiosks: reg, SignKey: central.SignKey, Log: s.log,
+		MetadataURL: base + "/tuf/metadata/", TargetsURL: base + "/tuf/targets/"}
+	var mu sync.Mutex // Step and HandleReport one at a time
+	opts := ingest.ClientOptions{Brokers: []string{s.broker.URL()}, ClientID: "release-sim",
+		Username: broker.CentralUser, Password: centralSecret,
+		OnConnect: func(c mqtt.Client) {
+			go c.Subscribe(release.ReportFilter, 1, func(_ mqtt.Client, msg mqtt.Message) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err := m.HandleReport(ctx, msg.Topic(), msg.Payload()); err != nil {
+					s.log.Warn("einwurf-sim: update report", "err", err)
+				}
+				msg.Ack()
+			})
+		}}
+	client := ingest.NewClient(opts)
+	m.Publish = func(ctx context.Context, topic string, payload []byte, retained bool) error {
+		t := client.Publish(topic, 1, retained, payload)
+		if !t.WaitTimeout(10 * time.Second) {
+			return context.DeadlineExceeded
+		}
+		return t.Error()
+	}
+	client.Connect()
+	s.closers = append(s.closers, func() { client.Disconnect(100) })
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !client.IsConnectionOpen() {
+				continue
+			}
+			mu.Lock()
+			if err := m.Step(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("einwurf-sim: rollout step", "err", err)
+			}
+			mu.Unlock()
+		}
+	}()
+	s.restart = make(chan struct{})
+	var once sync.Once
+	return &appliance.UpdateParts{Settings: update.Settings{Dir: dir, MetadataURL: m.MetadataURL, TargetsURL: m.TargetsURL},
+		Booted: slot, RootJSON: root, HealthDeadline: 30 * time.Second,
+		Restart: func() error {
+			once.Do(func() { close(s.restart) })
+			return nil
+		}}, nil
+}

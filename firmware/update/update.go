@@ -1,0 +1,287 @@
+// Package update is the kiosk's side of an update offer: it checks the
+// central's signed wire.UpdateOffer (signature, kiosk, expiry, sequence),
+// runs the ota state machine on it, and sends the machine's reports to the
+// central, signed with the device key. The appliance gives it the health
+// checks, whether a switch may happen now (no visit, maintenance window)
+// and a way to tell the customer screen the kiosk is out of service for
+// the update.
+package update
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/einwurf/einwurf/ota"
+	"github.com/einwurf/einwurf/ota/durable"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// Errors of offers.
+var (
+	ErrOffer = errors.New("update: offer refused")
+)
+
+// Config is what the Service works with.
+type Config struct {
+	KioskID    string
+	CentralKey ed25519.PublicKey  // verifies offers
+	DeviceKey  ed25519.PrivateKey // signs reports
+	// Updater is the ota machine; its Report, Switching and Restart are
+	// set by New when nil... (see NewUpdater).
+	Updater *ota.Updater
+	// SeqFile keeps the last accepted offer's sequence number.
+	SeqFile string
+	FS      durable.FS
+	// Publish sends a signed report (the uplink's PublishSigned).
+	Publish func(topic string, payload []byte, retained bool) error
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Service receives offers and runs updates, one at a time.
+type Service struct {
+	c       Config
+	offers  chan []byte
+	mu      sync.Mutex
+	pending []wire.UpdateReport
+	kick    chan struct{}
+	// switching is true while the kiosk is out of service for an update.
+	switching atomic.Bool
+	phase     atomic.Value // string
+}
+
+// New returns a Service; Run starts it.
+func New(c Config) *Service {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.FS == nil {
+		c.FS = durable.OS{}
+	}
+	s := &Service{c: c, offers: make(chan []byte, 1), kick: make(chan struct{}, 1)}
+	s.phase.Store("")
+	return s
+}
+
+// Report is the ota.Config.Report of the Service's updater.
+func (s *Service) Report(r wire.UpdateReport) {
+	r.KioskID = s.c.KioskID
+	s.phase.Store(r.State)
+	s.mu.Lock()
+	// Progress reports replace each other; state changes queue.
+	if n := len(s.pending); n > 0 && s.pending[n-1].State == r.State && r.State == wire.UpdateDownloading {
+		s.pending[n-1] = r
+	} else if n < 256 {
+		s.pending = append(s.pending, r)
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Switching is the ota.Config.Switching of the Service's updater.
+func (s *Service) Switching(on bool) { s.switching.Store(on) }
+
+// OutOfService reports whether the customer screen must say "out of
+// service for an update" (the switch is under way).
+func (s *Service) OutOfService() bool { return s.switching.Load() }
+
+// Phase returns the update's last reported state ("" when none).
+func (s *Service) Phase() string { return s.phase.Load().(string) }
+
+// Offer queues a message from the offer topic (unverified). It never
+// blocks: an offer arriving while one waits replaces it.
+func (s *Service) Offer(payload []byte) {
+	b := append([]byte(nil), payload...)
+	for {
+		select {
+		case s.offers <- b:
+			return
+		default:
+		}
+		select {
+		case <-s.offers:
+		default:
+		}
+	}
+}
+
+// Check verifies an offer: the central's signature, this kiosk, not
+// expired, a sequence number above the last accepted one, and a kind the
+// kiosk installs.
+func (s *Service) Check(payload []byte) (wire.UpdateOffer, error) {
+	var o wire.UpdateOffer
+	if err := wire.Verify(s.c.CentralKey, wire.TypeUpdateOffer, payload, &o); err != nil {
+		return o, fmt.Errorf("%w: %w", ErrOffer, err)
+	}
+	if o.KioskID != s.c.KioskID {
+		return o, fmt.Errorf("%w: for kiosk %q", ErrOffer, o.KioskID)
+	}
+	if !s.c.Now().Before(o.Expires) {
+		return o, fmt.Errorf("%w: %w", ErrOffer, wire.ErrExpired)
+	}
+	if o.Seq <= s.lastSeq() {
+		return o, fmt.Errorf("%w: sequence %d replayed", ErrOffer, o.Seq)
+	}
+	if o.Kind != ota.KindBundle && o.Kind != ota.KindRootfs {
+		return o, fmt.Errorf("%w: kind %q", ErrOffer, o.Kind)
+	}
+	return o, nil
+}
+
+func (s *Service) lastSeq() uint64 {
+	b, err := s.c.FS.ReadFile(s.c.SeqFile)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// Run resumes whatever the persisted state says (a trial after a switch,
+// an interrupted download), then takes offers until ctx ends. Reports are
+// sent as the broker connection allows.
+func (s *Service) Run(ctx context.Context) error {
+	go s.sendReports(ctx)
+	if err := s.c.Updater.Resume(ctx); err != nil && ctx.Err() == nil {
+		s.c.Log.Warn("update: resume", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case p := <-s.offers:
+			o, err := s.Check(p)
+			if err != nil {
+				s.c.Log.Warn("update: offer refused", "err", err)
+				continue
+			}
+			if err := durable.WriteFile(s.c.FS, s.c.SeqFile, []byte(strconv.FormatUint(o.Seq, 10))); err != nil {
+				s.c.Log.Warn("update: sequence not saved", "err", err)
+				continue
+			}
+			s.c.Log.Info("update: offer", "target", o.Target, "version", o.Version, "rollout", o.RolloutID)
+			err = s.c.Updater.Offer(ctx, o)
+			for err != nil && ctx.Err() == nil && !errors.Is(err, ota.ErrRefused) && !errors.Is(err, ota.ErrBusy) {
+				// A fault (network, disk): try again later from where it stopped.
+				s.c.Log.Warn("update: interrupted, resuming later", "err", err)
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(30 * time.Second):
+				case p := <-s.offers:
+					s.Offer(p) // handled after this one
+				}
+				err = s.c.Updater.Resume(ctx)
+			}
+			if err != nil && ctx.Err() == nil {
+				s.c.Log.Warn("update: offer ended", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Service) sendReports(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		for {
+			s.mu.Lock()
+			if len(s.pending) == 0 {
+				s.mu.Unlock()
+				break
+			}
+			r := s.pending[0]
+			s.mu.Unlock()
+			msg, err := wire.Sign(s.c.DeviceKey, wire.TypeUpdateReport, r)
+			if err != nil {
+				s.c.Log.Warn("update: report not signed", "err", err)
+				s.drop()
+				continue
+			}
+			if err := s.c.Publish(wire.UpdateReportTopic(s.c.KioskID), msg, false); err != nil {
+				break // not connected: later
+			}
+			s.drop()
+			if st := s.c.Updater.State(); st.Phase == r.State && st.Done() {
+				s.c.Updater.MarkReported()
+			}
+		}
+	}
+}
+
+func (s *Service) drop() {
+	s.mu.Lock()
+	s.pending = s.pending[1:]
+	s.mu.Unlock()
+}
+
+// Settings are the kiosk's update configuration.
+type Settings struct {
+	// Dir holds the update state, the trusted TUF metadata and (for
+	// application bundles) the slots.
+	Dir string
+	// MetadataURL and TargetsURL are the update server's TUF repository.
+	MetadataURL, TargetsURL string
+	// Window is the maintenance window, "02:00-04:00" in local time
+	// (empty: any time).
+	Window string
+}
+
+// ParseWindow parses a maintenance window "HH:MM-HH:MM" (it may span
+// midnight) and returns whether a time lies inside it.
+func ParseWindow(s string) (func(time.Time) bool, error) {
+	if s == "" {
+		return func(time.Time) bool { return true }, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return nil, fmt.Errorf("update: window %q: want HH:MM-HH:MM", s)
+	}
+	from, err1 := time.Parse("15:04", strings.TrimSpace(a))
+	to, err2 := time.Parse("15:04", strings.TrimSpace(b))
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("update: window %q: want HH:MM-HH:MM", s)
+	}
+	f, t := from.Hour()*60+from.Minute(), to.Hour()*60+to.Minute()
+	return func(now time.Time) bool {
+		m := now.Hour()*60 + now.Minute()
+		if f <= t {
+			return m >= f && m < t
+		}
+		return m >= f || m < t
+	}, nil
+}
+
+// State is what the UI reads: whether the kiosk is out of service for an
+// update, and the update's phase.
+type State struct {
+	OutOfService bool   `json:"out_of_service"`
+	Phase        string `json:"phase,omitempty"`
+}
+
+// MarshalState returns the service's state as JSON (for the UI).
+func (s *Service) MarshalState() []byte {
+	b, _ := json.Marshal(State{OutOfService: s.OutOfService(), Phase: s.Phase()})
+	return b
+}
