@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
+)
+
+// screenshot saves png as name in $EINWURF_SCREENSHOTS (or the test's
+// temporary folder) and says where.
+func screenshot(t *testing.T, name string, png []byte) {
+	t.Helper()
+	dir := os.Getenv("EINWURF_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
+
+// TestSimulationPageInChromium uses the simulation page as a person does,
+// beside the kiosk's screen: switch the profile, trigger a fault, and see
+// the visit on the customer's screen end with the fault explained and the
+// broken-off page named.
+func TestSimulationPageInChromium(t *testing.T) {
+	browser := need(t, "chromium")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"scanner":{"resolution":150,"color":"Grayscale8","duplex":true}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := startSim(ctx, flags{demo: true, data: dir, config: cfgPath, code: "035F083761"}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.scanner.clientOpts = []escl.Option{escl.WithTimeouts(escl.Timeouts{Stall: 500 * time.Millisecond})}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	poll := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	// The simulation page: every profile and every fault is a button.
+	run("open the simulation page", chromedp.Navigate(a.UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("fault-jam")))
+	poll("buttons", `document.querySelectorAll('button.profile').length >= 7 && document.querySelectorAll('button.fault').length === 8`)
+	run("switch to jam200", chromedp.Click(chromedp.ID("profile-jam200")))
+	poll("profile switched", `document.body.dataset.profile === 'jam200'`)
+	run("disconnect at sheet 2", chromedp.Click(chromedp.ID("fault-disconnect")))
+	poll("fault set", `document.body.dataset.fault === 'disconnect'`)
+	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		screenshot(t, "sim-scanner-faults.png", png)
+	} else {
+		t.Fatal(err)
+	}
+	if st := a.scanner.state(); st.Profile != "jam200" || st.Fault != "disconnect" || st.Effective.DisconnectAtSheet != 2 {
+		t.Fatalf("scanner state %+v", st)
+	}
+
+	// A visit on the customer's screen, the scan broken off at sheet 2.
+	if err := a.Kiosk.Identify("035F083761"); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Kiosk.Scan(ctx)
+	v := a.Kiosk.View()
+	if v.ErrorKey != "offline" || v.Scanned != 2 || len(v.Missing) != 1 {
+		t.Fatalf("view after the broken-off scan: %q, %d pages, missing %v", v.ErrorKey, v.Scanned, v.Missing)
+	}
+	run("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(a.UIURL, "/")+a.UILaunch()), chromedp.WaitVisible(chromedp.ID("error")))
+	// The customer's screen has no simulation controls.
+	poll("no fault buttons on the customer's screen", `document.querySelectorAll('button.fault, #fault-jam').length === 0`)
+	// Where the screen has a list of missing pages, it names sheet 2.
+	poll("missing page named", `(() => { const m = document.getElementById('missing');
+		return !m || (!m.hidden && m.textContent.includes('2')); })()`)
+	time.Sleep(500 * time.Millisecond) // let thumbnails settle for the picture; nothing is asserted on time
+	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		screenshot(t, "visit-scan-broken-off.png", png)
+	} else {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("error")))
+	if err != nil || strings.TrimSpace(text) == "" {
+		t.Fatalf("error on the customer's screen: %q %v", text, err)
+	}
+}
