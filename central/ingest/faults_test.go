@@ -1,25 +1,19 @@
 package ingest
 
 import (
+	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/central/store"
 	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
 
 // offerAll sends the offer and every chunk, and returns the replies to the
 // last message and its error (nil replies, no error, until complete).
-func (f *fixture) offerAll(p sealedPacket) ([]Reply, error) {
-	r, err := f.in.Handle(wire.OfferTopic(p.m.KioskID, p.m.PacketID), p.offer)
-	for n := 0; n < p.m.Chunks() && err == nil; n++ {
-		r, err = f.in.Handle(wire.ChunkTopic(p.m.KioskID, p.m.PacketID, n), p.chunk(n))
-	}
-	return r, err
-}
+func (f *fixture) offerAll(p sealedPacket) ([]Reply, error) { return f.deliverTo(f.in, p) }
 
 // TestStorageFaultsAreRetried: a read-only inbox and a process out of file
 // descriptors are the central's own trouble. The packet gets no receipt
@@ -70,7 +64,7 @@ func TestStorageFaultsAreRetried(t *testing.T) {
 			if len(faults) == 0 || faults[0] != "k-a/"+p.m.PacketID {
 				t.Fatalf("fault reports %v", faults)
 			}
-			if _, err := os.Stat(filepath.Join(f.in.packetDir("k-a", p.m.PacketID), "receipt")); !errors.Is(err, os.ErrNotExist) {
+			if _, err := f.in.cfg.Ledger.Lookup(context.Background(), "k-a", p.m.PacketID); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a receipt was kept for a storage fault: %v", err)
 			}
 			// After the fault: the kiosk offers again and it is filed.
@@ -85,8 +79,8 @@ func TestStorageFaultsAreRetried(t *testing.T) {
 	}
 }
 
-// TestReplayAfterCleanup: after the documented clean-up of the state
-// folder, a replayed old packet is refused, never filed twice; a packet of
+// TestReplayAfterCleanup: after the documented clean-up of the ledger
+// (Forget), a replayed old packet is refused, never filed twice; a packet of
 // a kiosk that was offline for weeks is still filed; one dated ahead of the
 // clock waits.
 func TestReplayAfterCleanup(t *testing.T) {
@@ -97,11 +91,14 @@ func TestReplayAfterCleanup(t *testing.T) {
 	if rc := f.receipt(t, f.deliver(t, p, []int{0})); rc.Status != wire.ReceiptFiled {
 		t.Fatalf("first delivery %+v", rc)
 	}
-	// The clean-up, as docs/operations.md allows it: packet folders whose
-	// receipt is older than the horizon plus the clock skew.
+	// The clean-up: ledger records older than the horizon plus the clock
+	// skew are forgotten.
+	if n, err := f.in.Forget(context.Background()); err != nil || n != 0 {
+		t.Fatalf("Forget before the horizon: %d, %v", n, err)
+	}
 	now = now.Add(DefaultReplayHorizon + DefaultMaxClockSkew + time.Hour)
-	if err := os.RemoveAll(f.in.packetDir("k-a", p.m.PacketID)); err != nil {
-		t.Fatal(err)
+	if n, err := f.in.Forget(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Forget after the horizon: %d, %v; want 1", n, err)
 	}
 	r, err := f.offerAll(p)
 	if err != nil {

@@ -5,17 +5,25 @@
 //
 // Ingest is idempotent on (kiosk id, packet id): a packet filed once is
 // never filed again, whatever is redelivered, across restarts and across
-// several ingest processes sharing one state folder (a shared MQTT
-// subscription splits messages between them; a file lock serialises the
-// filing of one packet).
+// several ingest processes (a shared MQTT subscription splits messages
+// between them). The ledger (Config.Ledger, central/store: SQLite for one
+// process, PostgreSQL shared by several on several machines) holds each
+// packet's signed receipt; a claim with a lease in it serialises the filing
+// of one packet, and a process killed mid-filing leaves a claim another
+// process takes over when the lease ends.
 //
-// State folder (ids only, no personal data):
+// State folder, for chunks in flight only (ids only, no personal data;
+// shared by the processes, e.g. over NFS, since one packet's chunks may
+// reach several of them):
 //
 //	<kiosk>/<packet>/manifest      the verified signed manifest
 //	<kiosk>/<packet>/chunk-<n>     received chunks
-//	<kiosk>/<packet>/receipt       the signed receipt, once filed or rejected
 //
-// Inbox: <team>/<number>/<date>_<packet>.pdf and a .json sidecar.
+// A packet's folder is removed once its receipt is in the ledger.
+//
+// Inbox: <team>/<number>/<date>_<packet>.pdf and a .json sidecar. The team
+// comes from the number itself (wire.CheckNumber), never from what the
+// kiosk says it is.
 //
 // Only a verdict about the packet itself rejects it (a signed "rejected"
 // receipt, after which the kiosk quarantines it): a ciphertext that does
@@ -25,15 +33,16 @@
 // no descriptors left, an I/O error) is ErrStorage: no receipt, the chunks
 // stay, Config.OnFault is told, and the kiosk's next offer files it.
 //
-// Replays: the state folder proves a packet was filed. It may be cleaned
-// up (packet folders whose receipt is older than ReplayHorizon plus
-// MaxClockSkew), because a manifest created before the horizon is refused
-// (ErrExpired) and one dated further ahead than MaxClockSkew waits
-// (ErrClock), so a replay of a cleaned-up packet can never be filed again.
+// Replays: the ledger proves a packet was filed. Its records may be
+// forgotten (Forget: those received before ReplayHorizon plus MaxClockSkew),
+// because a manifest created before the horizon is refused (ErrExpired) and
+// one dated further ahead than MaxClockSkew waits (ErrClock), so a replay of
+// a forgotten packet can never be filed again.
 package ingest
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -47,11 +56,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
 
+	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/central/store/sqlite"
 	"github.com/einwurf/einwurf/wire"
 	"github.com/einwurf/einwurf/wire/packet"
 )
@@ -84,7 +94,14 @@ var (
 const (
 	DefaultReplayHorizon = 80 * 24 * time.Hour
 	DefaultMaxClockSkew  = 24 * time.Hour
+	// DefaultLease is how long a claim to file a packet holds: far longer
+	// than filing takes, so a live process never loses it; a killed one's
+	// packet is filed by another process this long after.
+	DefaultLease = 2 * time.Minute
 )
+
+// dbTimeout bounds one ledger operation.
+const dbTimeout = 30 * time.Second
 
 // storage marks err as a fault of the central's own storage.
 func storage(err error) error { return fmt.Errorf("%w: %w", ErrStorage, err) }
@@ -130,6 +147,16 @@ type Config struct {
 	ReplayHorizon, MaxClockSkew time.Duration
 	// Logger receives ids and reasons only; nil uses slog.Default().
 	Logger *slog.Logger
+	// Ledger records which packets were filed and their receipts, and
+	// holds the claims that make filing exactly-once across processes.
+	// Share one PostgreSQL store between processes on several machines;
+	// nil opens a SQLite ledger (ledger.db) in StateDir, for one process.
+	Ledger store.Ledger
+	// Owner names this process in the ledger's claims; it must differ
+	// between processes (default: host name, process id and a random
+	// part). Lease is how long a claim holds (default DefaultLease).
+	Owner string
+	Lease time.Duration
 }
 
 // Filed describes a filed document.
@@ -138,6 +165,9 @@ type Filed struct {
 	Sidecar  string
 	KioskID  string
 	PacketID string
+	// Team is the inbox the number routed to; Pages the page count.
+	Team  string
+	Pages int
 }
 
 // Sidecar is the JSON written next to each filed PDF.
@@ -165,7 +195,8 @@ type Reply struct {
 // Ingest handles offers and chunks. Its methods are safe for concurrent use.
 type Ingest struct {
 	cfg   Config
-	locks sync.Map // packet dir → *sync.Mutex (within one process; flock across)
+	locks sync.Map    // packet dir → *sync.Mutex (within one process; the ledger's claim across)
+	own   store.Store // the ledger New opened, closed by Close
 }
 
 // New returns an Ingest.
@@ -182,12 +213,97 @@ func New(cfg Config) (*Ingest, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), time.Now().UnixNano()&0xffffff)
+	}
 	for _, d := range []string{cfg.StateDir, cfg.InboxDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
 	}
-	return &Ingest{cfg: cfg}, nil
+	in := &Ingest{cfg: cfg}
+	if cfg.Ledger == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+		defer cancel()
+		st, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, "ledger.db"), sqlite.Options{Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("ingest: ledger: %w", err)
+		}
+		in.own, in.cfg.Ledger = st, st
+	}
+	return in, nil
+}
+
+// Close closes the ledger New opened (none when Config.Ledger was given).
+func (in *Ingest) Close() error {
+	if in.own != nil {
+		return in.own.Close()
+	}
+	return nil
+}
+
+// Forget removes what proves a packet was filed once no manifest can reach
+// it any more: ledger records received before ReplayHorizon plus
+// MaxClockSkew, and packet folders in StateDir untouched for as long
+// (transfers a kiosk gave up). Run it daily; it returns how many ledger
+// records went.
+func (in *Ingest) Forget(ctx context.Context) (int64, error) {
+	before := in.cfg.Now().Add(-in.cfg.ReplayHorizon - in.cfg.MaxClockSkew)
+	n, err := in.cfg.Ledger.Forget(ctx, before)
+	if err != nil {
+		return 0, storage(err)
+	}
+	kiosks, _ := os.ReadDir(in.cfg.StateDir)
+	for _, k := range kiosks {
+		if !k.IsDir() {
+			continue
+		}
+		pkts, _ := os.ReadDir(filepath.Join(in.cfg.StateDir, k.Name()))
+		for _, p := range pkts {
+			if fi, err := p.Info(); err == nil && p.IsDir() && fi.ModTime().Before(before) {
+				os.RemoveAll(filepath.Join(in.cfg.StateDir, k.Name(), p.Name()))
+			}
+		}
+	}
+	return n, nil
+}
+
+// lookup returns the ledger's record of a packet, nil when there is none.
+func (in *Ingest) lookup(kioskID, packetID string) (*store.FiledPacket, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	rec, err := in.cfg.Ledger.Lookup(ctx, kioskID, packetID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, storage(fmt.Errorf("ledger: %w", err))
+	}
+	return &rec, nil
+}
+
+// record puts a packet's final answer into the ledger and removes its
+// folder of chunks.
+func (in *Ingest) record(m wire.Manifest, dir string, r wire.Receipt, signed []byte, f Filed) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	if err := in.cfg.Ledger.Record(ctx, store.FiledPacket{KioskID: m.KioskID, PacketID: m.PacketID, Status: r.Status,
+		Receipt: signed, Team: f.Team, Pages: f.Pages, Created: m.Created, Received: r.Received}); err != nil {
+		return storage(fmt.Errorf("ledger: %w", err))
+	}
+	in.removePacketDir(dir)
+	return nil
+}
+
+// removePacketDir removes a recorded packet's folder (and its kiosk's
+// folder when that is left empty).
+func (in *Ingest) removePacketDir(dir string) {
+	os.RemoveAll(dir)
+	os.Remove(filepath.Dir(dir))
 }
 
 // Handle processes one message from topic and returns the replies to send.
@@ -234,12 +350,12 @@ func (in *Ingest) offer(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 		return nil, fmt.Errorf("%w: manifest ids differ from topic", ErrManifest)
 	}
 	dir := in.packetDir(m.KioskID, m.PacketID)
-	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
-		// Chunks left by a process killed between receipt and clean-up.
-		in.dropChunks(dir)
-		return []Reply{{wire.ReceiptTopic(m.KioskID), r}}, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, in.fault(m, storage(err))
+	if rec, err := in.lookup(m.KioskID, m.PacketID); err != nil {
+		return nil, in.fault(m, err)
+	} else if rec != nil {
+		// Chunks left by a process killed between record and clean-up.
+		in.removePacketDir(dir)
+		return []Reply{{wire.ReceiptTopic(m.KioskID), rec.Receipt}}, nil
 	}
 	now := in.cfg.Now()
 	if m.Created.After(now.Add(in.cfg.MaxClockSkew)) {
@@ -287,10 +403,7 @@ func (in *Ingest) reject(m wire.Manifest, dir string, v error) ([]Reply, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, in.fault(m, storage(err))
-	}
-	if err := writeAtomic(filepath.Join(dir, "receipt"), signed); err != nil {
+	if err := in.record(m, dir, receipt, signed, Filed{}); err != nil {
 		return nil, in.fault(m, err)
 	}
 	return []Reply{{wire.ReceiptTopic(m.KioskID), signed}}, nil
@@ -315,10 +428,12 @@ func (in *Ingest) loadManifest(dir string, kioskID string) (wire.Manifest, error
 // chunk stores one chunk after checking it against the manifest.
 func (in *Ingest) chunk(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 	dir := in.packetDir(pt.KioskID, pt.PacketID)
-	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
+	if rec, err := in.lookup(pt.KioskID, pt.PacketID); err != nil {
+		return nil, in.fault(wire.Manifest{KioskID: pt.KioskID, PacketID: pt.PacketID}, err)
+	} else if rec != nil {
 		if pt.Chunk == 0 {
 			// A whole resend of a filed packet: remind the kiosk once.
-			return []Reply{{wire.ReceiptTopic(pt.KioskID), r}}, nil
+			return []Reply{{wire.ReceiptTopic(pt.KioskID), rec.Receipt}}, nil
 		}
 		return nil, nil
 	}
@@ -343,6 +458,9 @@ func (in *Ingest) chunk(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 		// and one damaged by a crash is found when the packet is filed
 		// and asked for again. The fsyncs go to what the receipt promises.
 		if err := writeNoSync(name, payload); err != nil {
+			if rec, lerr := in.lookup(m.KioskID, m.PacketID); lerr == nil && rec != nil {
+				return nil, nil // filed meanwhile by another process, which removed the folder
+			}
 			return nil, in.fault(m, err)
 		}
 	}
@@ -389,6 +507,12 @@ func (in *Ingest) progressOrFile(m wire.Manifest, dir string) ([]Reply, error) {
 		return []Reply{{wire.ProgressTopic(m.KioskID), p}}, nil
 	}
 	r, err := in.finish(m, dir)
+	if errors.Is(err, errBusy) {
+		// Another process is filing it: its receipt answers the kiosk (or,
+		// should that process die, the kiosk's next offer after its lease).
+		in.cfg.Logger.Debug("ingest: packet being filed by another process", "kiosk", m.KioskID, "packet", m.PacketID)
+		return nil, nil
+	}
 	if err != nil && errors.Is(err, ErrStorage) {
 		return nil, in.fault(m, err)
 	}
@@ -406,25 +530,31 @@ func (in *Ingest) progressOrFile(m wire.Manifest, dir string) ([]Reply, error) {
 	return []Reply{{wire.ReceiptTopic(m.KioskID), r}}, nil
 }
 
-// finish files a complete packet once, under a lock, and returns the
-// signed receipt.
+// errBusy says another process holds the claim to file a packet.
+var errBusy = errors.New("ingest: packet being filed by another process")
+
+// finish files a complete packet once, under the ledger's claim, and
+// returns the signed receipt.
 func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 	mu, _ := in.locks.LoadOrStore(dir, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	lf, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, storage(err)
+	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+	defer cancel()
+	rec, err := in.cfg.Ledger.Claim(ctx, m.KioskID, m.PacketID, in.cfg.Owner, in.cfg.Lease)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil, errBusy
+	case err != nil:
+		return nil, storage(fmt.Errorf("ledger: %w", err)) // cannot tell whether it was filed
+	case rec != nil:
+		in.removePacketDir(dir)
+		return rec.Receipt, nil // filed by another process meanwhile
 	}
-	defer lf.Close()
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, storage(fmt.Errorf("lock: %w", err))
-	}
-	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
-	if r, err := os.ReadFile(filepath.Join(dir, "receipt")); err == nil {
-		return r, nil // filed by another process meanwhile
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, storage(err) // cannot tell whether it was filed
+	release := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+		defer cancel()
+		in.cfg.Ledger.Release(ctx, m.KioskID, m.PacketID, in.cfg.Owner)
 	}
 	receipt := wire.Receipt{PacketID: m.PacketID, KioskID: m.KioskID, SHA256: m.SHA256,
 		Status: wire.ReceiptFiled, Received: in.cfg.Now().UTC()}
@@ -433,6 +563,7 @@ func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 		if !verdict(ferr) {
 			// Our own trouble, not the packet's: keep the chunks, no
 			// receipt; the kiosk will offer again.
+			release()
 			var bad *badChunkError
 			if !errors.As(ferr, &bad) && !errors.Is(ferr, ErrStorage) {
 				ferr = storage(ferr)
@@ -444,18 +575,19 @@ func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 	}
 	signed, err := wire.Sign(in.cfg.SignKey, wire.TypeReceipt, receipt)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "receipt"), signed); err != nil {
+	if err := in.record(m, dir, receipt, signed, filed); err != nil {
 		if ferr == nil {
 			// Filed, but the proof is not kept: take the PDF back so
 			// that the retry files it exactly once.
 			os.Remove(filed.PDF)
 			os.Remove(filed.Sidecar)
 		}
+		release()
 		return nil, err
 	}
-	in.dropChunks(dir)
 	if ferr == nil {
 		in.cfg.Logger.Info("ingest: packet filed", "kiosk", m.KioskID, "packet", m.PacketID)
 		if in.cfg.OnFiled != nil {
@@ -475,15 +607,6 @@ func reasonCode(err error) string {
 		return "expired"
 	default:
 		return "payload"
-	}
-}
-
-func (in *Ingest) dropChunks(dir string) {
-	des, _ := os.ReadDir(dir)
-	for _, de := range des {
-		if strings.HasPrefix(de.Name(), "chunk-") || strings.HasPrefix(de.Name(), ".tmp-chunk-") {
-			os.Remove(filepath.Join(dir, de.Name()))
-		}
 	}
 }
 
@@ -585,10 +708,16 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 	if meta.PacketID != m.PacketID || meta.KioskID != m.KioskID {
 		return Filed{}, fmt.Errorf("%w: inner ids differ from manifest", ErrPayload)
 	}
-	team, number := safeName(meta.Team), safeName(meta.Number)
-	if team == "" || number == "" {
-		return Filed{}, fmt.Errorf("%w: routing", ErrPayload)
+	// Route by the number itself, never by the team the kiosk names.
+	num, err := wire.CheckNumber(meta.Number)
+	if err != nil {
+		return Filed{}, fmt.Errorf("%w: %w", ErrPayload, err)
 	}
+	if meta.Team != num.Team || meta.Kind != num.Kind {
+		in.cfg.Logger.Warn("ingest: the kiosk's team or kind differs from its number's; routed by the number",
+			"kiosk", m.KioskID, "packet", m.PacketID, "team", num.Team)
+	}
+	team, number := num.Team, num.Norm
 	caseDir := filepath.Join(in.cfg.InboxDir, team, number)
 	if err := os.MkdirAll(caseDir, 0o750); err != nil {
 		return Filed{}, storage(err)
@@ -605,28 +734,15 @@ func (in *Ingest) file(m wire.Manifest, dir string, received time.Time) (Filed, 
 		return Filed{}, err
 	}
 	mh := sha256.Sum256([]byte(m.SHA256))
-	sc := Sidecar{PacketID: m.PacketID, KioskID: m.KioskID, Number: meta.Number, Kind: meta.Kind,
-		Team: meta.Team, Scanned: meta.Scanned, Received: received, Pages: meta.Pages,
+	sc := Sidecar{PacketID: m.PacketID, KioskID: m.KioskID, Number: num.Norm, Kind: num.Kind,
+		Team: num.Team, Scanned: meta.Scanned, Received: received, Pages: meta.Pages,
 		SHA256: meta.PDFSHA256, Size: meta.PDFSize, Manifest: hex.EncodeToString(mh[:]), PDF: base + ".pdf"}
 	sj, _ := json.MarshalIndent(sc, "", "  ")
 	if err := writeAtomic(sidecar, append(sj, '\n')); err != nil {
 		os.Remove(pdfPath)
 		return Filed{}, err
 	}
-	return Filed{PDF: pdfPath, Sidecar: sidecar, KioskID: m.KioskID, PacketID: m.PacketID}, nil
-}
-
-// safeName keeps a path element to letters, digits, '-' and '_'.
-func safeName(s string) string {
-	if s == "" || len(s) > 64 {
-		return ""
-	}
-	for _, c := range s {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return ""
-		}
-	}
-	return s
+	return Filed{PDF: pdfPath, Sidecar: sidecar, KioskID: m.KioskID, PacketID: m.PacketID, Team: num.Team, Pages: meta.Pages}, nil
 }
 
 func writeAtomic(path string, data []byte) error {

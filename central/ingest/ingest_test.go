@@ -34,6 +34,8 @@ type fixture struct {
 	centralPK ed25519.PublicKey
 	kioskKey  ed25519.PrivateKey
 	filed     []Filed
+	// editMeta, when set, changes the inner metadata seal writes.
+	editMeta func(*packet.Meta)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -72,6 +74,9 @@ func (f *fixture) seal(t *testing.T, kiosk, innerKiosk, innerPacket string, pdfS
 	meta := packet.Meta{V: 1, PacketID: innerPacket, KioskID: innerKiosk, Number: "035F083761", Kind: "Kundennummer",
 		Team: "placement", Scanned: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), Pages: 2,
 		PDFSize: int64(len(pdf)), PDFSHA256: hex.EncodeToString(sum[:])}
+	if f.editMeta != nil {
+		f.editMeta(&meta)
+	}
 	var ct bytes.Buffer
 	s, err := packet.Seal(&ct, f.central.Recipient(), meta, bytes.NewReader(pdf))
 	if err != nil {

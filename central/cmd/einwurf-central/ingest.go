@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/einwurf/einwurf/central/ingest"
 	"github.com/einwurf/einwurf/central/keys"
@@ -23,14 +24,11 @@ func init() {
 			inbox := fs.String("inbox", "inbox", "the inbox on the central file system")
 			group := fs.String("group", "ingest", "shared subscription group")
 			workers := fs.Int("workers", 4, "messages handled at once")
+			db := dbFlag(fs)
+			lease := fs.Duration("lease", ingest.DefaultLease, "how long a claim to file a packet holds (a killed process's packet is filed by another after it)")
 			mf := mqttFlags(fs, "ingest-1")
 			return func(ctx context.Context) error {
 				c, err := keys.Load(*keyDir)
-				if err != nil {
-					return err
-				}
-				in, err := ingest.New(ingest.Config{StateDir: *state, InboxDir: *inbox, Identity: c.Identity,
-					SignKey: c.SignKey, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")), Logger: e.Log})
 				if err != nil {
 					return err
 				}
@@ -38,6 +36,18 @@ func init() {
 				if err != nil {
 					return err
 				}
+				st, err := openStore(ctx, *db)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				in, err := ingest.New(ingest.Config{StateDir: *state, InboxDir: *inbox, Identity: c.Identity,
+					SignKey: c.SignKey, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")), Logger: e.Log,
+					Ledger: st, Owner: opts.ClientID, Lease: *lease})
+				if err != nil {
+					return err
+				}
+				go forgetDaily(ctx, in, e)
 				e.Log.Info("ingest running", "id", opts.ClientID, "group", *group)
 				if err := ingest.Run(ctx, opts, in, *group, *workers); err != nil && !errors.Is(err, context.Canceled) {
 					return err
@@ -103,4 +113,21 @@ func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{c}
 	}
 	return cfg, nil
+}
+
+// forgetDaily forgets ledger records past the replay horizon, at start and
+// then once a day, until ctx ends.
+func forgetDaily(ctx context.Context, in *ingest.Ingest, e *env) {
+	for {
+		if n, err := in.Forget(ctx); err != nil {
+			e.Log.Warn("ingest: forgetting old ledger records failed", "err", err)
+		} else if n > 0 {
+			e.Log.Info("ingest: ledger records past the replay horizon forgotten", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/einwurf/einwurf/central/keys"
 	"github.com/einwurf/einwurf/central/monitor"
 	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/central/store/postgres"
 	"github.com/einwurf/einwurf/central/store/sqlite"
 )
 
@@ -126,11 +127,15 @@ func init() {
 // dbFlag defines the -db flag of the subcommands that use the central's
 // database.
 func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", "central.db", "the central's SQLite database file")
+	return fs.String("db", "central.db", "the central's database: a SQLite file, or a PostgreSQL URL (postgres://…) shared by several processes")
 }
 
-// openStore opens the central's database.
+// openStore opens the central's database: PostgreSQL for a postgres:// or
+// postgresql:// URL, else the SQLite file at path.
 func openStore(ctx context.Context, path string) (store.Store, error) {
+	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
+		return postgres.Open(ctx, path, postgres.Options{})
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
