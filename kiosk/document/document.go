@@ -9,6 +9,7 @@ package document
 
 import (
 	"bufio"
+	"bytes"
 	"compress/zlib"
 	"context"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/einwurf/einwurf/kiosk/document/blank"
 	"github.com/einwurf/einwurf/kiosk/document/codes"
 	"github.com/einwurf/einwurf/kiosk/document/g4"
+	"github.com/einwurf/einwurf/kiosk/document/jpegdec"
 	"github.com/einwurf/einwurf/kiosk/document/pdfa"
 )
 
@@ -61,6 +63,10 @@ type Page struct {
 	Ink float64
 	// Codes are the barcodes found on the page.
 	Codes []Code
+	// Thumb is the page's thumbnail (JPEG, Options.ThumbWidth wide) in the
+	// same folder, made at Ingest from the same decode as the analysis;
+	// empty when none was asked for.
+	Thumb string
 }
 
 // Options tune Ingest. Start from DefaultOptions: zero limits are refused
@@ -78,6 +84,10 @@ type Options struct {
 	MaxPageBytes int64
 	// MaxPixels bounds width*height of one page.
 	MaxPixels int
+	// ThumbWidth is the width of the thumbnail Ingest makes (Page.Thumb)
+	// from the decode it analyses, far cheaper than rendering the PDF
+	// again; 0 (the default) makes none.
+	ThumbWidth int
 }
 
 // DefaultOptions are the settings for office paper at 150 to 600 dpi.
@@ -125,7 +135,7 @@ func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Pa
 		return Page{}, malformed("page without body")
 	}
 	defer p.Body.Close()
-	if opt.MaxPageBytes <= 0 || opt.MaxPixels <= 0 || opt.BlankThreshold < 0 || opt.BlankThreshold > 1 {
+	if opt.MaxPageBytes <= 0 || opt.MaxPixels <= 0 || opt.BlankThreshold < 0 || opt.BlankThreshold > 1 || opt.ThumbWidth < 0 || opt.ThumbWidth > 4096 {
 		return Page{}, ErrBadOptions
 	}
 	if p.Sheet < 1 || p.Sheet > 99999 || (p.Side != scanner.Front && p.Side != scanner.Back) {
@@ -141,10 +151,10 @@ func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Pa
 	tmpName := tmp.Name()
 	// Every file made here is removed on return, except the page kept.
 	made := []string{tmpName}
-	kept := ""
+	kept, keptThumb := "", ""
 	defer func() {
 		for _, name := range made {
-			if name != kept {
+			if name != kept && name != keptThumb {
 				dir.Remove(name)
 			}
 		}
@@ -165,10 +175,11 @@ func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Pa
 
 	pg := Page{Sheet: p.Sheet, Side: p.Side, Resolution: p.Resolution}
 	var img image.Image
+	var v view
 	var out string // file holding the page as it goes into the PDF
 	switch p.Format {
 	case scanner.FormatJPEG:
-		img, err = ingestJPEG(tmpName, &pg, opt)
+		v, err = ingestJPEG(tmpName, &pg, opt)
 		out = tmpName
 	case scanner.FormatPDF:
 		var jpg string
@@ -176,7 +187,7 @@ func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Pa
 		switch {
 		case err == nil:
 			made = append(made, jpg)
-			img, err = ingestJPEG(jpg, &pg, opt)
+			v, err = ingestJPEG(jpg, &pg, opt)
 			out = jpg
 		case errors.Is(err, errNotDCT):
 			// Not a JPEG inside: take the page as MuPDF draws it at the
@@ -201,8 +212,22 @@ func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Pa
 	if err != nil {
 		return Page{}, err
 	}
-	if err := analyse(ctx, img, &pg, opt); err != nil {
+	if img != nil {
+		v = viewOf(img, pg.Resolution)
+	}
+	if err := analyse(ctx, v, &pg, opt); err != nil {
 		return Page{}, err
+	}
+	if opt.ThumbWidth > 0 {
+		th, err := writeThumb(v, min(opt.ThumbWidth, pg.Width), dir)
+		if err != nil {
+			return Page{}, err
+		}
+		made = append(made, th)
+		if pg.Thumb, err = dir.Rename(th, fmt.Sprintf("sheet-%05d-%s.thumb.jpg", pg.Sheet, pg.Side)); err != nil {
+			return Page{}, err
+		}
+		made = append(made, pg.Thumb)
 	}
 	ext := map[string]string{scanner.FormatJPEG: "jpg", FormatG4: "g4", FormatFlateGray: "zz", FormatFlateRGB: "zz", FormatFlateBilevel: "zz"}[pg.Format]
 	path, err := dir.Rename(out, fmt.Sprintf("sheet-%05d-%s.%s", pg.Sheet, pg.Side, ext))
@@ -211,6 +236,7 @@ func IngestIn(ctx context.Context, dir Folder, p *scanner.Page, opt Options) (Pa
 	}
 	pg.Path, kept = path, path
 	made = append(made, path)
+	keptThumb = pg.Thumb
 	return pg, nil
 }
 
@@ -233,43 +259,41 @@ func checkSize(pg *Page, w, h int, opt Options) error {
 func points(px, dpi int) float64 { return float64(px) * 72 / float64(dpi) }
 
 // ingestJPEG validates the JPEG at path by decoding it fully (a truncated
-// file fails here, not in the archive) and returns the image for analysis.
-func ingestJPEG(path string, pg *Page, opt Options) (image.Image, error) {
-	f, err := os.Open(path)
+// file fails here, not in the archive) and returns its view for analysis.
+// Baseline JPEGs, what scanners send, are decoded once into coefficients
+// (jpegdec); anything else, or anything jpegdec finds fault with, is judged
+// and decoded by image/jpeg.
+func ingestJPEG(path string, pg *Page, opt Options) (view, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("document: %w", err)
+		return view{}, fmt.Errorf("document: %w", err)
 	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
 	if pg.Resolution == 0 {
 		// The scanner did not say; the JFIF header may.
-		if head, err := br.Peek(18); err == nil {
-			pg.Resolution = jfifDensity(head)
-		}
+		pg.Resolution = jfifDensity(data)
 	}
-	cfg, err := jpeg.DecodeConfig(br)
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, malformed("jpeg header: %v", err)
+		return view{}, malformed("jpeg header: %v", err)
 	}
 	switch cfg.ColorModel {
 	case color.GrayModel, color.YCbCrModel, color.RGBAModel: // RGBA: Adobe RGB-transform JPEG
 	default:
 		// CMYK would need a CMYK output intent; scanners do not send it.
-		return nil, malformed("jpeg colour model not grey or RGB")
+		return view{}, malformed("jpeg colour model not grey or RGB")
 	}
 	if err := checkSize(pg, cfg.Width, cfg.Height, opt); err != nil {
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("document: %w", err)
-	}
-	br.Reset(f)
-	img, err := jpeg.Decode(br)
-	if err != nil {
-		return nil, malformed("jpeg data: %v", err)
+		return view{}, err
 	}
 	pg.Format = scanner.FormatJPEG
-	return img, nil
+	if im, err := jpegdec.Decode(data); err == nil {
+		return viewJPEG(im, pg.Resolution)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		return view{}, malformed("jpeg data: %v", err)
+	}
+	return viewOf(img, pg.Resolution), nil
 }
 
 // jfifDensity returns the dots per inch a JFIF APP0 header states, or 0.
@@ -562,42 +586,6 @@ func grayOf(img image.Image) *image.Gray {
 		}
 	}
 	return g
-}
-
-// analyse judges blankness and looks for codes.
-func analyse(ctx context.Context, img image.Image, pg *Page, opt Options) error {
-	g := grayOf(img)
-	if g.Rect.Min != (image.Point{}) {
-		// Both analyses index pixels from the image origin.
-		c := image.NewGray(image.Rect(0, 0, g.Rect.Dx(), g.Rect.Dy()))
-		for y := 0; y < g.Rect.Dy(); y++ {
-			copy(c.Pix[y*c.Stride:], g.Pix[y*g.Stride:y*g.Stride+g.Rect.Dx()])
-		}
-		g = c
-	}
-	if opt.BlankThreshold > 0 {
-		bo := blank.DefaultOptions()
-		bo.Threshold = opt.BlankThreshold
-		if opt.BlankContrast > 0 {
-			bo.Contrast = opt.BlankContrast
-		}
-		r, err := blank.Analyse(g, pg.Resolution, bo)
-		if err != nil {
-			return fmt.Errorf("document: blank: %w", err)
-		}
-		pg.Blank, pg.Ink = r.Blank, r.Ink
-	}
-	if opt.DetectCodes {
-		cs, err := codes.Detect(ctx, g, pg.Resolution)
-		if err != nil {
-			if errors.Is(err, codes.ErrBadImage) {
-				return malformed("%v", err)
-			}
-			return err
-		}
-		pg.Codes = cs
-	}
-	return nil
 }
 
 // Stats report what blank-page removal did, for the review screen.

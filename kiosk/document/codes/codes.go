@@ -51,14 +51,28 @@ func Detect(ctx context.Context, g *image.Gray, dpi int) ([]Code, error) {
 	}
 	// Work at about 150 dpi: Data Matrix modules on letters are 0.4 mm or
 	// more, still 2.4 px there, and a quarter of the pixels to look at.
-	work, wdpi := g, dpi
+	work, denom := g, 1
 	if dpi >= 240 {
-		work, wdpi = halve(g), dpi/2
+		work, denom = Halve(g), 2
 	}
+	full := func(r image.Rectangle) *image.Gray {
+		return g.SubImage(r.Add(g.Rect.Min)).(*image.Gray)
+	}
+	return DetectScaled(ctx, work, denom, dpi, full)
+}
+
+// DetectScaled is Detect for a page at hand in two scales: work, the page
+// at 1/denom of its dpi (origin 0,0), where candidates are looked for, and
+// full, which returns a rectangle of the page at full resolution (in
+// full-resolution coordinates from 0,0), where thin bars and small modules
+// are decoded. A decoder that can render parts of the page (kiosk/document's
+// JPEG path) then never draws the whole page at full resolution.
+func DetectScaled(ctx context.Context, work *image.Gray, denom, dpi int, full func(image.Rectangle) *image.Gray) ([]Code, error) {
+	if work == nil || work.Rect.Dx() < 8 || work.Rect.Dy() < 8 || dpi < 50 || dpi > 2400 || denom < 1 || denom > 8 || work.Rect.Min != (image.Point{}) {
+		return nil, ErrBadImage
+	}
+	wdpi := dpi / denom
 	cands := candidates(work, wdpi)
-	for i := range cands {
-		cands[i].r = cands[i].r.Add(work.Rect.Min)
-	}
 	var found []Code
 	seen := map[Code]bool{}
 	add := func(c Code) {
@@ -74,13 +88,15 @@ func Detect(ctx context.Context, g *image.Gray, dpi int) ([]Code, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		fr := image.Rect(c.r.Min.X*denom, c.r.Min.Y*denom, c.r.Max.X*denom, c.r.Max.Y*denom)
 		if c.try2D && n2 < max2D {
 			n2++
 			txt, ok := decode(dm, work, c.r, nil)
-			if !ok && work != g {
-				// Small modules may not survive halving; retry at full
-				// resolution.
-				txt, ok = decode(dm, g, scale(c.r, g.Rect), nil)
+			if !ok && denom > 1 {
+				// Small modules may not survive the reduction; retry at
+				// full resolution.
+				g := full(fr)
+				txt, ok = decode(dm, g, g.Rect, nil)
 			}
 			if ok {
 				add(Code{DataMatrix, txt})
@@ -89,10 +105,12 @@ func Detect(ctx context.Context, g *image.Gray, dpi int) ([]Code, error) {
 		}
 		if c.try1D && n1 < max1D {
 			n1++
-			// Bars are too thin for the halved image; decode at full size.
+			// Bars are too thin for the reduced image; decode at full size.
+			g := work
 			r := c.r
-			if work != g {
-				r = scale(c.r, g.Rect)
+			if denom > 1 {
+				g = full(fr)
+				r = g.Rect
 			}
 			hints := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 			if txt, ok := decode(c128, g, r, hints); ok {
@@ -101,12 +119,6 @@ func Detect(ctx context.Context, g *image.Gray, dpi int) ([]Code, error) {
 		}
 	}
 	return found, nil
-}
-
-// scale maps a rectangle of the halved image (origin 0,0) onto the original.
-func scale(r image.Rectangle, bounds image.Rectangle) image.Rectangle {
-	r = image.Rect(r.Min.X*2, r.Min.Y*2, r.Max.X*2, r.Max.Y*2).Add(bounds.Min)
-	return r.Intersect(bounds)
 }
 
 // decode runs reader on the crop r of g (r in g's coordinates).
@@ -133,8 +145,9 @@ func decode(reader gozxing.Reader, g *image.Gray, r image.Rectangle, hints map[g
 	return res.GetText(), true
 }
 
-// halve returns g scaled to half size by averaging 2x2 blocks.
-func halve(g *image.Gray) *image.Gray {
+// Halve returns g scaled to half size by averaging 2x2 blocks, with its
+// origin at 0,0.
+func Halve(g *image.Gray) *image.Gray {
 	w, h := g.Rect.Dx()/2, g.Rect.Dy()/2
 	out := image.NewGray(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {

@@ -1,0 +1,40 @@
+package jpegdec
+
+import (
+	"bytes"
+	"image/jpeg"
+	"testing"
+
+	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
+)
+
+// BenchmarkDecode compares decoding a 300 dpi A4 colour page for analysis
+// (coefficients, luminance at half scale) with image/jpeg's full decode.
+func BenchmarkDecode(b *testing.B) {
+	g, err := testpage.Letter(300, "035F083761", true, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := testpage.JPEG(g, true, 90)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("half", func(b *testing.B) {
+		for b.Loop() {
+			im, err := Decode(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := im.Gray(2); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("image-jpeg", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
