@@ -92,7 +92,11 @@ func mosquittoPub(b *testing.B, w *e2e.World, file string, size int) time.Durati
 	pki := w.PKI.Dir
 	topic := "einwurf/v1/k/k-a/bench"
 	tlsArgs := func(user string) []string {
-		return []string{"-h", "127.0.0.1", "-p", strconv.Itoa(w.Broker.Port()), "--cafile", filepath.Join(pki, "ca.pem"),
+		port := w.Broker.Port()
+		if user == mosquittotest.CentralUser {
+			port = w.Broker.CentralPort()
+		}
+		return []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "--cafile", filepath.Join(pki, "ca.pem"),
 			"--cert", filepath.Join(pki, user+".pem"), "--key", filepath.Join(pki, user+".key")}
 	}
 	out := filepath.Join(b.TempDir(), "received")

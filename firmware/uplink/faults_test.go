@@ -215,7 +215,7 @@ func TestClockJumps(t *testing.T) {
 	w := newWorld(t, "k-a")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.RunIngestClock(ctx, "ingest-1", w.Broker.URL(), time.Hour); close(done) }()
+	go func() { w.RunIngestClock(ctx, "ingest-1", w.Broker.CentralURL(), time.Hour); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	k := openKiosk(t, w, "k-a")
 	pdfA, pdfB := e2e.PDF(300<<10, 21, "a"), e2e.PDF(300<<10, 22, "b")

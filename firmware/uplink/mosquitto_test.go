@@ -66,7 +66,7 @@ func runIngest(t testing.TB, w *e2e.World, clientID string, filed chan<- ingest.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		w.RunIngest(ctx, clientID, w.Broker.URL(), func(f ingest.Filed) {
+		w.RunIngest(ctx, clientID, w.Broker.CentralURL(), func(f ingest.Filed) {
 			if filed != nil {
 				filed <- f
 			}
@@ -187,7 +187,7 @@ func centralClient(t testing.TB, w *e2e.World, clientID string) mqtt.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return connect(t, w, clientID, tlsConf)
+	return connect(t, w.Broker.CentralURL(), clientID, tlsConf)
 }
 
 func kioskClient(t testing.TB, w *e2e.World, kioskID string) mqtt.Client {
@@ -196,12 +196,12 @@ func kioskClient(t testing.TB, w *e2e.World, kioskID string) mqtt.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return connect(t, w, kioskID+"-x", tlsConf)
+	return connect(t, w.Broker.URL(), kioskID+"-x", tlsConf)
 }
 
-func connect(t testing.TB, w *e2e.World, clientID string, tlsConf *tls.Config) mqtt.Client {
+func connect(t testing.TB, url, clientID string, tlsConf *tls.Config) mqtt.Client {
 	t.Helper()
-	opts := mqtt.NewClientOptions().AddBroker(w.Broker.URL()).SetClientID(clientID).SetCleanSession(true).
+	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).SetCleanSession(true).
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetOrderMatters(false)
 	opts.SetTLSConfig(tlsConf)
 	c := mqtt.NewClient(opts)

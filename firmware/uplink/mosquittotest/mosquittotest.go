@@ -1,9 +1,15 @@
-// Package mosquittotest starts a real mosquitto 2.0 broker for tests: a
-// certificate authority and certificates made on the spot, a TLS listener
-// on 127.0.0.1 that requires a client certificate and takes the
-// certificate's common name as the user name, and the production ACL, in
-// which a kiosk may publish only under einwurf/v1/k/<its id>/ and read only
-// einwurf/v1/c/<its id>/.
+// Package mosquittotest starts a real mosquitto 2.0 broker for tests with
+// the production configuration of docs/operations.md: certificate
+// authorities and certificates made on the spot; a TLS listener for kiosks
+// (client certificate required, its common name is the user name and the
+// client id) and one for the central's processes (certificates of the
+// central CA only, free client ids); and the dynamic-security plugin, which
+// checks every SUBSCRIBE as well as every PUBLISH and delivery: a kiosk may
+// publish only under einwurf/v1/k/<its id>/, subscribe to and receive only
+// einwurf/v1/c/<its id>/, and cannot join the ingest's shared subscription.
+// (mosquitto 2.0's acl_file does not check subscriptions at all, and its
+// dynamic-security plugin has no %u patterns: each kiosk gets its own role,
+// made by Broker.Enrol as the central's enrolment does.)
 //
 // It is a test helper (as net/http/httptest is), not part of the appliance.
 package mosquittotest
@@ -15,6 +21,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -28,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // CentralUser is the common name of the central's certificate; the ACL
@@ -51,42 +60,58 @@ func Binary() (string, error) {
 	return "", ErrNotInstalled
 }
 
-// PKI is a throw-away certificate authority in a folder.
+// PKI is a pair of throw-away certificate authorities in a folder: the
+// kiosk CA (CAFile, which also signs the broker's server certificates) and
+// the central CA (CentralCAFile), which alone signs the certificates of
+// the central's processes (common name CentralUser).
 type PKI struct {
-	Dir    string
-	CAFile string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	mu     sync.Mutex
-	serial int64
+	Dir           string
+	CAFile        string
+	CentralCAFile string
+	ca, centralCA *x509.Certificate
+	caKey, cKey   *ecdsa.PrivateKey
+	mu            sync.Mutex
+	serial        int64
 }
 
-// NewPKI creates a CA in dir.
+// NewPKI creates the two CAs in dir.
 func NewPKI(dir string) (*PKI, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "einwurf test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	ca, _ := x509.ParseCertificate(der)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p := &PKI{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), ca: ca, caKey: key, serial: 1}
-	if err := os.WriteFile(p.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	p := &PKI{Dir: dir, CAFile: filepath.Join(dir, "ca.pem"), CentralCAFile: filepath.Join(dir, "central-ca.pem"), serial: 2}
+	var err error
+	if p.ca, p.caKey, err = newCA("einwurf test kiosk CA", 1, p.CAFile); err != nil {
+		return nil, err
+	}
+	if p.centralCA, p.cKey, err = newCA("einwurf test central CA", 2, p.CentralCAFile); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
+func newCA(name string, serial int64, file string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	ca, _ := x509.ParseCertificate(der)
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return nil, nil, err
+	}
+	return ca, key, nil
+}
+
 // Issue makes a certificate with common name cn (a server certificate for
-// 127.0.0.1 when server is true) and writes cn.pem and cn.key.
+// 127.0.0.1 when server is true) and writes cn.pem and cn.key. The central
+// CA signs CentralUser's, the kiosk CA every other.
 func (p *PKI) Issue(cn string, server bool) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -104,7 +129,11 @@ func (p *PKI) Issue(cn string, server bool) (certFile, keyFile string, err error
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 		tmpl.DNSNames = []string{"localhost"}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	ca, caKey := p.ca, p.caKey
+	if cn == CentralUser {
+		ca, caKey = p.centralCA, p.cKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return "", "", err
 	}
@@ -155,10 +184,12 @@ func LoadClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // Options configure a broker.
 type Options struct {
-	// Dir holds the configuration, ACL, persistence and log.
+	// Dir holds the configuration, the dynamic-security file, persistence
+	// and log.
 	Dir string
 	PKI *PKI
-	// Addr is "127.0.0.1:port"; empty picks a free port.
+	// Addr is the kiosks' listener, "127.0.0.1:port"; empty picks a free
+	// port. The central's listener takes another free port.
 	Addr string
 	// MessageSizeLimit overrides MessageSizeLimit (benchmarks comparing
 	// with a single large mosquitto_pub message need more); 0 keeps it.
@@ -167,25 +198,161 @@ type Options struct {
 
 // Broker is a running mosquitto.
 type Broker struct {
-	opt  Options
-	Addr string
-	conf string
-	log  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	opt         Options
+	Addr        string // the kiosks' listener
+	CentralAddr string // the central's listener
+	conf        string
+	log         string
+	mu          sync.Mutex
+	cmd         *exec.Cmd
+	done        chan struct{}
 }
 
-// ACL is the access control list the broker runs with: the production one.
-const ACL = `# The central may do everything.
-user ` + CentralUser + `
-topic readwrite #
+// Conf is the broker's configuration exactly as docs/operations.md
+// documents it; Render fills in the {{names}} (Production holds the
+// documented values).
+const Conf = `per_listener_settings false
+persistence true
+persistence_location {{data}}/
+autosave_interval 60
+# Chunks are 256 KiB + 32 bytes; nothing larger is needed.
+message_size_limit {{limit}}
+# Queue for kiosks and ingest processes that are away (persistent sessions).
+max_queued_messages 10000
+# Every SUBSCRIBE, PUBLISH and delivery is checked by the dynamic-security
+# plugin. There is no acl_file: mosquitto 2.0 does not check subscriptions
+# against it, so any kiosk could join the ingest's shared subscription.
+plugin {{dynsec_plugin}}
+plugin_opt_config_file {{dynsec_json}}
 
-# A kiosk (user name = common name of its certificate) may publish only
-# under its own topics and read only what the central sends it.
-pattern write einwurf/v1/k/%u/#
-pattern read einwurf/v1/c/%u/#
+# Kiosks: a certificate of the kiosk CA; its common name is the user name
+# and the client id, so no kiosk can take over another's session.
+listener {{kiosk_port}}{{bind}}
+cafile {{kiosk_ca}}
+certfile {{cert}}
+keyfile {{key}}
+require_certificate true
+use_identity_as_username true
+use_username_as_clientid true
+
+# The central's processes: certificates of the central CA only; each
+# process keeps its own stable client id (ingest-1, ingest-2, ...).
+listener {{central_port}}{{bind}}
+cafile {{central_ca}}
+certfile {{cert}}
+keyfile {{key}}
+require_certificate true
+use_identity_as_username true
 `
+
+// Production are the values of Conf on a central's broker host (Debian,
+// amd64; on arm64 the plugin is under /usr/lib/aarch64-linux-gnu/).
+var Production = map[string]string{
+	"data": "/var/lib/mosquitto", "limit": strconv.Itoa(MessageSizeLimit),
+	"dynsec_plugin": "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+	"dynsec_json":   "/var/lib/mosquitto/dynamic-security.json",
+	"kiosk_port":    "8883", "central_port": "8884", "bind": "",
+	"kiosk_ca": "/etc/mosquitto/einwurf-kiosk-ca.pem", "central_ca": "/etc/mosquitto/einwurf-central-ca.pem",
+	"cert": "/etc/mosquitto/broker.pem", "key": "/etc/mosquitto/broker.key",
+}
+
+// Render fills Conf's {{names}} from values.
+func Render(values map[string]string) string {
+	out := Conf
+	for k, v := range values {
+		out = strings.ReplaceAll(out, "{{"+k+"}}", v)
+	}
+	return out
+}
+
+// ACL is one rule of the dynamic-security plugin.
+type ACL struct {
+	Type  string `json:"acltype"`
+	Topic string `json:"topic"`
+	Allow bool   `json:"allow"`
+}
+
+// CentralACLs are the central role's rules: everything, and the plugin's
+// control topic, through which enrolment adds kiosks.
+var CentralACLs = []ACL{
+	{"publishClientSend", "#", true}, {"publishClientReceive", "#", true}, {"subscribePattern", "#", true},
+	{"publishClientSend", "$CONTROL/dynamic-security/#", true},
+	{"publishClientReceive", "$CONTROL/dynamic-security/#", true},
+	{"subscribePattern", "$CONTROL/dynamic-security/#", true},
+}
+
+// KioskACLs are the rules of kiosk id's own role: publish under its
+// topics, subscribe to and receive only what the central sends it. With
+// the default of "deny", nothing else — in particular no shared
+// subscription — is allowed.
+func KioskACLs(id string) []ACL {
+	return []ACL{
+		{"publishClientSend", "einwurf/v1/k/" + id + "/#", true},
+		{"subscribePattern", "einwurf/v1/c/" + id + "/#", true},
+		{"publishClientReceive", "einwurf/v1/c/" + id + "/#", true},
+	}
+}
+
+type roleRef struct {
+	Name string `json:"rolename"`
+}
+
+// DynsecConfig is the plugin's file at first start: deny by default, and
+// the central's client and role.
+func DynsecConfig() []byte {
+	type role struct {
+		Name string `json:"rolename"`
+		ACLs []ACL  `json:"acls"`
+	}
+	type client struct {
+		Username string    `json:"username"`
+		Roles    []roleRef `json:"roles"`
+	}
+	b, _ := json.MarshalIndent(struct {
+		Default map[string]bool `json:"defaultACLAccess"`
+		Clients []client        `json:"clients"`
+		Groups  []struct{}      `json:"groups"`
+		Roles   []role          `json:"roles"`
+	}{
+		Default: map[string]bool{"publishClientSend": false, "publishClientReceive": false, "subscribe": false, "unsubscribe": true},
+		Clients: []client{{CentralUser, []roleRef{{"central"}}}},
+		Groups:  []struct{}{},
+		Roles:   []role{{"central", CentralACLs}},
+	}, "", "  ")
+	return b
+}
+
+// EnrolCommands are the dynamic-security commands that let kiosk id in:
+// its role and its client (no password: it authenticates with its
+// certificate). The central publishes them to $CONTROL/dynamic-security/v1
+// when it enrols a kiosk.
+func EnrolCommands(id string) []byte {
+	b, _ := json.MarshalIndent(map[string]any{"commands": []any{
+		map[string]any{"command": "createRole", "rolename": "kiosk-" + id, "acls": KioskACLs(id)},
+		map[string]any{"command": "createClient", "username": id, "roles": []roleRef{{"kiosk-" + id}}},
+	}}, "", "  ")
+	return b
+}
+
+// dynsecPlugin finds mosquitto's dynamic-security plugin.
+func dynsecPlugin() (string, error) {
+	for _, pat := range []string{"/usr/lib/*/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so",
+		"/usr/local/lib/mosquitto_dynamic_security.so", "/usr/lib/*/mosquitto/mosquitto_dynamic_security.so"} {
+		if m, _ := filepath.Glob(pat); len(m) > 0 {
+			return m[0], nil
+		}
+	}
+	return "", fmt.Errorf("%w (its dynamic-security plugin)", ErrNotInstalled)
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
 
 // Start writes the configuration and starts mosquitto, waiting until it
 // accepts connections (at most 10 s).
@@ -193,18 +360,24 @@ func Start(opt Options) (*Broker, error) {
 	if _, err := Binary(); err != nil {
 		return nil, err
 	}
+	plugin, err := dynsecPlugin()
+	if err != nil {
+		return nil, err
+	}
 	if opt.MessageSizeLimit == 0 {
 		opt.MessageSizeLimit = MessageSizeLimit
 	}
 	if opt.Addr == "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if opt.Addr, err = freePort(); err != nil {
 			return nil, err
 		}
-		opt.Addr = l.Addr().String()
-		l.Close()
+	}
+	central, err := freePort()
+	if err != nil {
+		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(opt.Addr)
+	_, cport, _ := net.SplitHostPort(central)
 	if err := os.MkdirAll(filepath.Join(opt.Dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
@@ -212,8 +385,8 @@ func Start(opt Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	acl := filepath.Join(opt.Dir, "acl")
-	if err := os.WriteFile(acl, []byte(ACL), 0o600); err != nil {
+	dynsec := filepath.Join(opt.Dir, "dynamic-security.json")
+	if err := os.WriteFile(dynsec, DynsecConfig(), 0o600); err != nil {
 		return nil, err
 	}
 	var conf strings.Builder
@@ -222,25 +395,11 @@ func Start(opt Options) (*Broker, error) {
 		// read the test's private folder.
 		conf.WriteString("user root\n")
 	}
-	fmt.Fprintf(&conf, `persistence true
-persistence_location %s/
-autosave_interval 30
-log_dest file %s
-log_type error
-log_type warning
-log_type notice
-message_size_limit %d
-max_queued_messages 10000
-acl_file %s
-listener %s 127.0.0.1
-cafile %s
-certfile %s
-keyfile %s
-require_certificate true
-use_identity_as_username true
-`, filepath.Join(opt.Dir, "data"), filepath.Join(opt.Dir, "mosquitto.log"), opt.MessageSizeLimit, acl, port,
-		opt.PKI.CAFile, certFile, keyFile)
-	b := &Broker{opt: opt, Addr: opt.Addr, conf: filepath.Join(opt.Dir, "mosquitto.conf"),
+	fmt.Fprintf(&conf, "log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\n", filepath.Join(opt.Dir, "mosquitto.log"))
+	conf.WriteString(Render(map[string]string{"data": filepath.Join(opt.Dir, "data"), "limit": strconv.Itoa(opt.MessageSizeLimit),
+		"dynsec_plugin": plugin, "dynsec_json": dynsec, "kiosk_port": port, "central_port": cport, "bind": " 127.0.0.1",
+		"kiosk_ca": opt.PKI.CAFile, "central_ca": opt.PKI.CentralCAFile, "cert": certFile, "key": keyFile}))
+	b := &Broker{opt: opt, Addr: opt.Addr, CentralAddr: central, conf: filepath.Join(opt.Dir, "mosquitto.conf"),
 		log: filepath.Join(opt.Dir, "mosquitto.log")}
 	if err := os.WriteFile(b.conf, []byte(conf.String()), 0o600); err != nil {
 		return nil, err
@@ -249,6 +408,56 @@ use_identity_as_username true
 		return nil, err
 	}
 	return b, nil
+}
+
+// Enrol lets kiosk id in, as the central's enrolment does: it publishes
+// EnrolCommands as the central and waits for the plugin's answer (at most
+// 10 s). The plugin keeps it in its file across restarts.
+func (b *Broker) Enrol(id string) error {
+	tc, err := b.opt.PKI.ClientTLS(CentralUser)
+	if err != nil {
+		return err
+	}
+	o := mqtt.NewClientOptions().AddBroker(b.CentralURL()).SetClientID("enrol-" + id).SetTLSConfig(tc).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	c := mqtt.NewClient(o)
+	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("mosquittotest: enrol %s: connect: %v", id, t.Error())
+	}
+	defer c.Disconnect(50)
+	answer := make(chan []byte, 1)
+	t := c.Subscribe("$CONTROL/dynamic-security/v1/response", 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case answer <- m.Payload():
+		default:
+		}
+	})
+	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("mosquittotest: enrol %s: subscribe: %v", id, t.Error())
+	}
+	if t := c.Publish("$CONTROL/dynamic-security/v1", 1, false, EnrolCommands(id)); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		return fmt.Errorf("mosquittotest: enrol %s: publish: %v", id, t.Error())
+	}
+	select {
+	case a := <-answer:
+		var r struct {
+			Responses []struct {
+				Command string `json:"command"`
+				Error   string `json:"error"`
+			} `json:"responses"`
+		}
+		if err := json.Unmarshal(a, &r); err != nil || len(r.Responses) != 2 {
+			return fmt.Errorf("mosquittotest: enrol %s: answer %s", id, a)
+		}
+		for _, x := range r.Responses {
+			if x.Error != "" {
+				return fmt.Errorf("mosquittotest: enrol %s: %s: %s", id, x.Command, x.Error)
+			}
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("mosquittotest: enrol %s: no answer: %s", id, b.Log())
+	}
 }
 
 func (b *Broker) start() error {
@@ -279,9 +488,14 @@ func (b *Broker) start() error {
 			return fmt.Errorf("mosquittotest: mosquitto exited: %s", b.Log())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", b.Addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
+		up := 0
+		for _, addr := range []string{b.Addr, b.CentralAddr} {
+			if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+				c.Close()
+				up++
+			}
+		}
+		if up == 2 {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -291,8 +505,11 @@ func (b *Broker) start() error {
 	return fmt.Errorf("mosquittotest: mosquitto did not listen on %s within 10s: %s", b.Addr, b.Log())
 }
 
-// URL is the broker's URL for paho.
+// URL is the kiosks' listener's URL for paho.
 func (b *Broker) URL() string { return "ssl://" + b.Addr }
+
+// CentralURL is the central's listener's URL for paho.
+func (b *Broker) CentralURL() string { return "ssl://" + b.CentralAddr }
 
 // Dir is the broker's folder (configuration, log, persistence).
 func (b *Broker) Dir() string { return b.opt.Dir }
@@ -300,6 +517,13 @@ func (b *Broker) Dir() string { return b.opt.Dir }
 // Port is the broker's TCP port.
 func (b *Broker) Port() int {
 	_, p, _ := net.SplitHostPort(b.Addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// CentralPort is the TCP port of the central's listener.
+func (b *Broker) CentralPort() int {
+	_, p, _ := net.SplitHostPort(b.CentralAddr)
 	n, _ := strconv.Atoi(p)
 	return n
 }

@@ -110,7 +110,7 @@ func NewWorldLimit(dir string, limit int) (*World, error) {
 // (a proxy's, to cut the network); ingest helpers always connect to the
 // broker directly.
 func (w *World) SetBrokerURL(url string) error {
-	b, _ := json.Marshal(map[string]string{"broker": url, "central": w.Broker.URL()})
+	b, _ := json.Marshal(map[string]string{"broker": url, "central": w.Broker.CentralURL()})
 	return os.WriteFile(filepath.Join(w.Dir, "world.json"), b, 0o600)
 }
 
@@ -140,6 +140,9 @@ func (w *World) AddKiosk(id string) error {
 		return err
 	}
 	if _, _, err := w.PKI.Issue(id, false); err != nil {
+		return err
+	}
+	if err := w.Broker.Enrol(id); err != nil {
 		return err
 	}
 	return w.Reg.Enrol(id, pub)

@@ -1,0 +1,28 @@
+package mosquittotest
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDocumentedBrokerConfig: the configuration the tests run mosquitto
+// with is the one docs/operations.md documents, word for word.
+func TestDocumentedBrokerConfig(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"mosquitto.conf":         Render(Production),
+		"dynamic-security.json":  string(DynsecConfig()),
+		"the enrolment commands": string(EnrolCommands("k-0001")),
+	} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/operations.md does not show %s as tested:\n%s", name, want)
+		}
+	}
+	if strings.Contains(Render(Production), "{{") {
+		t.Error("a placeholder is left in the production configuration")
+	}
+}
