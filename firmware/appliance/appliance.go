@@ -42,6 +42,12 @@ type Parts struct {
 	KioskID  string
 	Key      ed25519.PrivateKey // the device key (see Identify)
 	Version  string             // reported in births and status
+	// Slot and Site are reported in births (the update slot running, the
+	// site the kiosk stands at); either may be empty.
+	Slot, Site string
+	// Reboot restarts the kiosk for the central's reboot command; nil
+	// answers that command "not supported".
+	Reboot func(context.Context) error
 
 	// The broker connection.
 	Brokers  []string
@@ -95,8 +101,11 @@ type Appliance struct {
 	service atomic.Bool // service mode, opened with the service key
 	update  atomic.Pointer[update.Service]
 	// offer is an update offer that came before the update service ran.
-	offer   atomic.Pointer[[]byte]
-	closers []func()
+	offer atomic.Pointer[[]byte]
+	// remote carries out the central's commands (commands.go).
+	remote       *remote
+	lastDelivery atomic.Pointer[time.Time]
+	closers      []func()
 }
 
 // Identify loads (or at first start creates) the device key under
@@ -154,9 +163,12 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.startRemote(p); err != nil {
+		return nil, err
+	}
 	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
 		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version,
-		OnUpdateOffer: a.offerUpdate})
+		OnUpdateOffer: a.offerUpdate, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered})
 	for _, f := range early {
 		f()
 	}
@@ -168,7 +180,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sealer := &submit.Sealer{KioskID: a.KioskID, Key: p.Key, Recipient: recipient, Spool: a.Spool, Kick: a.Uplink.Kick}
+	sealer := &submit.Sealer{KioskID: a.KioskID, Key: p.Key, CurrentKey: a.remote.Key, Recipient: recipient, Spool: a.Spool, Kick: a.Uplink.Kick}
 	a.Kiosk, err = session.New(session.Config{Scanner: a.scan, Submitter: sealer,
 		WorkDir: filepath.Join(p.KioskDir, "visits"), Document: document.DefaultOptions(), RemoveBlank: p.Config.RemoveBlank,
 		Settings: scanner.Settings{Source: scanner.SourceFeeder, Duplex: p.Config.Scanner.Duplex,
@@ -177,6 +189,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
+	go a.remote.handler.Run(ctx)
 	if err := a.startHardware(ctx, p.Board, p.Watchdog, p.SimWatchdog); err != nil {
 		return nil, err
 	}
@@ -226,6 +239,9 @@ func (a *Appliance) ready() error {
 	if svc := a.update.Load(); svc != nil && svc.OutOfService() {
 		return ErrUpdating
 	}
+	if err := a.remote.ready(); err != nil {
+		return err
+	}
 	if u := a.Spool.Usage(); u.State == spool.DiskAlarm {
 		return spool.ErrFull
 	}
@@ -272,9 +288,7 @@ func (a *Appliance) tick(ctx context.Context) {
 		a.Kiosk.Tick()
 		a.lights(a.Kiosk.View(), a.Spool.Usage().State == spool.DiskAlarm)
 		if n%30 == 0 {
-			tm := a.Uplink.Telemetry()
-			tm.Visits, tm.Pages = a.Kiosk.Counts()
-			tm.Model, tm.Serial, tm.TempMilliC = a.hw.info.Model, a.hw.info.Serial, a.hw.temperature()
+			tm := a.telemetry()
 			if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), tm, false); err != nil {
 				a.log.Debug("einwurfd: telemetry not sent", "err", err)
 			}

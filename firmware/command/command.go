@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/einwurf/einwurf/wire"
@@ -158,8 +159,39 @@ type Config struct {
 
 // Handler checks and carries out commands one at a time.
 type Handler struct {
-	cfg Config
-	mu  sync.Mutex // one command at a time: the sequence check and its store
+	cfg     Config
+	mu      sync.Mutex // one command at a time: the sequence check and its store
+	queue   chan []byte
+	dropped atomic.Int64
+}
+
+// queueLen bounds the commands waiting; more are dropped (and counted):
+// the central sees no answer and may send again.
+const queueLen = 16
+
+// Submit queues a command message for Run; it never blocks, so it may be
+// called from the MQTT client's handler.
+func (h *Handler) Submit(payload []byte) {
+	select {
+	case h.queue <- append([]byte(nil), payload...):
+	default:
+		h.dropped.Add(1)
+	}
+}
+
+// Dropped is the number of command messages Submit dropped.
+func (h *Handler) Dropped() int64 { return h.dropped.Load() }
+
+// Run handles submitted commands in arrival order until ctx is done.
+func (h *Handler) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-h.queue:
+			h.Handle(ctx, b)
+		}
+	}
 }
 
 // New returns a Handler.
@@ -173,7 +205,7 @@ func New(cfg Config) *Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg}
+	return &Handler{cfg: cfg, queue: make(chan []byte, queueLen)}
 }
 
 // Handle checks and carries out one command message and publishes the

@@ -288,7 +288,7 @@ func TestSeqFile(t *testing.T) {
 	if err != nil || s2.Value() != 3 {
 		t.Fatal(s2, err)
 	}
-	if err := writeAtomic(p, []byte("three\n"), 0o600); err != nil {
+	if err := WriteFileAtomic(p, []byte("three\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenSeq(p); err == nil {

@@ -65,15 +65,16 @@ func (s *Seq) Next() (uint64, error) {
 }
 
 func (s *Seq) storeLocked(v uint64) error {
-	if err := writeAtomic(s.path, []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
+	if err := WriteFileAtomic(s.path, []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("command: store sequence: %w", err)
 	}
 	s.v = v
 	return nil
 }
 
-// writeAtomic writes path: temp → fsync → rename → fsync of the folder.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic writes path with mode: temp → fsync → rename → fsync of
+// the folder, so a crash leaves the old or the new content.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

@@ -22,10 +22,13 @@ import (
 
 // Sealer implements session.Submitter.
 type Sealer struct {
-	KioskID   string
-	Key       ed25519.PrivateKey
-	Recipient age.Recipient
-	Spool     *spool.Spool
+	KioskID string
+	Key     ed25519.PrivateKey
+	// CurrentKey, when set, is asked for the device key at each seal
+	// instead of Key (the key may be rotated while the kiosk runs).
+	CurrentKey func() ed25519.PrivateKey
+	Recipient  age.Recipient
+	Spool      *spool.Spool
 	// Kick wakes the uplink; may be nil.
 	Kick func()
 	// Now is the clock; nil uses time.Now.
@@ -33,6 +36,13 @@ type Sealer struct {
 }
 
 var _ session.Submitter = (*Sealer)(nil)
+
+func (s *Sealer) key() ed25519.PrivateKey {
+	if s.CurrentKey != nil {
+		return s.CurrentKey()
+	}
+	return s.Key
+}
 
 // Submit seals d into the spool. On success the entry is durable.
 func (s *Sealer) Submit(ctx context.Context, d session.Document) (session.Receipt, error) {
@@ -66,14 +76,14 @@ func (s *Sealer) Submit(ctx context.Context, d session.Document) (session.Receip
 	accepted := now().UTC().Truncate(time.Second)
 	m := wire.Manifest{V: 1, PacketID: id, KioskID: s.KioskID, Created: accepted, Size: sealed.Size,
 		SHA256: hex.EncodeToString(sealed.SHA256[:]), ChunkSize: wire.ChunkSize}
-	signed, err := wire.Sign(s.Key, wire.TypeManifest, m)
+	signed, err := wire.Sign(s.key(), wire.TypeManifest, m)
 	if err != nil {
 		p.Abort()
 		return session.Receipt{}, err
 	}
 	code := ReceiptNumber(id)
 	statement, err := wire.Statement{KioskID: s.KioskID, PacketID: id, Accepted: accepted, Pages: d.Pages,
-		PDF: d.SHA256, Code: code}.Sign(s.Key)
+		PDF: d.SHA256, Code: code}.Sign(s.key())
 	if err != nil {
 		p.Abort()
 		return session.Receipt{}, fmt.Errorf("submit: %w", err)

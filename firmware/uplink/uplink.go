@@ -78,6 +78,14 @@ type Config struct {
 	// topic as it came, unverified (firmware/update checks it). It must
 	// not block. May be nil.
 	OnUpdateOffer func(payload []byte)
+	// OnConnect is called on its own goroutine after each connect, once
+	// the online status is published (the kiosk publishes its birth from
+	// it). May be nil.
+	OnConnect func()
+	// OnCommand receives each message on the kiosk's command topic as it
+	// came, unverified (the command handler checks it). It is called from
+	// the MQTT client's handler and must not block. May be nil.
+	OnCommand func(payload []byte)
 	// Now is the clock for event and telemetry time stamps; nil uses
 	// time.Now. Only stamps: every time-out uses the monotonic clock, so a
 	// jump of the wall clock does not stall or hurry a transfer.
@@ -199,6 +207,9 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 	u.online = make(chan struct{})
 	u.mu.Unlock()
 	u.Kick()
+	if u.cfg.OnConnect != nil {
+		go u.cfg.OnConnect()
+	}
 }
 
 // onMessage verifies the central's messages and queues them; it never blocks.
@@ -222,6 +233,11 @@ func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case wire.UpdateOfferTopic(u.cfg.KioskID):
 		if u.cfg.OnUpdateOffer != nil {
 			u.cfg.OnUpdateOffer(m.Payload())
+		}
+		return
+	case wire.CommandTopic(u.cfg.KioskID):
+		if u.cfg.OnCommand != nil {
+			u.cfg.OnCommand(m.Payload())
 		}
 		return
 	default:
@@ -337,7 +353,16 @@ func (u *Uplink) Publish(topic string, v any, retained bool) error {
 	if err != nil {
 		return err
 	}
-	t := u.client.Publish(topic, 1, retained, b)
+	return u.PublishSigned(topic, b, retained)
+}
+
+// PublishSigned sends an already signed (or otherwise encoded) message
+// under the kiosk's own topics at QoS 1, as Publish does.
+func (u *Uplink) PublishSigned(topic string, payload []byte, retained bool) error {
+	if !u.connected.Load() {
+		return ErrNotOnline
+	}
+	t := u.client.Publish(topic, 1, retained, payload)
 	if !t.WaitTimeout(u.cfg.AnswerTimeout) {
 		return ErrTimeout
 	}

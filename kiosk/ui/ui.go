@@ -181,6 +181,10 @@ type viewReply struct {
 	session.View
 	Sim      bool   `json:"sim"`
 	NotReady string `json:"not_ready,omitempty"`
+	// NotReadyReason is the message key of why, when the Ready error
+	// names one (a ReasonKey method): e.g. "out-of-service.maintenance"
+	// while an operator has taken the kiosk out of service.
+	NotReadyReason string `json:"not_ready_reason,omitempty"`
 }
 
 func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
@@ -191,6 +195,10 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
 	if h.cfg.Ready != nil {
 		if err := h.cfg.Ready(); err != nil {
 			v.NotReady = "cannot-accept"
+			var rk interface{ ReasonKey() string }
+			if errors.As(err, &rk) {
+				v.NotReadyReason = rk.ReasonKey()
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

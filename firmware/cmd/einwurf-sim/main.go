@@ -53,6 +53,7 @@ type flags struct {
 	brokerSet  bool // -broker given: its address or nothing
 	code       string
 	profile    string
+	dashboard  string // the central's dashboard address
 	verbose    bool
 }
 
@@ -71,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.brokerAddr, "broker", defaultBroker, "address of the embedded MQTT broker; when the default is taken, a free port")
 	fs.StringVar(&f.code, "code", "035F083761", "the number on the simulated pages; with -demo also the one the simulated reader reads")
 	fs.StringVar(&f.profile, "scanner-profile", "spec", "device profile the simulated scanner plays: "+strings.Join(scannersim.Profiles(), ", ")+" (the simulation page switches it too)")
+	fs.StringVar(&f.dashboard, "dashboard", "127.0.0.1:8090", "address of the central's dashboard (loopback)")
 	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -113,6 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stdout, "                 (%s is taken by another program; -broker ADDR picks one)\n", defaultBroker)
 	}
 	fmt.Fprintf(stdout, "  filed PDFs in: %s\n", s.inbox)
+	fmt.Fprintf(stdout, "  dashboard:     %s (first admin: einwurf-central useradd -db %s -login admin -role admin)\n", s.dashboard.URL, s.dashboard.DB)
 	fmt.Fprintln(stdout, "  type a number on stdin to 'scan' it with the simulated reader; Ctrl-C stops")
 	go s.reader.Feed(ctx, stdin)
 	select {

@@ -46,9 +46,10 @@ type simulation struct {
 	centralSecret string // the central's broker password (tests listen in)
 	// restart is closed when an update asks for a restart into another
 	// application slot (nil without updates; see update.go).
-	restart chan struct{}
-	log     *slog.Logger
-	closers []func()
+	restart   chan struct{}
+	log       *slog.Logger
+	dashboard *dashboard // the central's monitor (central.go)
+	closers   []func()
 }
 
 // Close stops the appliance, then the simulation around it, last started
@@ -90,6 +91,9 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if f.demo {
 		cfg.Listen = "127.0.0.1:0"
 		f.brokerAddr, f.brokerSet = "127.0.0.1:0", true
+	}
+	if f.demo || f.dashboard == "" {
+		f.dashboard = "127.0.0.1:0"
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -165,6 +169,9 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		close(ingestDone)
 	}()
 	s.closers = append(s.closers, func() { cancel(); <-ingestDone })
+	if err := s.startDashboard(ctx, f.dashboard, centralDir, central, reg, s.broker.URL(), centralSecret, log); err != nil {
+		return nil, err
+	}
 
 	// Simulated devices: the scanner through the real eSCL client, the
 	// barcode reader, and a board of periph gpiotest pins behind the same

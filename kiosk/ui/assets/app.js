@@ -20,6 +20,12 @@ const warnings = {
   "several-numbers": "Die Seiten tragen verschiedene Nummern. Bitte geben Sie Ihre Nummer ein. / The pages carry different numbers; please enter yours.",
   "page": "Eine Seite konnte nicht gelesen werden; bitte scannen Sie sie erneut. / A page could not be read.",
 };
+// Why the kiosk is out of service (the central's command names a reason key).
+const reasons = {
+  "out-of-service.maintenance": "Wegen Wartung außer Betrieb. / Out of service for maintenance.",
+  "out-of-service.technical-fault": "Wegen einer technischen Störung außer Betrieb. / Out of service: technical fault.",
+  "out-of-service.closed": "Derzeit geschlossen. / Closed at the moment.",
+};
 let lastPreview = -1;
 let lastError = "";
 
@@ -49,6 +55,9 @@ function render(v) {
   for (const m of document.querySelectorAll(".masked")) m.textContent = v.masked || "";
   document.getElementById("sim-form").hidden = !v.sim;
   document.getElementById("not-ready").hidden = !v.not_ready;
+  const why = document.getElementById("not-ready-reason");
+  why.textContent = reasons[v.not_ready_reason] || "";
+  why.hidden = !why.textContent;
   document.getElementById("prefilled").hidden = !v.prefilled;
   document.getElementById("review-number-form").hidden = !!v.masked;
   document.getElementById("scan-count").textContent = v.scanned;

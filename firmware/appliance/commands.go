@@ -1,0 +1,209 @@
+package appliance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/einwurf/einwurf/board/identity"
+	"github.com/einwurf/einwurf/firmware/command"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// OutOfService is the error Ready reports while an operator has taken the
+// kiosk out of service; Reason is the key the customer screen shows a
+// text for.
+type OutOfService struct{ Reason string }
+
+func (e OutOfService) Error() string { return "out of service: " + e.Reason }
+
+// ReasonKey is the message key of the reason (kiosk/ui shows it).
+func (e OutOfService) ReasonKey() string { return "out-of-service." + e.Reason }
+
+// remote is the kiosk's side of the central's commands and its births.
+type remote struct {
+	a        *Appliance
+	p        Parts
+	key      atomic.Pointer[ed25519.PrivateKey]
+	handler  *command.Handler
+	births   *command.Births
+	oos      atomic.Pointer[string] // reason while out of service
+	oosPath  string
+	keyPath  string
+	updCheck atomic.Pointer[func(context.Context) error]
+}
+
+// startRemote sets up the command handler and births before the uplink
+// starts, so its first connect already publishes a birth.
+func (a *Appliance) startRemote(p Parts) error {
+	r := &remote{a: a, p: p, oosPath: filepath.Join(p.KioskDir, "out-of-service"),
+		keyPath: identity.Paths{Dir: p.KioskDir}.Key()}
+	k := p.Key
+	r.key.Store(&k)
+	if b, err := os.ReadFile(r.oosPath); err == nil {
+		if s := strings.TrimSpace(string(b)); wire.ValidServiceReason(s) {
+			r.oos.Store(&s)
+		}
+	}
+	cmdSeq, err := command.OpenSeq(filepath.Join(p.KioskDir, "command.seq"))
+	if err != nil {
+		return err
+	}
+	birthSeq, err := command.OpenSeq(filepath.Join(p.KioskDir, "birth.seq"))
+	if err != nil {
+		return err
+	}
+	r.births = &command.Births{KioskID: p.KioskID, Version: p.Version, Slot: p.Slot, Site: p.Site, Key: r.Key, Seq: birthSeq}
+	r.handler = command.New(command.Config{KioskID: p.KioskID, CentralKey: p.Central.SignPub, Key: r.Key, Seq: cmdSeq,
+		Publish: func(topic string, b []byte) error { return a.Uplink.PublishSigned(topic, b, false) },
+		Hooks: command.Hooks{Reboot: p.Reboot, Service: r.service, ResendStatus: r.resend,
+			SupportBundle: r.bundle, CheckUpdates: r.checkUpdates, RotateKey: r.rotate},
+		Log: a.log})
+	a.remote = r
+	return nil
+}
+
+// Key returns the current device key.
+func (r *remote) Key() ed25519.PrivateKey { return *r.key.Load() }
+
+// ready refuses customers while out of service.
+func (r *remote) ready() error {
+	if s := r.oos.Load(); s != nil {
+		return OutOfService{Reason: *s}
+	}
+	return nil
+}
+
+// publishBirth is the uplink's OnConnect.
+func (r *remote) publishBirth() {
+	b, err := r.births.Next()
+	if err != nil {
+		r.a.log.Warn("einwurfd: birth not made", "err", err)
+		return
+	}
+	if err := r.a.Uplink.PublishSigned(wire.BirthTopic(r.p.KioskID), b, true); err != nil {
+		r.a.log.Warn("einwurfd: birth not published", "err", err)
+	}
+}
+
+// service takes the kiosk out of service (persisted, so a restart keeps
+// it) or back.
+func (r *remote) service(_ context.Context, out bool, reason string) error {
+	if !out {
+		if err := os.Remove(r.oosPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		r.oos.Store(nil)
+		r.a.Notice("service.in", "")
+		return nil
+	}
+	if err := command.WriteFileAtomic(r.oosPath, []byte(reason+"\n"), 0o600); err != nil {
+		return err
+	}
+	r.oos.Store(&reason)
+	r.a.Kiosk.Cancel() // no visit continues on a kiosk taken out of service
+	r.a.Notice("service.out", reason)
+	return nil
+}
+
+// resend publishes status, birth and telemetry again.
+func (r *remote) resend(context.Context) error {
+	r.publishBirth()
+	return r.a.Uplink.Publish(wire.TelemetryTopic(r.p.KioskID), r.a.telemetry(), false)
+}
+
+// RegisterUpdateCheck sets what "check for updates now" does (the
+// updater registers itself here).
+func (a *Appliance) RegisterUpdateCheck(f func(context.Context) error) {
+	a.remote.updCheck.Store(&f)
+}
+
+func (r *remote) checkUpdates(ctx context.Context) error {
+	f := r.updCheck.Load()
+	if f == nil {
+		return command.ErrNoHook
+	}
+	return (*f)(ctx)
+}
+
+// bundle is the support bundle: versions, counters, telemetry and the
+// configuration without secrets. It holds no personal data: nothing of a
+// visit but counts.
+func (r *remote) bundle(context.Context) (wire.SupportBundle, error) {
+	cfg, err := json.Marshal(r.p.Config)
+	if err != nil {
+		return wire.SupportBundle{}, err
+	}
+	red, err := command.Redacted(cfg)
+	if err != nil {
+		return wire.SupportBundle{}, err
+	}
+	st := r.a.Uplink.Stats()
+	t := r.a.telemetry()
+	return wire.SupportBundle{
+		Versions: map[string]string{"einwurf": r.p.Version, "go": runtime.Version(), "slot": r.p.Slot},
+		Counters: map[string]int64{"delivered": st.Delivered, "rejected": st.Rejected, "dropped": st.Dropped,
+			"chunks_sent": st.ChunksSent, "reconnects": st.Reconnects, "visits": t.Visits, "pages": t.Pages,
+			"commands_dropped": r.handler.Dropped()},
+		Telemetry: &t, Config: red}, nil
+}
+
+// rotate makes a new device key, stores it in place of the old one
+// (temp → fsync → rename → fsync of the folder) and uses it from now on.
+func (r *remote) rotate(context.Context) (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := command.WriteFileAtomic(r.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, fmt.Errorf("rotate key: %w", err)
+	}
+	r.key.Store(&k)
+	return k, nil
+}
+
+// telemetry is what the kiosk reports: the uplink's counters, the visits'
+// counts, the board's sensors, the spool's oldest document, the service
+// state.
+func (a *Appliance) telemetry() wire.Telemetry {
+	tm := a.Uplink.Telemetry()
+	tm.Visits, tm.Pages = a.Kiosk.Counts()
+	if a.hw != nil {
+		tm.Model, tm.Serial, tm.TempMilliC = a.hw.info.Model, a.hw.info.Serial, a.hw.temperature()
+	}
+	if es, err := a.Spool.List(); err == nil {
+		for _, e := range es {
+			if tm.Oldest.IsZero() || e.Manifest.Created.Before(tm.Oldest) {
+				tm.Oldest = e.Manifest.Created
+			}
+		}
+	}
+	if d := a.lastDelivery.Load(); d != nil {
+		tm.LastDelivery = *d
+	}
+	if s := a.remote.oos.Load(); s != nil {
+		tm.OutOfService = *s
+	}
+	return tm
+}
+
+// delivered is the uplink's OnDelivered.
+func (a *Appliance) delivered(string) {
+	now := time.Now().UTC()
+	a.lastDelivery.Store(&now)
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/firmware/broker"
+	"github.com/einwurf/einwurf/firmware/command"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// waitUntil polls cond every 50 ms until it holds or d passes.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// answered waits for the kiosk's answer to command (kiosk, seq) in the
+// audit log.
+func answered(t *testing.T, st store.Store, kiosk string, seq uint64) store.CommandRecord {
+	t.Helper()
+	var rec store.CommandRecord
+	waitUntil(t, 20*time.Second, "the kiosk's answer", func() bool {
+		cs, err := st.Commands(context.Background(), kiosk, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Seq == seq && c.Result != "" {
+				rec = c
+				return true
+			}
+		}
+		return false
+	})
+	return rec
+}
+
+type uiView struct {
+	NotReady       string `json:"not_ready"`
+	NotReadyReason string `json:"not_ready_reason"`
+}
+
+func kioskView(t *testing.T, base string) uiView {
+	t.Helper()
+	resp, err := http.Get(base + "api/view")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v uiView
+	json.NewDecoder(resp.Body).Decode(&v)
+	return v
+}
+
+// TestCentralCommandsReachTheKiosk runs the simulated appliance with its
+// dashboard: the kiosk's birth shows it online, "out of service" reaches
+// the customer screen and survives nothing but "in service", a support
+// bundle carries no personal data, and after a key rotation the kiosk's
+// documents are still filed.
+func TestCentralCommandsReachTheKiosk(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	const number = "03510//0961289"
+	s, err := startSim(ctx, flags{demo: true, data: dir, code: number}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+		k, err := st.Kiosk(ctx, id)
+		return err == nil && k.Online && k.BirthSeq >= 1
+	})
+
+	// A listener on the broker keeps the commands and the kiosk's results
+	// (verified with the kiosk's key, which may rotate).
+	var mu sync.Mutex
+	var oosMsg []byte
+	var results []wire.CommandResult
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("listener").
+		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cl.Disconnect(100)
+	cl.Subscribe(wire.CommandTopic(id), 1, func(_ mqtt.Client, msg mqtt.Message) {
+		var sg wire.Signed
+		var c wire.Command
+		if json.Unmarshal(msg.Payload(), &sg) == nil && json.Unmarshal(sg.Body, &c) == nil && c.Kind == wire.CmdOutOfService {
+			mu.Lock()
+			oosMsg = bytes.Clone(msg.Payload())
+			mu.Unlock()
+		}
+	}).WaitTimeout(5 * time.Second)
+	cl.Subscribe(wire.CommandResultTopic(id), 1, func(_ mqtt.Client, msg mqtt.Message) {
+		var sg wire.Signed
+		var r wire.CommandResult
+		if json.Unmarshal(msg.Payload(), &sg) == nil && json.Unmarshal(sg.Body, &r) == nil {
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		}
+	}).WaitTimeout(5 * time.Second)
+
+	send := func(kind string, args map[string]string) store.CommandRecord {
+		t.Helper()
+		recs, err := m.Send(ctx, "test", []string{id}, kind, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return answered(t, st, id, recs[0].Seq)
+	}
+	if r := send(wire.CmdOutOfService, map[string]string{"reason": "maintenance"}); r.Result != wire.ResultDone {
+		t.Fatalf("out of service: %+v", r)
+	}
+	if v := kioskView(t, s.UIURL); v.NotReady == "" || v.NotReadyReason != "out-of-service.maintenance" {
+		t.Fatalf("kiosk screen after out of service: %+v", v)
+	}
+	if err := s.Kiosk.Identify("035F083761"); err == nil {
+		t.Fatal("a kiosk out of service took a number")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "kiosk", "out-of-service")); err != nil || strings.TrimSpace(string(b)) != "maintenance" {
+		t.Fatalf("out of service not persisted: %q %v", b, err)
+	}
+	if r := send(wire.CmdInService, nil); r.Result != wire.ResultDone {
+		t.Fatalf("in service: %+v", r)
+	}
+	if v := kioskView(t, s.UIURL); v.NotReady != "" {
+		t.Fatalf("kiosk screen after in service: %+v", v)
+	}
+
+	// A visit, then a support bundle: counts, versions, configuration;
+	// nothing of the number.
+	if _, err := s.demo(ctx, number); err != nil {
+		t.Fatal(err)
+	}
+	if r := send(wire.CmdSupportBundle, nil); r.Result != wire.ResultDone {
+		t.Fatalf("support bundle: %+v", r)
+	}
+	evs, err := st.Events(ctx, id, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle []byte
+	for _, e := range evs {
+		if e.Code == "support-bundle" {
+			bundle = e.Event
+			break
+		}
+	}
+	var sb wire.SupportBundle
+	if err := json.Unmarshal(bundle, &sb); err != nil || sb.Counters["visits"] < 1 || sb.Versions["einwurf"] == "" || len(sb.Config) == 0 {
+		t.Fatalf("bundle %s: %v", bundle, err)
+	}
+	for _, secret := range []string{"0961289", "03510", s.centralSecret} {
+		if bytes.Contains(bundle, []byte(secret)) {
+			t.Fatalf("support bundle carries %q", secret)
+		}
+	}
+	// Nothing the central stores about the kiosk carries the number either.
+	k, _ := st.Kiosk(ctx, id)
+	all := append([]byte(nil), k.Telemetry...)
+	for _, e := range evs {
+		all = append(all, e.Event...)
+	}
+	if bytes.Contains(all, []byte("0961289")) {
+		t.Fatal("the central's fleet data carries the number")
+	}
+
+	// Rotate the device key: the central enrols the new one, the kiosk
+	// signs with it, and its next document is still filed.
+	oldKey, _ := os.ReadFile(filepath.Join(dir, "kiosk", "device.key"))
+	if r := send(wire.CmdRotateKey, nil); r.Result != wire.ResultDone {
+		t.Fatalf("rotate key: %+v", r)
+	}
+	newKey, _ := os.ReadFile(filepath.Join(dir, "kiosk", "device.key"))
+	if bytes.Equal(oldKey, newKey) {
+		t.Fatal("device key file unchanged")
+	}
+	if _, err := s.demo(ctx, number); err != nil {
+		t.Fatalf("visit after key rotation: %v", err)
+	}
+
+	// A replayed command (the out-of-service message again, as it
+	// crossed the broker) is refused, reported, and changes nothing.
+	mu.Lock()
+	replay := oosMsg
+	mu.Unlock()
+	if replay == nil {
+		t.Fatal("the out-of-service command was not seen on the broker")
+	}
+	if tok := cl.Publish(wire.CommandTopic(id), 1, false, replay); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	waitUntil(t, 20*time.Second, "the refusal of the replay", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range results {
+			if r.Kind == wire.CmdOutOfService && r.Status == wire.ResultRefused && r.Reason == wire.RefusedReplayed {
+				return true
+			}
+		}
+		return false
+	})
+	if v := kioskView(t, s.UIURL); v.NotReady != "" {
+		t.Fatalf("replayed out-of-service took effect: %+v", v)
+	}
+	seq, err := command.OpenSeq(filepath.Join(dir, "kiosk", "command.seq"))
+	if err != nil || seq.Value() != 4 {
+		t.Fatalf("command sequence %d %v, want 4", seq.Value(), err)
+	}
+}
