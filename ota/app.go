@@ -72,3 +72,10 @@ func InstallFactory(fsys durable.FS, dir string, bundle []byte) error {
 	}
 	return s.Init("a")
 }
+
+// RootfsSlots returns the root file system pair: partitions a and b (block
+// devices, or files in a test) switched through the U-Boot environment
+// that env (fw_env.config) describes.
+func RootfsSlots(fsys durable.FS, env ubootenv.Config, partA, partB string) Slots {
+	return Slots{FS: fsys, Kind: KindRootfs, Env: env, Image: map[string]string{"a": partA, "b": partB}}
+}
