@@ -548,6 +548,10 @@ func (c *Client) newJob(ctx context.Context, resp *http.Response, s scanner.Sett
 	if err != nil {
 		return nil, err
 	}
+	if ju.Opaque != "" || !strings.HasPrefix(ju.Path, "/") {
+		return nil, fmt.Errorf("escl: ScanJobs: %w: Location %q names no job path", scanner.ErrProtocol, loc)
+	}
+	ju.User, ju.Fragment, ju.RawFragment = nil, "", ""
 	if ju.Scheme != c.base.Scheme || !strings.EqualFold(ju.Host, c.base.Host) {
 		// Devices name themselves in Location as they see themselves
 		// ("localhost", an internal address); the job lives where we

@@ -1,6 +1,7 @@
 package escl_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -89,4 +90,44 @@ func TestQuirkOverride(t *testing.T) {
 			t.Errorf("%q: %v, want ErrQuirks", bad, err)
 		}
 	}
+}
+
+// FuzzParseQuirkRules: rules from a kiosk's configuration are refused with
+// ErrQuirks or are usable: each matches on something, and a second parse
+// of what they marshal to gives the same rules.
+func FuzzParseQuirkRules(f *testing.F) {
+	for _, name := range []string{"brother", "hp", "xerox"} {
+		if data, err := os.ReadFile(filepath.Join("quirks", name+".json")); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(`[{"usb":"0924:42e8","replace":true,"quirks":{"usb_reset_at_open":true}}]`))
+	f.Add([]byte(`[{"model":"x","quirks":{"next_document_delay":"1.5s","max_resolution":300}}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rules, err := escl.ParseQuirkRules(data)
+		if err != nil {
+			if !errors.Is(err, escl.ErrQuirks) {
+				t.Fatalf("error not ErrQuirks: %v", err)
+			}
+			return
+		}
+		for _, r := range rules {
+			if r.Check() != nil {
+				t.Fatalf("accepted %+v", r)
+			}
+		}
+		out, err := json.Marshal(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := escl.ParseQuirkRules(out)
+		if err != nil || len(again) != len(rules) {
+			t.Fatalf("round trip: %v", err)
+		}
+		for i := range rules {
+			if again[i] != rules[i] {
+				t.Fatalf("round trip changed rule %d: %+v → %+v", i, rules[i], again[i])
+			}
+		}
+	})
 }
