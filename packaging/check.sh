@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Checks the einwurf packages with real tools:
+#   1. lintian: no errors (the overrides in debian/lintian-overrides say why);
+#   2. an install into a prepared root (dpkg --root, maintainer scripts run
+#      with DPKG_ROOT): the files land, the users exist, the units are
+#      enabled, einwurfd runs; then remove and purge leave nothing enabled;
+#   3. systemd-analyze verify on the installed units.
+#   packaging/check.sh PKG.deb...
+set -euo pipefail
+fail() { echo "check: FAIL: $*" >&2; exit 1; }
+
+for deb in "$@"; do
+	name=$(basename "$deb")
+	echo "== $name"
+	# 1. lintian (as root it warns; the package is only read).
+	lintian --fail-on error --display-level '>=warning' "$deb" 2>&1 | grep -v 'running with root privileges' || true
+	lintian --fail-on error -q "$deb" >/dev/null 2>&1 || fail "$name: lintian reports errors"
+	echo "lintian: no errors"
+
+	# 2. The prepared root: an empty dpkg database, the base system's
+	# accounts and groups the package joins, systemd's own units (for
+	# verify) and the programs the units start.
+	root=$(mktemp -d)
+	trap 'rm -rf "$root" "$root.log"' EXIT
+	mkdir -p "$root"/var/lib/dpkg/{info,updates,triggers} "$root"/etc "$root"/usr/bin "$root"/lib/systemd
+	: >"$root/var/lib/dpkg/status"
+	: >"$root/var/lib/dpkg/available"
+	grep -E '^(root|nobody):' /etc/passwd >"$root/etc/passwd"
+	grep -E '^(root|dialout|video|input|render|nogroup):' /etc/group >"$root/etc/group"
+	: >"$root/etc/shadow"; : >"$root/etc/gshadow"
+	cp -a /lib/systemd/system "$root/lib/systemd/"
+	for p in /usr/bin/cage /usr/bin/chromium; do
+		[ -x "$p" ] || fail "$p is missing (the units start it; .ci/deps installs it)"
+		cp "$p" "$root/usr/bin/"
+	done
+	arch=$(dpkg-deb -f "$deb" Architecture)
+	# Only the package's own dependencies are not in the prepared root.
+	DPKG_ROOT=$root dpkg --root="$root" --log=/dev/null --force-script-chrootless --force-depends \
+		--force-architecture -i "$deb" >"$root.log" 2>&1 || { cat "$root.log"; fail "$name: dpkg -i"; }
+
+	# The files landed, as the package lists them.
+	n=0
+	while read -r f; do
+		[ -e "$root$f" ] || fail "$name: $f is listed but not installed"
+		n=$((n + 1))
+	done < <(dpkg --root="$root" -L einwurf | grep -v '^/\.$')
+	for f in /usr/bin/einwurfd /lib/systemd/system/einwurfd.service /lib/systemd/system/einwurf-kiosk.service \
+		/usr/lib/sysusers.d/einwurf.conf /lib/udev/rules.d/70-einwurf.rules /etc/einwurf/einwurfd.json \
+		/etc/chromium/policies/managed/einwurf-kiosk.json /etc/pam.d/einwurf-kiosk; do
+		[ -f "$root$f" ] || fail "$name: $f missing"
+	done
+	echo "install: $n paths landed"
+	# einwurfd runs (under qemu-aarch64 for arm64) and knows its flags.
+	run=()
+	[ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ] && run=(qemu-aarch64-static)
+	"${run[@]}" "$root/usr/bin/einwurfd" -h 2>&1 | grep -q -- '-config' || fail "$name: einwurfd -h"
+	# The users exist, with their groups.
+	grep -q '^einwurf:x:[0-9]*:[0-9]*:[^:]*:/var/lib/einwurf:/usr/sbin/nologin$' "$root/etc/passwd" ||
+		fail "$name: no user einwurf: $(cat "$root/etc/passwd")"
+	grep -q '^einwurf-kiosk:' "$root/etc/passwd" || fail "$name: no user einwurf-kiosk"
+	grep -Eq '^dialout:x:[0-9]+:(.*,)?einwurf(,|$)' "$root/etc/group" || fail "$name: einwurf is not in dialout"
+	gid=$(awk -F: '$1 == "einwurf" { print $3 }' "$root/etc/group")
+	[ "$(stat -c '%a %u %g' "$root/etc/einwurf")" = "750 0 $gid" ] || fail "$name: /etc/einwurf is $(stat -c '%a %u %g' "$root/etc/einwurf")"
+	echo "users: einwurf ($(grep '^einwurf:' "$root/etc/passwd" | cut -d: -f3)), einwurf-kiosk"
+	# The units are enabled.
+	[ -L "$root/etc/systemd/system/multi-user.target.wants/einwurfd.service" ] || fail "$name: einwurfd.service not enabled"
+	[ -L "$root/etc/systemd/system/graphical.target.wants/einwurf-kiosk.service" ] || fail "$name: einwurf-kiosk.service not enabled"
+	for u in einwurfd.service einwurf-kiosk.service; do
+		[ "$(systemctl --root="$root" is-enabled "$u")" = enabled ] || fail "$name: $u is $(systemctl --root="$root" is-enabled "$u")"
+	done
+	echo "units: einwurfd.service, einwurf-kiosk.service enabled"
+
+	# 3. systemd-analyze verify, in the root (man pages from the package).
+	MANPATH=$root/usr/share/man systemd-analyze verify --root="$root" \
+		/lib/systemd/system/einwurfd.service /lib/systemd/system/einwurf-kiosk.service ||
+		fail "$name: systemd-analyze verify"
+	echo "systemd-analyze verify: clean"
+
+	# Remove and purge: nothing of the package stays enabled.
+	DPKG_ROOT=$root dpkg --root="$root" --log=/dev/null --force-script-chrootless --force-depends \
+		-P einwurf >"$root.log" 2>&1 || { cat "$root.log"; fail "$name: dpkg -P"; }
+	[ ! -e "$root/usr/bin/einwurfd" ] || fail "$name: einwurfd left after purge"
+	[ ! -e "$root/etc/systemd/system/multi-user.target.wants/einwurfd.service" ] || fail "$name: still enabled after purge"
+	echo "purge: files and unit links gone"
+	rm -rf "$root" "$root.log"
+	trap - EXIT
+done
+echo "check: all packages pass"
