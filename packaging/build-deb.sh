@@ -15,6 +15,7 @@ inst() { # inst MODE SRC DEST
 	install -D -m "$1" "$2" "$root/$3"
 }
 inst 0755 "$bin" usr/bin/einwurfd
+inst 0755 "$deb/kiosk-browser" usr/libexec/einwurf/kiosk-browser
 inst 0644 "$deb/einwurfd.service" lib/systemd/system/einwurfd.service
 inst 0644 "$deb/einwurf-kiosk.service" lib/systemd/system/einwurf-kiosk.service
 inst 0644 "$deb/einwurf.sysusers" usr/lib/sysusers.d/einwurf.conf

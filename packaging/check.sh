@@ -46,7 +46,7 @@ for deb in "$@"; do
 	done < <(dpkg --root="$root" -L einwurf | grep -v '^/\.$')
 	for f in /usr/bin/einwurfd /lib/systemd/system/einwurfd.service /lib/systemd/system/einwurf-kiosk.service \
 		/usr/lib/sysusers.d/einwurf.conf /lib/udev/rules.d/70-einwurf.rules /etc/einwurf/einwurfd.json \
-		/etc/chromium/policies/managed/einwurf-kiosk.json /etc/pam.d/einwurf-kiosk; do
+		/etc/chromium/policies/managed/einwurf-kiosk.json /etc/pam.d/einwurf-kiosk /usr/libexec/einwurf/kiosk-browser; do
 		[ -f "$root$f" ] || fail "$name: $f missing"
 	done
 	echo "install: $n paths landed"
@@ -58,6 +58,7 @@ for deb in "$@"; do
 	grep -q '^einwurf:x:[0-9]*:[0-9]*:[^:]*:/var/lib/einwurf:/usr/sbin/nologin$' "$root/etc/passwd" ||
 		fail "$name: no user einwurf: $(cat "$root/etc/passwd")"
 	grep -q '^einwurf-kiosk:' "$root/etc/passwd" || fail "$name: no user einwurf-kiosk"
+	grep -Eq '^einwurf-ui:x:[0-9]+:einwurf-kiosk$' "$root/etc/group" || fail "$name: einwurf-ui is not the screen's alone"
 	grep -Eq '^dialout:x:[0-9]+:(.*,)?einwurf(,|$)' "$root/etc/group" || fail "$name: einwurf is not in dialout"
 	gid=$(awk -F: '$1 == "einwurf" { print $3 }' "$root/etc/group")
 	[ "$(stat -c '%a %u %g' "$root/etc/einwurf")" = "750 0 $gid" ] || fail "$name: /etc/einwurf is $(stat -c '%a %u %g' "$root/etc/einwurf")"

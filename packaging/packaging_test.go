@@ -2,8 +2,10 @@ package packaging
 
 import (
 	"encoding/json"
-	"net/url"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -82,29 +84,27 @@ func TestConfigurationDocumented(t *testing.T) {
 	}
 }
 
-// TestKioskScreenShowsTheUI: the browser unit opens the configured UI, and
-// the managed policy allows that address and blocks all others.
+// TestKioskScreenShowsTheUI: the screen's unit runs the launcher, which
+// opens einwurfd's launch URL; the managed policy allows the configured UI
+// address and blocks all others.
 func TestKioskScreenShowsTheUI(t *testing.T) {
 	c, err := config.Parse([]byte(read(t, "debian/einwurfd.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	unit := read(t, "debian/einwurf-kiosk.service")
-	m := regexp.MustCompile(`(?m)^Environment=KIOSK_URL=(\S+)$`).FindStringSubmatch(unit)
-	if m == nil {
-		t.Fatal("no KIOSK_URL in einwurf-kiosk.service")
-	}
-	u, err := url.Parse(m[1])
-	if err != nil || u.Host != c.Listen || u.Scheme != "http" {
-		t.Fatalf("the kiosk screen opens %s, the UI listens on %s", m[1], c.Listen)
-	}
-	for _, want := range []string{"--kiosk", "${KIOSK_URL}", "/usr/bin/cage -d --"} {
+	for _, want := range []string{"ExecStart=/usr/libexec/einwurf/kiosk-browser\n", "Restart=always\n", "Conflicts=getty@tty1.service\n"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("einwurf-kiosk.service lacks %q", want)
 		}
 	}
-	if strings.Contains(unit, "cage -s") || strings.Contains(unit, "cage -d -s") {
-		t.Error("cage may switch VTs (-s): a way out to a console")
+	// einwurfd keeps the launch URL in $RUNTIME_DIRECTORY/ui-launch-url
+	// (firmware/cmd/einwurfd); the launcher reads it there.
+	if d := read(t, "debian/einwurfd.service"); !strings.Contains(d, "RuntimeDirectory=einwurf\n") {
+		t.Error("einwurfd.service has no RuntimeDirectory=einwurf")
+	}
+	if !strings.Contains(read(t, "debian/kiosk-browser"), "/run/einwurf/ui-launch-url") {
+		t.Error("the launcher does not read /run/einwurf/ui-launch-url")
 	}
 	var pol struct {
 		URLBlocklist, URLAllowlist []string
@@ -116,6 +116,64 @@ func TestKioskScreenShowsTheUI(t *testing.T) {
 	if !slices.Equal(pol.URLBlocklist, []string{"*"}) || !slices.Equal(pol.URLAllowlist, []string{"http://" + c.Listen}) ||
 		pol.DeveloperToolsAvailability != 2 {
 		t.Fatalf("policy: %+v (UI on %s)", pol, c.Listen)
+	}
+}
+
+// launcher runs debian/kiosk-browser with a stand-in for cage that
+// records its command line.
+func launcher(t *testing.T, launchURL string, write bool) (args []string, err error) {
+	t.Helper()
+	dir := t.TempDir()
+	launch := filepath.Join(dir, "ui-launch-url")
+	if write {
+		if err := os.WriteFile(launch, []byte(launchURL+"\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := filepath.Join(dir, "args")
+	cage := filepath.Join(dir, "cage")
+	os.WriteFile(cage, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >"+got+"\n"), 0o755)
+	cmd := exec.Command("./debian/kiosk-browser")
+	cmd.Env = append(os.Environ(), "CAGE="+cage, "EINWURF_LAUNCH_FILE="+launch, "EINWURF_LAUNCH_WAIT=2",
+		"RUNTIME_DIRECTORY="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	b, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n"), nil
+}
+
+// TestKioskBrowserLauncher: cage runs without VT switching, Chromium in
+// kiosk mode on the launch URL as the last argument; a URL off loopback,
+// or none at all, starts nothing.
+func TestKioskBrowserLauncher(t *testing.T) {
+	url := "http://127.0.0.1:8080/launch/0123abcd"
+	args, err := launcher(t, url, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(args) < 5 || args[0] != "-d" || args[1] != "--" || args[2] != "/usr/bin/chromium" || args[len(args)-1] != url {
+		t.Fatalf("cage %q", args)
+	}
+	for _, want := range []string{"--kiosk", "--incognito", "--noerrdialogs", "--overscroll-history-navigation=0"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("chromium without %s: %q", want, args)
+		}
+	}
+	if slices.Contains(args, "-s") {
+		t.Error("cage -s: VT switching, a way out")
+	}
+	for _, bad := range []string{"http://example.org:8080/launch/x", "http://127.0.0.1:8080/", "file:///etc/passwd"} {
+		if args, err := launcher(t, bad, true); err == nil {
+			t.Errorf("%s launched: %q", bad, args)
+		}
+	}
+	if args, err := launcher(t, url, false); err == nil || !strings.Contains(err.Error(), "no UI launch URL") {
+		t.Errorf("no launch file: %v %q", err, args)
 	}
 }
 
