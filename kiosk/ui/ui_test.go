@@ -137,6 +137,13 @@ func TestVisitInChromium(t *testing.T) {
 		return s
 	}
 	step("open", chromedp.Navigate(s.URL+h.LaunchPath()), chromedp.WaitVisible(chromedp.ID("screen-idle")))
+	// A kiosk offers no context menu (long press, right click).
+	if prevented, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		const e = new MouseEvent("contextmenu", {bubbles: true, cancelable: true, button: 2});
+		document.getElementById("screen-idle").dispatchEvent(e);
+		return e.defaultPrevented; })()`)); err != nil || !prevented {
+		t.Fatalf("the context menu is not suppressed: %v %v", prevented, err)
+	}
 	// A wrong number: a clear message, still on the first screen.
 	step("wrong number", chromedp.SendKeys(chromedp.ID("number"), "035F08376"), chromedp.Click(chromedp.ID("identify")),
 		chromedp.WaitVisible(chromedp.ID("error")))

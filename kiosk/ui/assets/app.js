@@ -127,3 +127,6 @@ async function poll() {
   setTimeout(poll, 500);
 }
 poll();
+// A kiosk offers no context menu (long press, right click): nothing to
+// open, copy or inspect.
+document.addEventListener("contextmenu", (e) => e.preventDefault());
