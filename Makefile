@@ -2,7 +2,10 @@
 GO      ?= go
 DATA    ?= ./var
 PKGS    ?= ./...
-VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+# The package version: 0.1.<commits on this branch>, fixed once per make run.
+ifeq ($(origin VERSION),undefined)
+VERSION := 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+endif
 export CGO_ENABLED = 1
 
 .PHONY: all build deps run demo test unit bench soak fuzz vet clean \

@@ -29,10 +29,6 @@ for deb in "$@"; do
 	grep -E '^(root|dialout|video|input|render|nogroup):' /etc/group >"$root/etc/group"
 	: >"$root/etc/shadow"; : >"$root/etc/gshadow"
 	cp -a /lib/systemd/system "$root/lib/systemd/"
-	for p in /usr/bin/cage /usr/bin/chromium; do
-		[ -x "$p" ] || fail "$p is missing (the units start it; .ci/deps installs it)"
-		cp "$p" "$root/usr/bin/"
-	done
 	arch=$(dpkg-deb -f "$deb" Architecture)
 	# Only the package's own dependencies are not in the prepared root.
 	DPKG_ROOT=$root dpkg --root="$root" --log=/dev/null --force-script-chrootless --force-depends \
@@ -53,7 +49,8 @@ for deb in "$@"; do
 	# einwurfd runs (under qemu-aarch64 for arm64) and knows its flags.
 	run=()
 	[ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ] && run=(qemu-aarch64-static)
-	"${run[@]}" "$root/usr/bin/einwurfd" -h 2>&1 | grep -q -- '-config' || fail "$name: einwurfd -h"
+	help=$("${run[@]}" "$root/usr/bin/einwurfd" -h 2>&1) || fail "$name: einwurfd -h: $help"
+	case $help in *-check-config*) ;; *) fail "$name: einwurfd -h: $help" ;; esac
 	# The users exist, with their groups.
 	grep -q '^einwurf:x:[0-9]*:[0-9]*:[^:]*:/var/lib/einwurf:/usr/sbin/nologin$' "$root/etc/passwd" ||
 		fail "$name: no user einwurf: $(cat "$root/etc/passwd")"
@@ -72,6 +69,16 @@ for deb in "$@"; do
 	echo "units: einwurfd.service, einwurf-kiosk.service enabled"
 
 	# 3. systemd-analyze verify, in the root (man pages from the package).
+	# The programs the units start that come from other packages (the
+	# package depends on them) are copied in from this machine.
+	for p in $(sed -n 's/^Exec[A-Za-z]*=[-+@!:]*\([^ ]*\).*/\1/p' "$root"/lib/systemd/system/einwurf*.service | sort -u); do
+		[ -e "$root$p" ] && continue
+		[ -x "$p" ] || fail "$p is missing here (a unit starts it)"
+		mkdir -p "$root$(dirname "$p")" && cp "$p" "$root$p"
+	done
+	for p in /usr/bin/cage /usr/bin/chromium; do # the kiosk screen's launcher starts these
+		[ -x "$p" ] || fail "$p is missing (the kiosk screen starts it; .ci/deps installs it)"
+	done
 	MANPATH=$root/usr/share/man systemd-analyze verify --root="$root" \
 		/lib/systemd/system/einwurfd.service /lib/systemd/system/einwurf-kiosk.service ||
 		fail "$name: systemd-analyze verify"
