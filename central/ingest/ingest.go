@@ -197,6 +197,10 @@ type Ingest struct {
 	cfg   Config
 	locks sync.Map    // packet dir → *sync.Mutex (within one process; the ledger's claim across)
 	own   store.Store // the ledger New opened, closed by Close
+	// beforeRecord, when set (tests), runs after a packet was filed into
+	// the inbox and before its record goes into the ledger: the moment a
+	// process killed mid-filing leaves behind.
+	beforeRecord func(kioskID, packetID string)
 }
 
 // New returns an Ingest.
@@ -577,6 +581,9 @@ func (in *Ingest) finish(m wire.Manifest, dir string) ([]byte, error) {
 	if err != nil {
 		release()
 		return nil, err
+	}
+	if in.beforeRecord != nil {
+		in.beforeRecord(m.KioskID, m.PacketID)
 	}
 	if err := in.record(m, dir, receipt, signed, filed); err != nil {
 		if ferr == nil {
