@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 
@@ -43,7 +42,8 @@ func download(ctx context.Context, fsys durable.FS, image, active string, active
 			}
 		}
 	}
-	full := sha256.New()
+	full := newPipeHash(idx.Size)
+	defer full.stop()
 	buf := make([]byte, idx.Size)   // fetched blocks
 	local := make([]byte, idx.Size) // blocks already here or in the active slot
 	var done int64
@@ -105,15 +105,63 @@ func download(ctx context.Context, fsys durable.FS, image, active string, active
 	if err := f.Sync(); err != nil {
 		return sum, err
 	}
-	copy(sum[:], full.Sum(nil))
-	return sum, nil
+	return full.sum(), nil
+}
+
+// pipeHash computes the whole payload's SHA-256 on another goroutine, so
+// it runs beside the block hashes and the writes (two cores on a kiosk).
+type pipeHash struct {
+	in   chan []byte
+	free chan []byte
+	out  chan [32]byte
+	once bool
+}
+
+func newPipeHash(size int64) *pipeHash {
+	p := &pipeHash{in: make(chan []byte, 4), free: make(chan []byte, 4), out: make(chan [32]byte, 1)}
+	for i := 0; i < cap(p.free); i++ {
+		p.free <- make([]byte, size)
+	}
+	go func() {
+		h := sha256.New()
+		for b := range p.in {
+			h.Write(b)
+			p.free <- b[:cap(b)]
+		}
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		p.out <- s
+	}()
+	return p
+}
+
+// Write queues a copy of b.
+func (p *pipeHash) Write(b []byte) (int, error) {
+	buf := <-p.free
+	n := copy(buf, b)
+	p.in <- buf[:n]
+	return len(b), nil
+}
+
+func (p *pipeHash) sum() [32]byte {
+	p.once = true
+	close(p.in)
+	return <-p.out
+}
+
+func (p *pipeHash) stop() {
+	if !p.once {
+		p.once = true
+		close(p.in)
+		<-p.out
+	}
 }
 
 // fetchRun fetches blocks [start, end) in one range request, checking and
 // writing block by block; on a network fault it resumes the run from the
 // first block not yet written, a bounded number of times.
 func fetchRun(ctx context.Context, f durable.File, src Source, path string, idx blocks.Index, start, end int,
-	buf []byte, full hash.Hash, st *DownloadStats, progress func(int64)) error {
+	buf []byte, full io.Writer, st *DownloadStats, progress func(int64)) error {
 	const retries = 5
 	var lastErr error
 	for attempt := 0; attempt <= retries && start < end; attempt++ {
