@@ -22,8 +22,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/ota/durable"
-	"github.com/einwurf/einwurf/ota/internal/otatest"
 	"github.com/einwurf/einwurf/ota/internal/tuftest"
 	"github.com/einwurf/einwurf/ota/tuf"
 	"github.com/einwurf/einwurf/wire"
@@ -267,9 +267,9 @@ func runInstaller(tb testing.TB, dir, url string, kill *func(), env ...string) (
 // server in the same run: ratio = curl time / install time (aim ≥ 0.9),
 // peak RSS of the installer (aim ≤ 40 MB).
 func BenchmarkInstall50MB(b *testing.B) {
-	sh := otatest.NeedTool(b, "sh")
-	otatest.NeedTool(b, "curl")
-	otatest.NeedTool(b, "sha256sum")
+	sh := testtool.NeedTool(b, "sh")
+	testtool.NeedTool(b, "curl")
+	testtool.NeedTool(b, "sha256sum")
 	v1 := benchBundle("1.0.0", 1<<20, 1)
 	v2 := benchBundle("2.0.0", benchSize, 2)
 	srv := newBenchServer(b, v2)

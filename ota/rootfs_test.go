@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/ota/durable"
-	"github.com/einwurf/einwurf/ota/internal/otatest"
 	"github.com/einwurf/einwurf/ota/internal/tuftest"
 	"github.com/einwurf/einwurf/ota/tuf"
 	"github.com/einwurf/einwurf/ota/ubootenv"
@@ -26,7 +26,7 @@ import (
 // trial, the boot (boot.cmd's logic) counts, a good version commits, a bad
 // one falls back to a.
 func TestRootfsThroughUBootEnv(t *testing.T) {
-	printenv := otatest.NeedTool(t, "fw_printenv")
+	printenv := testtool.NeedTool(t, "fw_printenv")
 	for _, healthy := range []bool{true, false} {
 		t.Run(fmt.Sprintf("healthy=%v", healthy), func(t *testing.T) {
 			dir := t.TempDir()

@@ -24,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/einwurf/einwurf/central/keys"
 	"github.com/einwurf/einwurf/wire/blocks"
 )
 
@@ -119,33 +120,7 @@ func write[T metadata.Roles](path string, m *metadata.Metadata[T]) error {
 	return writeAtomic(path, b)
 }
 
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func writeAtomic(path string, b []byte) error { return keys.WriteFileAtomic(path, b, 0o644) }
 
 // Init creates an empty repository: rootKeys root keys of which threshold
 // must sign, one key for each other role, and version 1 of every role.

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/einwurf/einwurf/ota/internal/otatest"
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 // The script compiles with mkimage into a U-Boot script image, and
 // mkimage reads it back as one.
 func TestScriptCompiles(t *testing.T) {
-	mk := otatest.NeedTool(t, "mkimage")
+	mk := testtool.NeedTool(t, "mkimage")
 	dir := t.TempDir()
 	scr := filepath.Join(dir, "boot.scr")
 	out, err := exec.Command(mk, "-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "einwurf A/B",

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/einwurf/einwurf/ota/internal/otatest"
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 // fileEnv makes a file-backed environment (two copies in one file when
@@ -41,7 +41,7 @@ func fileEnv(t *testing.T, redundant bool) (Config, string) {
 // printenv runs the real fw_printenv and parses its output.
 func printenv(t *testing.T, conf string) map[string]string {
 	t.Helper()
-	out, err := exec.Command(otatest.NeedTool(t, "fw_printenv"), "-c", conf).CombinedOutput()
+	out, err := exec.Command(testtool.NeedTool(t, "fw_printenv"), "-c", conf).CombinedOutput()
 	if err != nil {
 		t.Fatalf("fw_printenv: %v\n%s", err, out)
 	}
@@ -61,7 +61,7 @@ func printenv(t *testing.T, conf string) map[string]string {
 
 func setenv(t *testing.T, conf string, args ...string) {
 	t.Helper()
-	out, err := exec.Command(otatest.NeedTool(t, "fw_setenv"), append([]string{"-c", conf}, args...)...).CombinedOutput()
+	out, err := exec.Command(testtool.NeedTool(t, "fw_setenv"), append([]string{"-c", conf}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("fw_setenv %v: %v\n%s", args, err, out)
 	}
