@@ -35,9 +35,17 @@ func workDenom(dpi int) int {
 	return 1
 }
 
-// viewJPEG is the view of a JPEG decoded by jpegdec.
-func viewJPEG(im *jpegdec.Image, dpi int) (view, error) {
+// decodeJPEG decodes a baseline JPEG for a page at dpi with jpegdec.
+func decodeJPEG(data []byte, dpi int) (view, error) {
 	d := workDenom(dpi)
+	dec := jpegdec.Decode
+	if d == 2 {
+		dec = jpegdec.DecodeHalf
+	}
+	im, err := dec(data)
+	if err != nil {
+		return view{}, err
+	}
 	work, err := im.Gray(d)
 	if err != nil {
 		return view{}, err

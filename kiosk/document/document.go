@@ -25,7 +25,6 @@ import (
 	"github.com/einwurf/einwurf/kiosk/document/blank"
 	"github.com/einwurf/einwurf/kiosk/document/codes"
 	"github.com/einwurf/einwurf/kiosk/document/g4"
-	"github.com/einwurf/einwurf/kiosk/document/jpegdec"
 	"github.com/einwurf/einwurf/kiosk/document/pdfa"
 )
 
@@ -286,8 +285,8 @@ func ingestJPEG(path string, pg *Page, opt Options) (view, error) {
 		return view{}, err
 	}
 	pg.Format = scanner.FormatJPEG
-	if im, err := jpegdec.Decode(data); err == nil {
-		return viewJPEG(im, pg.Resolution)
+	if v, err := decodeJPEG(data, pg.Resolution); err == nil {
+		return v, nil
 	}
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -21,7 +21,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.Run("half", func(b *testing.B) {
 		for b.Loop() {
-			im, err := Decode(data)
+			im, err := DecodeHalf(data)
 			if err != nil {
 				b.Fatal(err)
 			}

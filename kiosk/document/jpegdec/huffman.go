@@ -164,8 +164,10 @@ func (b *bitReader) sym(h *huffman) (int, error) {
 }
 
 // block decodes one block's coefficients into blk (natural order, blk
-// zero on entry); pred is the component's DC predictor.
-func (b *bitReader) block(dc, ac *huffman, blk []int16, pred *int) error {
+// zero on entry); pred is the component's DC predictor. With rec, every
+// coefficient set (the DC always) is also appended to it as
+// position<<16 | value. The bit buffer lives in locals in the hot loop.
+func (b *bitReader) block(dc, ac *huffman, blk *[64]int16, pred *int, rec *[]uint32) error {
 	if b.n < 32 {
 		b.fill()
 	}
@@ -180,39 +182,65 @@ func (b *bitReader) block(dc, ac *huffman, blk []int16, pred *int) error {
 		*pred += extend(b.get(t), t)
 	}
 	blk[0] = int16(*pred)
+	var r []uint32
+	if rec != nil {
+		r = append(*rec, uint32(uint16(blk[0])))
+	}
+	acc, n := b.acc, b.n
 	for k := 1; k < 64; {
-		if b.n < 32 {
+		// An AC code and its extra bits take at most 16+10 bits.
+		if n < 26 {
+			b.acc, b.n = acc, n
 			b.fill()
+			acc, n = b.acc, b.n
 		}
-		if f := ac.fast[b.acc>>(64-lookBits)]; f != 0 {
+		if f := ac.fast[acc>>(64-lookBits)]; f != 0 {
 			k += int(f >> 8 & 0xff)
 			if k > 63 {
 				return errf("coefficient run past the block")
 			}
-			b.consume(uint(f & 0xff))
-			blk[zigzag[k]] = int16(f >> 16)
+			l := uint(f & 0xff)
+			acc <<= l
+			n -= l
+			z := zigzag[k&63] & 63
+			v := int16(f >> 16)
+			blk[z] = v
+			if rec != nil {
+				r = append(r, uint32(z)<<16|uint32(uint16(v)))
+			}
 			k++
 			continue
 		}
+		b.acc, b.n = acc, n
 		rs, err := b.sym(ac)
 		if err != nil {
 			return err
 		}
-		r, s := rs>>4, rs&15
+		rr, s := rs>>4, rs&15
 		if s == 0 {
-			if r != 15 {
+			acc, n = b.acc, b.n
+			if rr != 15 {
 				break // end of block
 			}
 			k += 16
 			continue
 		}
-		k += r
+		k += rr
 		if k > 63 || s > 10 {
 			return errf("coefficient run past the block")
 		}
-		v := extend(b.get(s), s)
-		blk[zigzag[k]] = int16(v)
+		v := int16(extend(b.get(s), s))
+		acc, n = b.acc, b.n
+		z := zigzag[k&63] & 63
+		blk[z] = v
+		if rec != nil {
+			r = append(r, uint32(z)<<16|uint32(uint16(v)))
+		}
 		k++
+	}
+	b.acc, b.n = acc, n
+	if rec != nil {
+		*rec = r
 	}
 	return nil
 }

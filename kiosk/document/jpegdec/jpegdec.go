@@ -41,6 +41,7 @@ type Image struct {
 	comps   []component
 	hmax    int
 	vmax    int
+	half    *image.Gray // the luminance at 1/2, made while decoding (DecodeHalf)
 }
 
 type component struct {
@@ -49,9 +50,11 @@ type component struct {
 	tq     int
 	bw, bh int         // blocks per line and column (whole MCUs)
 	q      [64]float32 // dequantisation, natural order
-	coef   []int16     // luminance: bw*bh blocks of 64, natural order
-	low    []uint8     // chroma: 2×2 pixels per block (1/4 scale), 2*bw wide
-	dc     []int16     // every component: the DC term per block
+	sparse []uint32    // luminance: the non-zero coefficients, position<<16 | value
+	off    []uint32    // luminance: block b's are sparse[off[b]:off[b]+cnt[b]]
+	cnt    []uint8
+	low    []uint8 // chroma: 2×2 pixels per block (1/4 scale), 2*bw wide
+	dc     []int16 // every component: the DC term per block
 	td, ta int
 	pred   int
 }
@@ -74,6 +77,14 @@ func Decode(data []byte) (*Image, error) {
 	return d.decode()
 }
 
+// DecodeHalf is Decode that also draws the luminance at half scale while
+// each block is at hand, the cheapest way to the working scale of page
+// analysis; Gray(2) then returns that picture, shared.
+func DecodeHalf(data []byte) (*Image, error) {
+	d := &decoder{data: data, half: true}
+	return d.decode()
+}
+
 type decoder struct {
 	data  []byte
 	pos   int
@@ -85,6 +96,7 @@ type decoder struct {
 	ri    int
 	sof   bool
 	adobe int // -1 no Adobe marker; else transform
+	half  bool
 }
 
 func (d *decoder) u16() (int, error) {
@@ -401,7 +413,12 @@ func (d *decoder) scan(s []byte) error {
 		blocks += n
 		c.dc = make([]int16, n)
 		if i == 0 {
-			c.coef = make([]int16, 64*n)
+			c.off, c.cnt = make([]uint32, n), make([]uint8, n)
+			// About one non-zero coefficient per three bits of data.
+			c.sparse = make([]uint32, 0, min(64*n, 3*(len(d.data)-d.pos)))
+			if d.half {
+				d.img.half = image.NewGray(image.Rect(0, 0, (d.img.Width+1)/2, (d.img.Height+1)/2))
+			}
 		} else {
 			c.low = make([]uint8, 4*n)
 		}
@@ -415,7 +432,9 @@ func (d *decoder) entropy() error {
 	mw, mh := im.comps[0].bw/im.comps[0].h, im.comps[0].bh/im.comps[0].v
 	br := bitReader{data: d.data, pos: d.pos}
 	var scratch [64]int16
-	t2 := idctTable(2)
+	var px [64]uint8
+	t2, t4 := idctTable(2), idctTable(4)
+	y := &im.comps[0]
 	mcus := 0
 	for my := 0; my < mh; my++ {
 		for mx := 0; mx < mw; mx++ {
@@ -434,27 +453,34 @@ func (d *decoder) entropy() error {
 				for by := 0; by < c.v; by++ {
 					for bx := 0; bx < c.h; bx++ {
 						b := (my*c.v+by)*c.bw + mx*c.h + bx
-						var blk []int16
-						if c.coef != nil {
-							blk = c.coef[64*b : 64*b+64]
-						} else {
-							scratch = [64]int16{}
-							blk = scratch[:]
-						}
-						if err := br.block(dc, ac, blk, &c.pred); err != nil {
-							return err
-						}
-						c.dc[b] = int16(c.pred)
-						if c.low != nil {
+						if ci != 0 {
 							// Chroma is kept at 1/4 scale only: enough
 							// for thumbnails, a quarter of a block's
 							// inverse DCT, and no coefficients stored.
-							var px [64]uint8
-							idct2(blk, &c.q, t2, &px)
+							if err := br.block(dc, ac, &scratch, &c.pred, nil); err != nil {
+								return err
+							}
+							c.dc[b] = int16(c.pred)
+							idct2(scratch[:], &c.q, t2, &px)
+							scratch = [64]int16{}
 							row := (b / c.bw) * 2 * (2 * c.bw)
 							col := (b % c.bw) * 2
 							c.low[row+col], c.low[row+col+1] = px[0], px[1]
 							c.low[row+2*c.bw+col], c.low[row+2*c.bw+col+1] = px[2], px[3]
+							continue
+						}
+						start := len(y.sparse)
+						if err := br.block(dc, ac, &scratch, &c.pred, &y.sparse); err != nil {
+							return err
+						}
+						c.dc[b] = int16(c.pred)
+						y.off[b], y.cnt[b] = uint32(start), uint8(len(y.sparse)-start)
+						if im.half != nil {
+							idct4(scratch[:], &y.q, t4, &px)
+							im.put(im.half, b, 4, &px)
+						}
+						for _, e := range y.sparse[start:] {
+							scratch[e>>16&63] = 0
 						}
 					}
 				}
@@ -474,6 +500,9 @@ func (im *Image) Gray(denom int) (*image.Gray, error) {
 	n, ok := map[int]int{1: 8, 2: 4, 4: 2, 8: 1}[denom]
 	if !ok {
 		return nil, fmt.Errorf("jpegdec: scale 1/%d", denom)
+	}
+	if denom == 2 && im.half != nil {
+		return im.half, nil
 	}
 	w, h := (im.Width+denom-1)/denom, (im.Height+denom-1)/denom
 	g := image.NewGray(image.Rect(0, 0, w, h))
@@ -499,6 +528,7 @@ func (im *Image) Region(r image.Rectangle) *image.Gray {
 func (im *Image) render(g *image.Gray, n int, bl image.Rectangle) {
 	c := &im.comps[0]
 	t := idctTable(n)
+	var blk [64]int16
 	var out [64]uint8
 	for by := bl.Min.Y; by < bl.Max.Y; by++ {
 		for bx := bl.Min.X; bx < bl.Max.X; bx++ {
@@ -507,31 +537,44 @@ func (im *Image) render(g *image.Gray, n int, bl image.Rectangle) {
 				continue
 			}
 			b := by*c.bw + bx
-			blk := c.coef[64*b : 64*b+64]
+			es := c.sparse[c.off[b] : c.off[b]+uint32(c.cnt[b])]
+			for _, e := range es {
+				blk[e>>16&63] = int16(uint16(e))
+			}
 			if n == 4 {
-				idct4(blk, &c.q, t, &out)
+				idct4(blk[:], &c.q, t, &out)
 			} else {
-				idct(blk, &c.q, t, n, &out)
+				idct(blk[:], &c.q, t, n, &out)
 			}
-			if x0 >= g.Rect.Min.X && y0 >= g.Rect.Min.Y && x0+n <= g.Rect.Max.X && y0+n <= g.Rect.Max.Y {
-				// Inside: whole rows.
-				o := (y0-g.Rect.Min.Y)*g.Stride + x0 - g.Rect.Min.X
-				for y := 0; y < n; y++ {
-					copy(g.Pix[o+y*g.Stride:o+y*g.Stride+n], out[y*n:y*n+n])
-				}
-				continue
+			for _, e := range es {
+				blk[e>>16&63] = 0
 			}
-			for y := 0; y < n; y++ {
-				py := y0 + y
-				if py < g.Rect.Min.Y || py >= g.Rect.Max.Y {
-					continue
-				}
-				row := (py - g.Rect.Min.Y) * g.Stride
-				for x := 0; x < n; x++ {
-					if px := x0 + x; px >= g.Rect.Min.X && px < g.Rect.Max.X {
-						g.Pix[row+px-g.Rect.Min.X] = out[y*n+x]
-					}
-				}
+			im.put(g, b, n, &out)
+		}
+	}
+}
+
+// put copies block b's n×n pixels into g (at that scale), clipping to g.
+func (im *Image) put(g *image.Gray, b, n int, out *[64]uint8) {
+	c := &im.comps[0]
+	x0, y0 := (b%c.bw)*n, (b/c.bw)*n
+	if x0 >= g.Rect.Min.X && y0 >= g.Rect.Min.Y && x0+n <= g.Rect.Max.X && y0+n <= g.Rect.Max.Y {
+		// Inside: whole rows.
+		o := (y0-g.Rect.Min.Y)*g.Stride + x0 - g.Rect.Min.X
+		for y := 0; y < n; y++ {
+			copy(g.Pix[o+y*g.Stride:o+y*g.Stride+n], out[y*n:y*n+n])
+		}
+		return
+	}
+	for y := 0; y < n; y++ {
+		py := y0 + y
+		if py < g.Rect.Min.Y || py >= g.Rect.Max.Y {
+			continue
+		}
+		row := (py - g.Rect.Min.Y) * g.Stride
+		for x := 0; x < n; x++ {
+			if px := x0 + x; px >= g.Rect.Min.X && px < g.Rect.Max.X {
+				g.Pix[row+px-g.Rect.Min.X] = out[y*n+x]
 			}
 		}
 	}
@@ -675,11 +718,10 @@ func (im *Image) Thumbnail(width int, luma *image.Gray, lumaDenom int) (image.Im
 	if width < 1 || width > im.Width {
 		return nil, fmt.Errorf("jpegdec: thumbnail width %d", width)
 	}
-	if luma == nil {
-		var err error
-		if luma, err = im.Gray(8); err != nil {
-			return nil, err
-		}
+	if luma == nil || width*8 <= im.Width*21/20 {
+		// The DC terms are the 8×8 averages: the eighth-scale picture
+		// for free, and enough for a thumbnail at most about that wide.
+		luma = im.dcPicture()
 	}
 	height := max(1, (im.Height*width+im.Width/2)/im.Width)
 	r := image.Rect(0, 0, width, height)
@@ -717,6 +759,22 @@ func (im *Image) Thumbnail(width int, luma *image.Gray, lumaDenom int) (image.Im
 		return out, nil
 	}
 	return &image.Gray{Pix: yPix, Stride: width, Rect: r}, nil
+}
+
+// dcPicture is the luminance at 1/8 from the DC terms.
+func (im *Image) dcPicture() *image.Gray {
+	c := &im.comps[0]
+	w, h := (im.Width+7)/8, (im.Height+7)/8
+	g := image.NewGray(image.Rect(0, 0, w, h))
+	q := c.q[0] / 8
+	for y := 0; y < h; y++ {
+		row := c.dc[y*c.bw : y*c.bw+w]
+		out := g.Pix[y*g.Stride : y*g.Stride+w]
+		for x, v := range row {
+			out[x] = clamp(float32(v)*q + 128)
+		}
+	}
+	return g
 }
 
 // chromaAt is component ci at full-resolution pixel (x, y), from its 1/4

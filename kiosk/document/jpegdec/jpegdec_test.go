@@ -310,3 +310,25 @@ func TestIDCTUnrolled(t *testing.T) {
 		}
 	}
 }
+
+// The half-scale picture drawn while decoding is the one drawn afterwards.
+func TestDecodeHalf(t *testing.T) {
+	data := encode(t, picture(203, 157, 8), 90)
+	a, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DecodeHalf(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga, _ := a.Gray(2)
+	gb, _ := b.Gray(2)
+	if ga.Rect != gb.Rect || !bytes.Equal(ga.Pix, gb.Pix) {
+		for i := range ga.Pix {
+			if ga.Pix[i] != gb.Pix[i] {
+				t.Fatalf("DecodeHalf's half-scale picture differs at %d,%d: %d %d", i%ga.Stride, i/ga.Stride, ga.Pix[i], gb.Pix[i])
+			}
+		}
+	}
+}
