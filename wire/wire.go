@@ -203,6 +203,10 @@ const (
 	// under common broker message limits (mosquitto's message_size_limit of
 	// 1 MiB) and large enough that per-message overhead stays small.
 	ChunkSize = 256 << 10
+	// MaxChunkSize bounds a manifest's chunk_size: the transfer protocol
+	// (docs/packet.md) uses ChunkSize, and a chunk with its hash must stay
+	// under the broker's message limit (1 MiB), which drops larger ones.
+	MaxChunkSize = ChunkSize
 	// MaxChunks bounds a packet at 16 GiB.
 	MaxChunks = 1 << 16
 	// ChunkHashSize is the length of the SHA-256 of the chunk's data that
@@ -246,7 +250,7 @@ func (m Manifest) Validate() error {
 		return fmt.Errorf("%w: manifest version %d", ErrMalformed, m.V)
 	case !ValidID(m.PacketID) || !ValidID(m.KioskID):
 		return fmt.Errorf("%w: manifest ids", ErrMalformed)
-	case m.Size <= 0 || m.ChunkSize < 1024 || m.ChunkSize > 1<<20:
+	case m.Size <= 0 || m.ChunkSize < 1024 || m.ChunkSize > MaxChunkSize:
 		return fmt.Errorf("%w: manifest sizes", ErrMalformed)
 	case m.Chunks() > MaxChunks:
 		return fmt.Errorf("%w: manifest too large", ErrMalformed)

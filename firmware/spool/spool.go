@@ -34,7 +34,13 @@ import (
 var (
 	ErrNotFound = errors.New("spool: no such entry")
 	ErrFull     = errors.New("spool: disk budget exhausted")
-	ErrCorrupt  = errors.New("spool: corrupt entry")
+	// ErrCorrupt marks an entry proven corrupt (it does not parse, does not
+	// match its payload, or its payload is gone): it is quarantined.
+	ErrCorrupt = errors.New("spool: corrupt entry")
+	// ErrUnreadable marks entries that could not be read just now (a fault
+	// of the file system, not of the entry): they stay and are tried
+	// again.
+	ErrUnreadable = errors.New("spool: entries unreadable for now")
 )
 
 // Disk states reported in telemetry.
@@ -135,8 +141,12 @@ func (s *Spool) recover() error {
 		if !ok {
 			continue
 		}
-		if _, err := s.load(id); err != nil {
+		if _, err := s.load(id); errors.Is(err, ErrCorrupt) {
 			s.quarantine(id, err.Error())
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
+			// Not proven corrupt (no descriptors left, an I/O error):
+			// it stays, and List tries it again.
+			slog.Warn("spool: entry unreadable for now", "packet", id, "err", err)
 		}
 	}
 	return syncDir(s.dir)
@@ -228,7 +238,10 @@ func (p *Pending) Commit(m wire.Manifest, signed []byte) error {
 	return nil
 }
 
-// List returns the complete entries, oldest first.
+// List returns the complete entries, oldest first. An entry proven corrupt
+// is quarantined; one that cannot be read just now (a fault of the file
+// system, "too many open files") is left where it is, out of this list, and
+// the error is returned along with the entries that could be read.
 func (s *Spool) List() ([]Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -237,14 +250,21 @@ func (s *Spool) List() ([]Entry, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	var out []Entry
+	var faults []error
 	for _, de := range des {
 		id, ok := strings.CutSuffix(de.Name(), ".manifest")
 		if !ok {
 			continue
 		}
 		e, err := s.load(id)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrCorrupt):
 			s.quarantine(id, err.Error())
+			continue
+		case errors.Is(err, ErrNotFound):
+			continue // removed meanwhile
+		case err != nil:
+			faults = append(faults, err)
 			continue
 		}
 		out = append(out, e)
@@ -256,6 +276,9 @@ func (s *Spool) List() ([]Entry, error) {
 		}
 		return a.PacketID < b.PacketID
 	})
+	if len(faults) > 0 {
+		return out, fmt.Errorf("%w: %d entries unreadable for now: %w", ErrUnreadable, len(faults), faults[0])
+	}
 	return out, nil
 }
 
@@ -292,8 +315,11 @@ func (s *Spool) load(id string) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: manifest fields", ErrCorrupt)
 	}
 	fi, err := os.Stat(filepath.Join(s.dir, id+".age"))
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return Entry{}, fmt.Errorf("%w: payload missing", ErrCorrupt)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("spool: %w", err)
 	}
 	if fi.Size() != m.Size {
 		return Entry{}, fmt.Errorf("%w: payload size %d, manifest says %d", ErrCorrupt, fi.Size(), m.Size)

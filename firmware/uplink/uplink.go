@@ -37,6 +37,10 @@ var (
 	ErrBadReceipt  = errors.New("uplink: receipt does not match the packet")
 	ErrRejected    = errors.New("uplink: the central rejected the packet")
 	errInterrupted = errors.New("uplink: interrupted")
+	// ErrNoProgress marks a packet the central did not answer, or did not
+	// complete, in a send attempt; it is retried later with back-off and
+	// the packets behind it go on.
+	ErrNoProgress = errors.New("uplink: no progress on the packet")
 )
 
 // Config configures an Uplink.
@@ -66,6 +70,14 @@ type Config struct {
 	SettleTimeout time.Duration
 	// Backoff bounds for reconnecting and retrying (defaults 500ms, 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// A packet that makes no progress is retried after StuckBackoff,
+	// doubling up to MaxStuckBackoff (defaults 15s, 10m); meanwhile the
+	// packets behind it are sent. After StuckTries attempts without
+	// progress (default 3) it raises EventPacketStuck naming the packet
+	// id, once, and keeps being retried. A delivery proves the central
+	// answers again: packets not yet alarmed are then retried at once.
+	StuckBackoff, MaxStuckBackoff time.Duration
+	StuckTries                    int
 	// OnDelivered is called when a packet's receipt arrived and its spool
 	// entry was removed. May be nil.
 	OnDelivered func(packetID string)
@@ -97,6 +109,11 @@ const (
 	EventDiskAlarm   = "disk.full"    // the kiosk accepts no documents
 	EventDiskWarning = "disk.warning" // free space is getting short
 	EventDiskOK      = "disk.ok"      // back to normal
+	// EventPacketStuck: a packet made no progress for StuckTries attempts
+	// (detail: its packet id, nothing else).
+	EventPacketStuck = "packet.stuck"
+	// EventPacketMoving: a packet that was stuck left the spool.
+	EventPacketMoving = "packet.unstuck"
 )
 
 // Stats are counters for telemetry.
@@ -125,9 +142,17 @@ type Uplink struct {
 	delivered, rejected, dropped, chunks, reconnects, maxInFlight atomic.Int64
 	connected                                                     atomic.Bool
 
-	events    chan wire.Event // alarms waiting to be published
-	pending   []wire.Event    // taken from events, not yet published (Run only)
-	diskState string          // last disk state seen (Run only)
+	events    chan wire.Event      // alarms waiting to be published
+	pending   []wire.Event         // taken from events, not yet published (Run only)
+	diskState string               // last disk state seen (Run only)
+	stuck     map[string]*attempts // packets without progress, by id (Run only)
+}
+
+// attempts is the retry state of a packet that made no progress.
+type attempts struct {
+	tries   int
+	next    time.Time // monotonic: not before this
+	alarmed bool
 }
 
 type incoming struct {
@@ -154,6 +179,15 @@ func New(cfg Config) *Uplink {
 	}
 	if cfg.DiskInterval <= 0 {
 		cfg.DiskInterval = 10 * time.Second
+	}
+	if cfg.StuckBackoff <= 0 {
+		cfg.StuckBackoff = 15 * time.Second
+	}
+	if cfg.MaxStuckBackoff <= 0 {
+		cfg.MaxStuckBackoff = 10 * time.Minute
+	}
+	if cfg.StuckTries <= 0 {
+		cfg.StuckTries = 3
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -396,12 +430,14 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		u.checkDisk()
 		u.flushEvents()
-		err := u.drain(ctx)
+		retry, err := u.drain(ctx)
 		if err == nil {
-			// Spool empty: wait for a new entry or event, check the disk
-			// now and then, and look at the spool again every 30 s in case
-			// the central's answer was lost.
-			idle := time.NewTimer(30 * time.Second)
+			// Spool empty (or only packets waiting for their retry): wait
+			// for a new entry or event, check the disk now and then, and
+			// look at the spool again every 30 s in case the central's
+			// answer was lost, or when the next retry is due.
+			u.flushEvents()
+			idle := time.NewTimer(min(30*time.Second, max(retry, 10*time.Millisecond)))
 			disk := time.NewTicker(u.cfg.DiskInterval)
 		wait:
 			for {
@@ -435,21 +471,89 @@ func (u *Uplink) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// drain sends every spool entry, oldest first.
-func (u *Uplink) drain(ctx context.Context) error {
-	entries, err := u.cfg.Spool.List()
-	if err != nil {
-		return err
+// drain sends every spool entry that is due, oldest first. A packet that
+// makes no progress is put back for a later retry (with back-off, and an
+// alarm after StuckTries) and the next one is sent: one stuck document
+// holds up no other. Only a fault of the connection ends the drain early.
+// It returns how long until the next retry is due (a long time if none).
+func (u *Uplink) drain(ctx context.Context) (time.Duration, error) {
+	entries, listErr := u.cfg.Spool.List()
+	if listErr != nil && !errors.Is(listErr, spool.ErrUnreadable) {
+		return 0, listErr
 	}
+	if u.stuck == nil {
+		u.stuck = map[string]*attempts{}
+	}
+	next := time.Hour
+	listed := map[string]bool{}
+	// progressed: a packet left the queue in this drain. silent counts the
+	// packets in a row the central did not answer: two, with no progress
+	// yet, look like the central (or the link) rather than the packets,
+	// and the drain ends for the caller's back-off.
+	progressed, silent := false, 0
 	for _, e := range entries {
-		if err := u.send(ctx, e); err != nil {
-			if errors.Is(err, ErrRejected) || errors.Is(err, ErrBadReceipt) {
-				continue // quarantined; go on with the next
+		id := e.Manifest.PacketID
+		listed[id] = true
+		a := u.stuck[id]
+		if a != nil {
+			if wait := time.Until(a.next); wait > 0 {
+				next = min(next, wait)
+				continue
 			}
-			return err
+		}
+		err := u.send(ctx, e)
+		switch {
+		case err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrBadReceipt):
+			// Delivered, or quarantined: either way it left the queue.
+			progressed, silent = true, 0
+			if a != nil {
+				delete(u.stuck, id)
+				if a.alarmed {
+					u.Notice(EventPacketMoving, id)
+				}
+			}
+			if err == nil {
+				// The central answers: what waited for it goes again now.
+				for _, o := range u.stuck {
+					if !o.alarmed {
+						o.next = time.Now()
+						next = 0
+					}
+				}
+			}
+		case errors.Is(err, ErrNoProgress) && ctx.Err() == nil:
+			if a == nil {
+				a = &attempts{}
+				u.stuck[id] = a
+			}
+			a.tries++
+			backoff := u.cfg.StuckBackoff << min(a.tries-1, 20)
+			backoff = min(backoff, u.cfg.MaxStuckBackoff)
+			a.next = time.Now().Add(jitter(backoff))
+			next = min(next, time.Until(a.next))
+			slog.Warn("uplink: packet made no progress, retrying later", "packet", id, "tries", a.tries, "retry_in", backoff)
+			if a.tries >= u.cfg.StuckTries && !a.alarmed {
+				a.alarmed = true
+				u.Alarm(EventPacketStuck, id)
+			}
+			if silent++; silent >= 2 && !progressed {
+				return 0, err
+			}
+		default:
+			return 0, err
 		}
 	}
-	return nil
+	if listErr != nil {
+		// Some entries could not be read just now: the caller retries
+		// soon, with back-off.
+		return 0, listErr
+	}
+	for id := range u.stuck {
+		if !listed[id] {
+			delete(u.stuck, id) // left the spool another way
+		}
+	}
+	return next, nil
 }
 
 // send offers one packet, sends what the central misses, and waits for the
@@ -466,6 +570,10 @@ func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
 			return err
 		}
 		in, err := u.await(ctx, m.PacketID)
+		if errors.Is(err, ErrTimeout) {
+			// The broker took the offer; the central said nothing.
+			return fmt.Errorf("%w: %w", ErrNoProgress, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -489,7 +597,7 @@ func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
 			return u.settle(m, in.receipt)
 		}
 	}
-	return fmt.Errorf("%w: packet not complete after 8 rounds", ErrTimeout)
+	return fmt.Errorf("%w: %w: packet not complete after 8 rounds", ErrNoProgress, ErrTimeout)
 }
 
 // await waits for the central's next message about packetID.
