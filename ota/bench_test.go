@@ -123,6 +123,8 @@ type benchResult struct {
 	// PeakRSS is the installer process's VmHWM (its own peak after exec;
 	// wait4's ru_maxrss would count the parent's pages shared before exec).
 	PeakRSS int64
+	// Points counts the hook calls the run passed.
+	Points int
 }
 
 // peakRSS reads this process's VmHWM.
@@ -199,18 +201,42 @@ func install(dir, url string) benchResult {
 		}
 		src = countingSource{src, n}
 	}
+	booted, version := "a", "1.0.0"
+	if b := os.Getenv("OTA_BENCH_BOOTED"); b != "" {
+		booted = b
+		v, _ := os.ReadFile(filepath.Join(dir, "tree", b, "VERSION"))
+		version = string(v)
+	}
+	// Hook points are counted; with OTA_KILL_AT=n the process kills
+	// itself (SIGKILL) at point n (0-based).
+	points, killAt := 0, -1
+	if k := os.Getenv("OTA_KILL_AT"); k != "" {
+		fmt.Sscanf(k, "%d", &killAt)
+	}
+	hook := func(string) error {
+		if points++; killAt >= 0 && points > killAt {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		return nil
+	}
 	u, err := New(Config{FS: fsys, Dir: dir, Slots: AppSlots(fsys, dir), TUF: tc,
-		Source: src, Booted: "a", Version: "1.0.0",
+		Source: src, Booted: booted, Version: version, Hook: hook,
+		Health: func(context.Context) error {
+			if os.Getenv("OTA_UNHEALTHY") != "" {
+				return errors.New("ui")
+			}
+			return nil
+		},
 		Restart: func() error { return nil }})
 	if err != nil {
 		return benchResult{Err: err.Error()}
 	}
-	if u.State().Done() {
+	if u.State().Phase == "" {
 		err = u.Offer(context.Background(), wire.UpdateOffer{RolloutID: "r", Target: "b.tar", Version: "2.0.0", Kind: KindBundle})
 	} else {
 		err = u.Resume(context.Background())
 	}
-	r := benchResult{Phase: u.State().Phase, Stats: u.Stats, Seconds: time.Since(start).Seconds(), PeakRSS: peakRSS()}
+	r := benchResult{Phase: u.State().Phase, Stats: u.Stats, Seconds: time.Since(start).Seconds(), PeakRSS: peakRSS(), Points: points}
 	if err != nil {
 		r.Err = err.Error()
 	}

@@ -419,7 +419,7 @@ func (u *Updater) download(ctx context.Context, tg tuf.Target, idx blocks.Index)
 			hookErr = u.hook("block")
 		}
 		return hookErr
-	}}, tg.Path, func(done int64) {
+	}, idx.Size}, tg.Path, func(done int64) {
 		if p := float64(done) / float64(max(idx.Length, 1)); p >= next {
 			next = p + 0.1
 			u.report(p)

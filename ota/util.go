@@ -15,6 +15,7 @@ func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 type hookedSource struct {
 	Source
 	hook func() error
+	size int64 // block size
 }
 
 func (h hookedSource) Range(ctx context.Context, p string, off, n, total int64) (io.ReadCloser, error) {
@@ -25,17 +26,26 @@ func (h hookedSource) Range(ctx context.Context, p string, off, n, total int64) 
 	if err != nil {
 		return nil, err
 	}
-	return hookedBody{rc, h.hook}, nil
+	return &hookedBody{ReadCloser: rc, hook: h.hook, size: h.size}, nil
 }
 
+// hookedBody calls hook at the start of every block it delivers.
 type hookedBody struct {
 	io.ReadCloser
-	hook func() error
+	hook    func() error
+	size, n int64
 }
 
-func (h hookedBody) Read(p []byte) (int, error) {
-	if err := h.hook(); err != nil {
-		return 0, err
+func (h *hookedBody) Read(p []byte) (int, error) {
+	if h.size > 0 && h.n%h.size == 0 {
+		if err := h.hook(); err != nil {
+			return 0, err
+		}
 	}
-	return h.ReadCloser.Read(p)
+	if h.size > 0 && int64(len(p)) > h.size-h.n%h.size {
+		p = p[:h.size-h.n%h.size] // stop at the block's end
+	}
+	n, err := h.ReadCloser.Read(p)
+	h.n += int64(n)
+	return n, err
 }
