@@ -138,11 +138,14 @@ func TestExactlyOnceTwoProcesses(t *testing.T) {
 	for _, id := range kiosks {
 		pub, priv, _ := ed25519.GenerateKey(nil)
 		kioskKeys[id] = priv
+		if err := broker.Enrol(id); err != nil {
+			t.Fatal(err)
+		}
 		if err := keys.OpenRegister(filepath.Join(keyDir, "kiosks.json")).Enrol(id, pub); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg := procConfig{DSN: dsn, Broker: broker.URL(), CA: pki.CAFile, Cert: certFile, Key: keyFile, Keys: keyDir,
+	cfg := procConfig{DSN: dsn, Broker: broker.CentralURL(), CA: pki.CAFile, Cert: certFile, Key: keyFile, Keys: keyDir,
 		State: filepath.Join(dir, "state"), Inbox: filepath.Join(dir, "inbox"), Victim: filepath.Join(dir, "victim"),
 		Lease: 3 * time.Second}
 	// The processes, by pid; a killed one is restarted (as systemd would)
