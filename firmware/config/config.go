@@ -55,6 +55,9 @@ type Scanner struct {
 	// ones (escl.KnownQuirks); a rule with "replace" switches known quirks
 	// off for the devices it matches.
 	Quirks []escl.QuirkRule `json:"quirks,omitempty"`
+	// Stall is how long the scanner may send nothing mid-page before the
+	// scan counts as stalled (0: escl.DefaultTimeouts, 20 s).
+	Stall Duration `json:"stall,omitempty"`
 }
 
 // Reader configures the barcode reader.

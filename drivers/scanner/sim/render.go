@@ -334,6 +334,9 @@ func render(k pageKey, quality int) (rendered, error) {
 // sheet is the scanner's white backing.
 func crop(g *image.Gray, head image.Rectangle, r Region, dpi int) (*image.Gray, image.Rectangle) {
 	px := func(v int) int { return v * dpi / 300 }
+	if px(r.XOffset) == 0 && px(r.YOffset) == 0 && image.Rect(0, 0, max(1, px(r.Width)), max(1, px(r.Height))) == g.Rect {
+		return g, head // the whole sheet, as the kiosk asks
+	}
 	out := image.NewGray(image.Rect(0, 0, max(1, px(r.Width)), max(1, px(r.Height))))
 	for i := range out.Pix {
 		out.Pix[i] = 255

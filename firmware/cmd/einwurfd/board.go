@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/drivers/barcode"
@@ -86,14 +87,18 @@ func openScanner(c config.Scanner) (scanner.Scanner, usb.Host, error) {
 		}
 		rules = append(rules, r)
 	}
+	if c.Stall < 0 {
+		return nil, nil, fmt.Errorf("config: scanner stall %v is negative", time.Duration(c.Stall))
+	}
+	timeouts := escl.WithTimeouts(escl.Timeouts{Stall: time.Duration(c.Stall)})
 	if c.URL != "" {
-		return escl.New(&http.Client{}, c.URL, escl.WithQuirkRules(rules)), nil, nil
+		return escl.New(&http.Client{}, c.URL, escl.WithQuirkRules(rules), timeouts), nil, nil
 	}
 	host, err := usb.OpenLibUSB()
 	if err != nil {
 		return nil, nil, fmt.Errorf("usb: %w", err)
 	}
-	return ippusb.NewScanner(host, usb.Desc.IsIPP, []ippusb.Option{ippusb.WithQuirkRules(rules)}), host, nil
+	return ippusb.NewScanner(host, usb.Desc.IsIPP, []ippusb.Option{ippusb.WithQuirkRules(rules)}, timeouts), host, nil
 }
 
 // watchUSB tells the central when the scanner is unplugged and back (gousb
