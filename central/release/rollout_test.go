@@ -126,9 +126,17 @@ func TestStagedRollout(t *testing.T) {
 	if r.State != RolloutHalted || !strings.Contains(r.Reason, "2 kiosks failed") {
 		t.Fatalf("rollout %s (%s), want halted", r.State, r.Reason)
 	}
-	states := map[string]string{}
+	states, details := map[string]string{}, map[string]string{}
 	for _, s := range status {
-		states[s.KioskID] = s.State
+		states[s.KioskID], details[s.KioskID] = s.State, s.Detail
+	}
+	if details[wave[0]] != "health:ui-not-serving" {
+		t.Fatalf("rolled-back detail %q", details[wave[0]])
+	}
+	// Halted: nothing more is offered.
+	must(m.Step(ctx))
+	if len(p.offers) != 6 {
+		t.Fatalf("%d offers after the halt", len(p.offers))
 	}
 	if states["k0"] != KioskCommitted || states[wave[0]] != KioskRolledBack || states[wave[2]] != KioskOffered || len(status) != 6 {
 		t.Fatalf("status %+v", status)
