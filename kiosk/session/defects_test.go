@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/drivers/printer/escpos"
+	printersim "github.com/einwurf/einwurf/drivers/printer/sim"
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/sim"
 	"github.com/einwurf/einwurf/kiosk/ident"
@@ -307,34 +310,15 @@ func TestIdleWarning(t *testing.T) {
 	}
 }
 
-// printer is a Printer double.
-type printer struct {
-	mu     sync.Mutex
-	ready  error
-	err    error
-	prints int
-}
-
-func (p *printer) Print(_ context.Context, _ Receipt) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		return p.err
-	}
-	p.prints++
-	return nil
-}
-
-func (p *printer) Ready() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ready
-}
-
 func TestReceiptPrinted(t *testing.T) {
 	k, _, _, _, _ := setup(t, sim.Options{Sheets: 1, Duplex: true})
-	p := &printer{ready: ErrPrinterPaper, err: ErrPrinterPaper}
+	p, err := printersim.New(escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetStatus(printer.Status{Online: true, PaperOut: true})
 	k.cfg.Printer = p
+	k.Tick()
 	if v := k.View(); v.PrinterKey != "printer-paper" {
 		t.Fatalf("printer warning before scanning: %+v", v)
 	}
@@ -364,14 +348,12 @@ func TestReceiptPrinted(t *testing.T) {
 	if v.PrintErrorKey != "printer-paper" || v.Printed || v.Receipt == nil {
 		t.Fatalf("out of paper: %+v", v)
 	}
-	p.mu.Lock()
-	p.err, p.ready = nil, nil
-	p.mu.Unlock()
+	p.SetStatus(printer.Status{Online: true})
 	if err := k.Reprint(); err != nil {
 		t.Fatal(err)
 	}
 	v = wait(func(v View) bool { return !v.Printing })
-	if !v.Printed || v.PrintErrorKey != "" || p.prints != 1 {
-		t.Fatalf("reprinted: %+v", v)
+	if !v.Printed || v.PrintErrorKey != "" || len(p.Receipts()) != 1 {
+		t.Fatalf("reprinted: %+v, %d receipts", v, len(p.Receipts()))
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/kiosk/document"
 	"github.com/einwurf/einwurf/kiosk/document/ramfolder"
@@ -72,9 +73,6 @@ var (
 	// ErrChoose: the pages carry another number than the one given; the
 	// customer must choose before sending.
 	ErrChoose = errors.New("session: choose the number first")
-	// ErrPrinterPaper and ErrPrinter are what a Printer's errors wrap.
-	ErrPrinterPaper = errors.New("session: the receipt printer is out of paper")
-	ErrPrinter      = errors.New("session: the receipt printer does not print")
 	// ErrOneSheet is a rescan that fed more than the one sheet asked for;
 	// the sheets after the first were not taken.
 	ErrOneSheet = errors.New("session: put only the one sheet into the feeder")
@@ -84,22 +82,17 @@ var (
 	ErrIncomplete = errors.New("session: the scan did not finish")
 )
 
-// Printer prints the customer's receipt. Firmware adapts the receipt
-// printer's driver to it.
-type Printer interface {
-	// Print prints r; errors wrap ErrPrinterPaper or ErrPrinter.
-	Print(ctx context.Context, r Receipt) error
-	// Ready says whether a receipt could be printed now (cheap: a cached
-	// status); errors as Print's.
-	Ready() error
-}
-
 // Config configures a Kiosk.
 type Config struct {
 	Scanner   scanner.Scanner
 	Submitter Submitter
 	// Printer prints receipts (nil: no printer, the screen receipt only).
-	Printer Printer
+	// Its status is asked on each Tick.
+	Printer printer.Printer
+	// Office and KioskName are printed on the receipt.
+	Office, KioskName string
+	// Labels gives the receipt's texts in a language (nil: German).
+	Labels func(lang string) printer.Labels
 	// WorkDir is where earlier versions kept visits on disk; it is wiped
 	// at start. Pages are never written there now: they live in memory
 	// files (kiosk/document/ramfolder), which a crash frees.
@@ -245,6 +238,10 @@ type Kiosk struct {
 	printing  bool
 	printed   bool
 	printErr  error
+	// printerErr is the printer's status at the last Tick; lang the
+	// customer's language for the receipt.
+	printerErr error
+	lang       string
 	deadline  time.Time
 	cancel    context.CancelFunc
 	stopping  bool
@@ -897,6 +894,14 @@ func (k *Kiosk) StillHere() {
 	k.touch()
 }
 
+// SetLanguage sets the customer's language for the printed receipt (the
+// UI's language code); the visit's end resets it.
+func (k *Kiosk) SetLanguage(lang string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lang = lang
+}
+
 // Dismiss acknowledges the error shown.
 func (k *Kiosk) Dismiss() {
 	k.mu.Lock()
@@ -999,7 +1004,12 @@ func (k *Kiosk) Confirm(ctx context.Context) (Receipt, error) {
 		k.touch()
 		return Receipt{}, err
 	}
+	if rc.Masked == "" { // what the receipt shows, where the Submitter left it out
+		rc.Masked, rc.Team, rc.Pages = number.Masked(), string(number.Team()), len(pages)
+	}
+	lang := k.lang
 	k.wipe()
+	k.lang = lang // the receipt screen is still this customer's
 	k.visits.Add(1)
 	k.pagesSent.Add(int64(len(pages)))
 	k.state = Done
@@ -1031,11 +1041,17 @@ func (k *Kiosk) startPrint() {
 		return
 	}
 	rc, visit := *k.receipt, k.visit
+	labels := printer.German
+	if k.cfg.Labels != nil {
+		labels = k.cfg.Labels(k.lang)
+	}
+	pr := printer.Receipt{Office: k.cfg.Office, Kiosk: k.cfg.KioskName, Time: rc.Accepted, Masked: rc.Masked,
+		Team: rc.Team, Pages: rc.Pages, Code: rc.Number, QR: rc.QR(), Labels: labels}
 	k.printing, k.printErr = true, nil
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err := k.cfg.Printer.Print(ctx, rc)
+		err := k.cfg.Printer.Print(ctx, pr)
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		defer k.changed()
@@ -1101,7 +1117,17 @@ func (k *Kiosk) Cancel() error {
 // Tick ends a visit whose time is up and runs the countdowns; call it
 // every second or so.
 func (k *Kiosk) Tick() {
+	var perr error
+	if k.cfg.Printer != nil { // asked outside the lock: it is the device's I/O
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		perr = printer.Ready(ctx, k.cfg.Printer)
+		cancel()
+	}
 	k.mu.Lock()
+	if (perr == nil) != (k.printerErr == nil) {
+		k.changed()
+	}
+	k.printerErr = perr
 	defer k.mu.Unlock()
 	now := k.cfg.Now()
 	switch k.state {
@@ -1155,19 +1181,17 @@ func (k *Kiosk) wipe() {
 	k.pages, k.kept, k.preview, k.thumbs, k.visit, k.missing = nil, nil, "", nil, "", nil
 	k.number, k.prefilled, k.warning, k.err, k.receipt = ident.Number{}, false, "", nil, nil
 	k.typed, k.claim, k.choices, k.settled, k.stopping = ident.Number{}, ident.Number{}, nil, nil, false
-	k.printing, k.printed, k.printErr, k.shown = false, false, nil, 0
+	k.printing, k.printed, k.printErr, k.shown, k.lang = false, false, nil, 0, ""
 }
 
 // View returns what the UI shows now.
 func (k *Kiosk) View() View {
-	var printerKey string
-	if k.cfg.Printer != nil {
-		if err := k.cfg.Printer.Ready(); err != nil {
-			printerKey = ErrorKey(err)
-		}
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	var printerKey string
+	if k.printerErr != nil {
+		printerKey = ErrorKey(k.printerErr)
+	}
 	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{},
 		Stopping: k.stopping, Printing: k.printing, Printed: k.printed, Visit: k.visit, Missing: slices.Clone(k.missing),
 		Thumbs: k.thumbCap}
@@ -1229,7 +1253,8 @@ func ErrorKey(err error) string {
 		{ErrOneSheet, "one-sheet"}, {ErrIncomplete, "incomplete"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
 		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ident.ErrTooLong, "invalid-number"},
 		{ErrNoNumber, "no-number"}, {ErrChoose, "choose-number"},
-		{ErrPrinterPaper, "printer-paper"}, {ErrPrinter, "printer"},
+		{printer.ErrPaperOut, "printer-paper"}, {printer.ErrCoverOpen, "printer-cover"},
+		{printer.ErrOffline, "printer"}, {printer.ErrReceipt, "printer"},
 	} {
 		if errors.Is(err, e.err) {
 			return e.key

@@ -36,6 +36,9 @@ type Receipt struct {
 	Statement string
 }
 
+// QR is the content of the receipt's QR code (empty: none).
+func (r Receipt) QR() string { return r.Statement }
+
 // Submitter takes a finished document. When Submit returns nil, the
 // document is durably stored (sealed and fsync'd): only then is the customer
 // told it was accepted. Firmware implements it.
