@@ -1,132 +1,394 @@
 "use strict";
-// The kiosk page: polls the visit's state and shows the matching screen.
-const messages = {
-  "invalid-number": "Diese Nummer ist ungültig. Bitte prüfen Sie die Eingabe. / This number is not valid.",
-  "not-a-number": "Dieser Code ist keine gültige Nummer. / This code is not a valid number.",
-  "jam": "Papierstau. Bitte öffnen Sie den Einzug und entnehmen Sie das Blatt. / Paper jam.",
-  "feeder-empty": "Der Einzug ist leer. Bitte legen Sie Ihre Blätter ein. / The feeder is empty.",
-  "cover-open": "Die Abdeckung ist offen. Bitte schließen Sie sie. / The cover is open.",
-  "double-feed": "Es wurden mehrere Blätter gleichzeitig eingezogen. Bitte legen Sie sie erneut ein. / Several sheets were pulled in at once.",
-  "busy": "Der Scanner ist beschäftigt. Bitte einen Moment Geduld. / The scanner is busy.",
-  "offline": "Der Scanner ist nicht bereit. Bitte wenden Sie sich an den Empfang. / The scanner is not ready.",
-  "unplugged": "Der Scanner ist nicht verbunden. Bitte wenden Sie sich an den Empfang. / The scanner is not connected.",
-  "cannot-accept": "Dieses Gerät nimmt gerade keine Unterlagen an. / This kiosk cannot accept documents now.",
-  "no-pages": "Es ist keine Seite zum Senden ausgewählt. / No page is selected.",
-  "no-number": "Bitte geben Sie zuerst Ihre Nummer ein. / Please enter your number first.",
-  "error": "Ein Fehler ist aufgetreten. Bitte versuchen Sie es erneut. / Something went wrong.",
-};
-const warnings = {
-  "other-number": "Achtung: Die Seiten tragen eine andere Nummer als die eingegebene. / The pages carry a different number.",
-  "several-numbers": "Die Seiten tragen verschiedene Nummern. Bitte geben Sie Ihre Nummer ein. / The pages carry different numbers; please enter yours.",
-  "page": "Eine Seite konnte nicht gelesen werden; bitte scannen Sie sie erneut. / A page could not be read.",
-};
-// Why the kiosk is out of service (the central's command names a reason key).
-const reasons = {
-  "out-of-service.maintenance": "Wegen Wartung außer Betrieb. / Out of service for maintenance.",
-  "out-of-service.technical-fault": "Wegen einer technischen Störung außer Betrieb. / Out of service: technical fault.",
-  "out-of-service.closed": "Derzeit geschlossen. / Closed at the moment.",
-};
-let lastPreview = -1;
-let lastError = "";
+// The kiosk page. The visit's state comes pushed from the kiosk
+// (Server-Sent Events on /api/events); this script shows the matching
+// screen in the customer's language, moves the focus to new content and
+// has it read aloud. It keeps nothing of a visit once the visit ends.
 
-async function api(method, path, body) {
-  const opts = { method, headers: {} };
-  if (method === "POST") {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body || {});
-  }
-  const r = await fetch(path, opts);
-  const v = await r.json();
-  if (!r.ok) { showError(v.error_key); return null; }
-  render(v);
-  return v;
+const LANGS = ["de", "de-x-ls", "en", "ar", "tr", "uk", "ru"];
+const RTL = { ar: true };
+const LOCALE = { "de": "de-DE", "de-x-ls": "de-DE", "en": "en-GB", "ar": "ar", "tr": "tr-TR", "uk": "uk-UA", "ru": "ru-RU" };
+// Keys of the on-screen keypad: digits, letters, and the "//" of the
+// BG-Nummer as one key.
+const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "//",
+  ..."ABCDEFGHIJKLMNOPQRSTUVWXYZ"];
+const ENTRY_IDLE_MS = 90000; // the keypad forgets a number nobody finishes
+const PICTURES = { "jam": "jam", "double-feed": "double-feed", "cover-open": "cover-open",
+  "feeder-empty": "feeder-empty", "too-long": "too-long" };
+
+const cat = {};
+const ui = { lang: "de", entry: false, typed: "", askCancel: false, zoom: -1, big: false };
+let view = null;
+let visit = "";
+let shown = "";      // the screen or dialog last shown (for focus and speech)
+let spokenCount = -1;
+let entryTimer = 0;
+
+const $ = (id) => document.getElementById(id);
+
+function t(key, vars) {
+  let s = (cat[ui.lang] || {})[key];
+  if (s === undefined) s = (cat.de || {})[key];
+  if (s === undefined) s = key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.split("{" + k + "}").join(String(v));
+  return s;
 }
 
-function showError(key) {
-  const el = document.getElementById("error");
-  lastError = key || "";
-  el.textContent = key ? (messages[key] || messages.error) : "";
-  el.hidden = !key;
+function setT(el, key, vars) {
+  el.dataset.t = key;
+  el.dataset.vars = JSON.stringify(vars || {});
+  el.textContent = t(key, vars);
+}
+
+function applyLang() {
+  const html = document.documentElement;
+  html.lang = ui.lang;
+  html.dir = RTL[ui.lang] ? "rtl" : "ltr";
+  for (const el of document.querySelectorAll("[data-t]")) {
+    el.textContent = t(el.dataset.t, el.dataset.vars ? JSON.parse(el.dataset.vars) : {});
+  }
+  for (const el of document.querySelectorAll("[data-t-label]")) el.setAttribute("aria-label", t(el.dataset.tLabel));
+  for (const b of document.querySelectorAll("button.lang")) {
+    b.setAttribute("aria-pressed", String(b.dataset.lang === ui.lang));
+  }
+  html.classList.toggle("big", ui.big);
+  $("bigger").setAttribute("aria-pressed", String(ui.big));
+}
+
+async function post(path, body) {
+  try {
+    const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body || {}) });
+    const v = await r.json();
+    if (v && v.state) render(v);
+    return r.ok;
+  } catch (e) {
+    return false; // the appliance restarts; the event stream catches up
+  }
+}
+
+// forget drops everything of the visit that ended: typed digits, the
+// language, the pages' pictures, open dialogs.
+function forget() {
+  Object.assign(ui, { lang: "de", entry: false, typed: "", askCancel: false, zoom: -1, big: false });
+  $("pages").textContent = "";
+  $("zoom-img").removeAttribute("src");
+  $("typed").textContent = "";
+  $("typed-full").textContent = "";
+  for (const id of ["receipt-number", "receipt-time", "receipt-masked", "receipt-pages"]) $(id).textContent = "";
+  clearTimeout(entryTimer);
+  history.replaceState(null, "", "/");
+  applyLang();
+}
+
+function screenOf(v) {
+  if (ui.entry && ["idle", "identified", "review", "claim", "done"].includes(v.state)) return "keypad";
+  return v.state;
+}
+
+function dialogOf(v) {
+  if (v.error_key) return "error";
+  if (v.idle_warning) return "idle-warning";
+  if (ui.askCancel && (v.state === "review" || v.state === "identified")) return "ask-cancel";
+  if (ui.zoom >= 0 && v.state === "review" && ui.zoom < v.pages.length) return "zoom";
+  return "";
 }
 
 function render(v) {
-  for (const s of document.querySelectorAll(".screen")) s.hidden = s.id !== "screen-" + (v.state === "submitting" ? "review" : v.state);
+  if (visit && v.visit !== visit) forget();
+  visit = v.visit || "";
+  if (v.state === "idle" && view && view.state !== "idle" && !ui.entry) forget();
+  view = v;
+  const screen = screenOf(v);
   document.body.dataset.state = v.state;
+  document.body.dataset.screen = screen;
+  for (const s of document.querySelectorAll(".screen")) s.hidden = s.id !== "screen-" + screen;
   for (const m of document.querySelectorAll(".masked")) m.textContent = v.masked || "";
-  document.getElementById("sim-form").hidden = !v.sim;
-  document.getElementById("not-ready").hidden = !v.not_ready;
-  const why = document.getElementById("not-ready-reason");
-  why.textContent = reasons[v.not_ready_reason] || "";
-  why.hidden = !why.textContent;
-  document.getElementById("prefilled").hidden = !v.prefilled;
-  document.getElementById("review-number-form").hidden = !!v.masked;
-  document.getElementById("scan-count").textContent = v.scanned;
-  document.getElementById("kept").textContent = v.kept;
-  document.getElementById("scanned").textContent = v.scanned;
-  const w = document.getElementById("warning");
-  w.textContent = v.warning ? (warnings[v.warning] || "") : "";
-  w.hidden = !v.warning;
-  if (v.error_key) showError(v.error_key);
-  else if (v.state !== "idle" || lastError !== "invalid-number") showError("");
-  if (v.receipt) {
-    document.getElementById("receipt-number").textContent = v.receipt.Number;
-    document.getElementById("receipt-time").textContent = new Date(v.receipt.Accepted).toLocaleString("de-DE");
+  $("sim-form").hidden = !v.sim;
+  for (const p of document.querySelectorAll(".printer-notice")) p.hidden = !v.printer_key;
+  $("scan-first").disabled = !!v.not_ready;
+  for (const b of document.querySelectorAll("#screen-idle .to-keypad")) b.disabled = !!v.not_ready;
+  $("typed").textContent = ui.typed;
+  $("typed-full").textContent = v.typed || "";
+  setT($("scan-count"), "scanning.count", { n: v.scanned });
+  $("stopping").hidden = !v.stopping;
+  $("stop").disabled = !!v.stopping;
+  renderReview(v);
+  $("claim-number").textContent = v.claim_masked || "";
+  setT($("claim-countdown"), "claim.countdown", { n: v.countdown || 0 });
+  setT($("idle-countdown"), "idlewarn.countdown", { n: v.countdown || 0 });
+  renderDone(v);
+  const dialog = dialogOf(v);
+  for (const id of ["error", "idle-warning", "ask-cancel", "zoom"]) $(id).hidden = id !== dialog;
+  $("main").inert = !!dialog;
+  document.querySelector("header").inert = !!dialog && dialog !== "error" && dialog !== "idle-warning";
+  if (dialog === "error") renderError(v);
+  if (dialog === "zoom") renderZoom(v);
+  const key = screen + "/" + dialog + "/" + (v.error_key || "") + "/" + ui.lang;
+  if (key !== shown) {
+    shown = key;
+    spokenCount = v.countdown || -1;
+    const target = dialog ? $(dialog).querySelector("h2") : $("screen-" + screen).querySelector("h1");
+    if (target) target.focus();
+    say();
+  } else if (v.countdown && v.countdown !== spokenCount && (v.countdown <= 5 || v.countdown % 5 === 0)) {
+    spokenCount = v.countdown;
+    speak(String(v.countdown));
   }
+}
+
+function renderReview(v) {
+  $("prefilled").hidden = !v.prefilled;
+  $("review-number").hidden = !v.masked;
+  $("need-number").hidden = !!v.masked || v.state !== "review";
+  const choices = v.choices || [];
+  $("choose").hidden = choices.length === 0;
+  const box = $("choices");
+  box.textContent = "";
+  for (const c of choices) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "choice";
+    const n = document.createElement("b");
+    n.className = "number";
+    n.dir = "ltr";
+    n.lang = "de";
+    n.textContent = c.masked;
+    const why = document.createElement("span");
+    setT(why, c.from_pages ? "choose.frompages" : "choose.given");
+    b.append(n, " ", why);
+    b.addEventListener("click", () => post("/api/choose/" + c.index));
+    box.append(b);
+  }
+  const missing = v.missing || [];
+  $("missing").hidden = missing.length === 0;
+  const ml = $("missing-list");
+  ml.textContent = "";
+  for (const m of missing) {
+    const li = document.createElement("li");
+    const p = document.createElement("span");
+    setT(p, m.side === "back" ? "missing.back" : "missing.front", { sheet: m.sheet });
+    const b = document.createElement("button");
+    b.type = "button";
+    setT(b, "missing.rescan", { sheet: m.sheet });
+    b.addEventListener("click", () => post("/api/rescan/" + m.sheet));
+    li.append(p, " ", b);
+    ml.append(li);
+  }
+  setT($("count"), "review.count", { kept: v.kept, scanned: v.scanned });
+  $("confirm").disabled = v.kept === 0 || !v.masked || choices.length > 0;
   renderPages(v);
 }
 
+let lastPreview = -1;
 function renderPages(v) {
-  const box = document.getElementById("pages");
+  const box = $("pages");
   if (v.state !== "review") { box.textContent = ""; lastPreview = -1; return; }
   if (lastPreview !== v.preview || box.children.length !== v.pages.length) {
     box.textContent = "";
     for (const p of v.pages) {
-      const d = document.createElement("button");
-      d.className = "page";
-      d.dataset.index = p.index;
+      const li = document.createElement("li");
+      li.className = "page";
       const img = document.createElement("img");
-      img.src = "/api/thumb/" + encodeURIComponent(v.thumbs || "none") + "/" + p.index + "?w=240&g=" + v.preview;
-      img.alt = "Seite " + (p.index + 1);
-      const cap = document.createElement("span");
-      d.append(img, cap);
-      d.addEventListener("click", () => api("POST", "/api/toggle/" + p.index));
-      box.append(d);
+      img.src = thumbURL(v, p.index, 320);
+      img.width = 320;
+      const state = document.createElement("p");
+      state.className = "state";
+      const zoom = document.createElement("button");
+      zoom.type = "button";
+      zoom.className = "zoom";
+      zoom.addEventListener("click", () => { ui.zoom = p.index; render(view); });
+      const toggle = document.createElement("button");
+      toggle.type = "button";
+      toggle.className = "toggle";
+      toggle.addEventListener("click", () => post("/api/toggle/" + p.index));
+      li.append(img, state, zoom, toggle);
+      box.append(li);
     }
     lastPreview = v.preview;
   }
   for (const p of v.pages) {
-    const d = box.children[p.index];
-    d.classList.toggle("removed", !p.kept);
-    d.lastChild.textContent = "Blatt " + p.sheet + (p.side === "back" ? " Rückseite" : "") + (p.blank ? " (leer)" : "");
+    const li = box.children[p.index];
+    const vars = { n: p.index + 1, sheet: p.sheet };
+    li.classList.toggle("removed", !p.kept);
+    li.querySelector("img").alt = t(p.side === "back" ? "page.alt.back" : "page.alt.front", vars);
+    li.querySelector("img").dataset.t = "";
+    setT(li.querySelector(".state"), p.kept ? "page.kept" : (p.blank ? "page.blank" : "page.removed"));
+    setT(li.querySelector(".zoom"), "page.zoom", vars);
+    setT(li.querySelector(".toggle"), p.kept ? "page.remove" : "page.restore", vars);
   }
 }
 
-document.getElementById("identify-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const n = document.getElementById("number");
-  api("POST", "/api/identify", { number: n.value }).then((v) => { if (v) n.value = ""; });
-});
-document.getElementById("sim-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  api("POST", "/api/sim/barcode", { number: document.getElementById("sim-code").value });
-});
-document.getElementById("scan").addEventListener("click", () => api("POST", "/api/scan"));
-document.getElementById("scan-first").addEventListener("click", () => api("POST", "/api/scan"));
-document.getElementById("review-number-form").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const n = document.getElementById("review-number");
-  api("POST", "/api/identify", { number: n.value }).then((v) => { if (v) n.value = ""; });
-});
-document.getElementById("more").addEventListener("click", () => api("POST", "/api/scan"));
-document.getElementById("confirm").addEventListener("click", () => api("POST", "/api/confirm"));
-document.getElementById("finish").addEventListener("click", () => api("POST", "/api/cancel"));
-for (const b of document.querySelectorAll(".cancel")) b.addEventListener("click", () => api("POST", "/api/cancel"));
-
-async function poll() {
-  try { await api("GET", "/api/view"); } catch (e) { /* the appliance restarts; try again */ }
-  setTimeout(poll, 500);
+function thumbURL(v, i, w) {
+  return "/api/thumb/" + encodeURIComponent(v.thumbs || "none") + "/" + i + "?w=" + w + "&g=" + v.preview;
 }
-poll();
+
+function renderZoom(v) {
+  const p = v.pages[ui.zoom];
+  setT($("zoom-title"), "page.zoomtitle", { n: ui.zoom + 1, sheet: p.sheet });
+  const src = thumbURL(v, ui.zoom, 640);
+  if ($("zoom-img").getAttribute("src") !== src) $("zoom-img").src = src;
+  $("zoom-img").alt = t(p.side === "back" ? "page.alt.back" : "page.alt.front", { n: ui.zoom + 1, sheet: p.sheet });
+}
+
+function renderError(v) {
+  setT($("error-text"), "err." + v.error_key);
+  const pic = $("error-picture");
+  const want = PICTURES[v.error_key] || "help";
+  if (pic.dataset.key !== want) {
+    pic.textContent = "";
+    const svg = $("pictures").content.querySelector('[data-key="' + want + '"]');
+    pic.append(svg.cloneNode(true));
+    pic.dataset.key = want;
+  }
+}
+
+function renderDone(v) {
+  const r = v.receipt;
+  if (!r) return;
+  $("receipt-number").textContent = r.Number;
+  $("receipt-time").textContent = new Date(r.Accepted).toLocaleString(LOCALE[ui.lang]);
+  $("receipt-masked").textContent = r.Masked || "";
+  $("receipt-pages").textContent = String(r.Pages || "");
+  const ps = $("print-state");
+  if (v.printing) setT(ps, "print.printing");
+  else if (v.print_error_key) setT(ps, "print.failed", { why: t("err." + v.print_error_key) });
+  else if (v.printed) setT(ps, "print.done");
+  else setT(ps, "print.screen");
+  $("reprint").hidden = !(v.printed || v.print_error_key);
+  $("reprint").disabled = !!v.printing;
+}
+
+// sayText is what a person who cannot see the screen hears: the dialog
+// if one is open, else the screen, without the keypad's keys.
+function sayText() {
+  const open = ["error", "idle-warning", "ask-cancel", "zoom"].find((id) => !$(id).hidden);
+  const root = open ? $(open) : document.querySelector(".screen:not([hidden])");
+  if (!root) return "";
+  const clone = root.cloneNode(true);
+  for (const el of clone.querySelectorAll("[data-nosay], [hidden], svg")) el.remove();
+  return clone.textContent.replace(/\s+/g, " ").trim();
+}
+
+function say() { speak(sayText()); }
+
+function speak(text) {
+  if (text) post("/api/speak", { lang: ui.lang, text: text });
+}
+
+// The keypad.
+function buildKeys() {
+  const box = $("keys");
+  for (const k of KEYS) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "key" + (k === "//" ? " wide" : "");
+    b.textContent = k;
+    b.lang = "de";
+    if (k === "//") { b.dataset.tLabel = "keypad.slashes"; }
+    b.addEventListener("click", () => press(k));
+    box.append(b);
+  }
+}
+
+function press(k) {
+  if (ui.typed.length < 20) ui.typed += k;
+  entryActive();
+  render(view);
+}
+
+function entryActive() {
+  clearTimeout(entryTimer);
+  entryTimer = setTimeout(() => { if (ui.entry) { forget(); render(view); } }, ENTRY_IDLE_MS);
+}
+
+function openKeypad() {
+  ui.entry = true;
+  ui.typed = "";
+  entryActive();
+  render(view);
+}
+
+function closeKeypad() {
+  ui.entry = false;
+  ui.typed = "";
+  clearTimeout(entryTimer);
+  render(view);
+}
+
+function wire() {
+  for (const b of document.querySelectorAll(".to-keypad")) b.addEventListener("click", openKeypad);
+  $("key-back").addEventListener("click", () => {
+    ui.typed = ui.typed.endsWith("//") ? ui.typed.slice(0, -2) : ui.typed.slice(0, -1);
+    entryActive();
+    render(view);
+  });
+  $("key-clear").addEventListener("click", () => { ui.typed = ""; render(view); });
+  $("key-cancel").addEventListener("click", closeKeypad);
+  $("key-ok").addEventListener("click", async () => {
+    const typed = ui.typed;
+    if (await post("/api/type", { number: typed })) closeKeypad();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (document.body.dataset.screen !== "keypad" || !$("error").hidden) return;
+    if (/^[0-9a-zA-Z]$/.test(e.key)) press(e.key.toUpperCase());
+    else if (e.key === "/") { if (!ui.typed.endsWith("/")) press("//"); }
+    else return;
+    e.preventDefault();
+  });
+  $("accept").addEventListener("click", () => post("/api/accept"));
+  $("retype").addEventListener("click", async () => { await post("/api/retype"); openKeypad(); });
+  $("scan").addEventListener("click", () => post("/api/scan"));
+  $("scan-first").addEventListener("click", () => post("/api/scan"));
+  $("stop").addEventListener("click", () => post("/api/stop"));
+  $("more").addEventListener("click", () => post("/api/scan"));
+  $("confirm").addEventListener("click", () => post("/api/confirm"));
+  $("not-mine").addEventListener("click", () => post("/api/notmine"));
+  $("reprint").addEventListener("click", () => post("/api/reprint"));
+  $("finish").addEventListener("click", () => post("/api/cancel"));
+  for (const b of document.querySelectorAll(".ask-cancel")) {
+    b.addEventListener("click", () => {
+      if (view.state === "review") { ui.askCancel = true; render(view); } else post("/api/cancel");
+    });
+  }
+  $("cancel-yes").addEventListener("click", () => { ui.askCancel = false; post("/api/cancel"); });
+  $("cancel-no").addEventListener("click", () => { ui.askCancel = false; render(view); });
+  $("dismiss").addEventListener("click", () => post("/api/dismiss"));
+  $("still-here").addEventListener("click", () => post("/api/still-here"));
+  $("zoom-close").addEventListener("click", () => { ui.zoom = -1; render(view); });
+  $("say-again").addEventListener("click", say);
+  $("softer").addEventListener("click", () => post("/api/volume", { delta: -1 }).then(say));
+  $("louder").addEventListener("click", () => post("/api/volume", { delta: 1 }).then(say));
+  $("bigger").addEventListener("click", () => { ui.big = !ui.big; applyLang(); });
+  for (const b of document.querySelectorAll("button.lang")) {
+    b.addEventListener("click", () => {
+      ui.lang = b.dataset.lang;
+      applyLang();
+      post("/api/lang", { lang: ui.lang });
+      if (view) render(view);
+    });
+  }
+  $("sim-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    post("/api/sim/barcode", { number: $("sim-code").value });
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && ui.zoom >= 0) { ui.zoom = -1; render(view); }
+  });
+}
+
+async function start() {
+  await Promise.all(LANGS.map(async (l) => {
+    const r = await fetch("i18n/" + l + ".json");
+    cat[l] = await r.json();
+  }));
+  buildKeys();
+  wire();
+  applyLang();
+  const events = new EventSource("/api/events");
+  events.onmessage = (e) => render(JSON.parse(e.data));
+  document.body.dataset.ready = "1";
+}
+start();
 // A kiosk offers no context menu (long press, right click): nothing to
 // open, copy or inspect.
 document.addEventListener("contextmenu", (e) => e.preventDefault());
