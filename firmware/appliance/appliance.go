@@ -22,6 +22,7 @@ import (
 	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/board/identity"
 	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/firmware/config"
 	"github.com/einwurf/einwurf/firmware/spool"
@@ -30,6 +31,7 @@ import (
 	"github.com/einwurf/einwurf/firmware/uplink"
 	"github.com/einwurf/einwurf/kiosk/document"
 	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/kiosk/speech"
 	"github.com/einwurf/einwurf/kiosk/ui"
 	"github.com/einwurf/einwurf/wire"
 )
@@ -58,6 +60,10 @@ type Parts struct {
 
 	Scanner scanner.Scanner
 	Reader  barcode.Reader
+	// Printer prints receipts (nil: the screen receipt only); Speaker
+	// reads the screens aloud (nil: no speech).
+	Printer printer.Printer
+	Speaker speech.Speaker
 	Board   board.Board
 	// Watchdog is the watchdog device; with SimWatchdog a plain file
 	// stands in (same code path).
@@ -185,7 +191,8 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		WorkDir: filepath.Join(p.KioskDir, "visits"), Document: document.DefaultOptions(), RemoveBlank: p.Config.RemoveBlank,
 		Settings: scanner.Settings{Source: scanner.SourceFeeder, Duplex: p.Config.Scanner.Duplex,
 			Resolution: p.Config.Scanner.Resolution, ColorMode: scanner.ColorMode(p.Config.Scanner.Color), Format: scanner.FormatJPEG},
-		IdleTimeout: time.Duration(p.Config.IdleTimeout), CanAccept: a.ready})
+		IdleTimeout: time.Duration(p.Config.IdleTimeout), CanAccept: a.ready,
+		Printer: p.Printer, KioskName: a.KioskID, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +204,8 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	go a.tick(ctx)
 
 	// The UI, on loopback.
-	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready})
+	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready,
+		Speaker: p.Speaker, Logger: a.log})
 	ln, err := net.Listen("tcp", p.Config.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)

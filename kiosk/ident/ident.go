@@ -163,9 +163,9 @@ func explain(c string) string {
 	return fmt.Sprintf("%d characters; a Kundennummer has 10 (e.g. 123A456789), a BG-Nummer 14 (e.g. 12345//1234567)", len(c))
 }
 
-// MaskedApart is Masked with the masked places shown where n differs from
-// any of others of its kind, so that a customer choosing between numbers
-// can tell them apart.
+// MaskedApart is Masked, but where another of others has the same mask,
+// the masked places where they differ are shown, so that a customer
+// choosing between numbers can tell them apart.
 func (n Number) MaskedApart(others ...Number) string {
 	m := []byte(n.Masked())
 	if len(m) == 0 {
@@ -173,7 +173,7 @@ func (n Number) MaskedApart(others ...Number) string {
 	}
 	shown := n.Display()
 	for _, o := range others {
-		if o.kind != n.kind {
+		if o.Masked() != n.Masked() {
 			continue
 		}
 		od := o.Display()

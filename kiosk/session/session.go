@@ -242,11 +242,11 @@ type Kiosk struct {
 	// customer's language for the receipt.
 	printerErr error
 	lang       string
-	deadline  time.Time
-	cancel    context.CancelFunc
-	stopping  bool
-	notify    chan struct{}
-	shown     int // last countdown announced
+	deadline   time.Time
+	cancel     context.CancelFunc
+	stopping   bool
+	notify     chan struct{}
+	shown      int // last countdown announced
 
 	visits, pagesSent atomic.Int64 // submitted, for telemetry
 }
@@ -1240,25 +1240,41 @@ func (k *Kiosk) View() View {
 	return v
 }
 
-// ErrorKey names an error for the UI's message catalogue.
+// errorKeys name errors for the UI's message catalogue, most specific
+// first.
+var errorKeys = []struct {
+	err error
+	key string
+}{
+	{ErrNotNumber, "not-a-number"},
+	{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
+	{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
+	{scanner.ErrUnplugged, "unplugged"}, {scanner.ErrStalled, "stalled"}, {scanner.ErrStopped, "stopped"},
+	{ErrOneSheet, "one-sheet"}, {ErrIncomplete, "incomplete"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
+	{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ident.ErrTooLong, "invalid-number"},
+	{ErrNoNumber, "no-number"}, {ErrChoose, "choose-number"},
+	{printer.ErrPaperOut, "printer-paper"}, {printer.ErrCoverOpen, "printer-cover"},
+	{printer.ErrOffline, "printer"}, {printer.ErrReceipt, "printer"},
+}
+
+// ErrorKey names an error for the UI's message catalogue ("error" for
+// one it does not know).
 func ErrorKey(err error) string {
-	for _, e := range []struct {
-		err error
-		key string
-	}{
-		{ErrNotNumber, "not-a-number"},
-		{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
-		{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
-		{scanner.ErrUnplugged, "unplugged"}, {scanner.ErrStalled, "stalled"}, {scanner.ErrStopped, "stopped"},
-		{ErrOneSheet, "one-sheet"}, {ErrIncomplete, "incomplete"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
-		{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ident.ErrTooLong, "invalid-number"},
-		{ErrNoNumber, "no-number"}, {ErrChoose, "choose-number"},
-		{printer.ErrPaperOut, "printer-paper"}, {printer.ErrCoverOpen, "printer-cover"},
-		{printer.ErrOffline, "printer"}, {printer.ErrReceipt, "printer"},
-	} {
+	for _, e := range errorKeys {
 		if errors.Is(err, e.err) {
 			return e.key
 		}
 	}
 	return "error"
+}
+
+// ErrorKeys lists every key ErrorKey returns, for the catalogues' tests.
+func ErrorKeys() []string {
+	keys := []string{"error"}
+	for _, e := range errorKeys {
+		if !slices.Contains(keys, e.key) {
+			keys = append(keys, e.key)
+		}
+	}
+	return keys
 }

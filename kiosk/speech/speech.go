@@ -69,8 +69,14 @@ type Espeak struct {
 	done   chan struct{}
 }
 
-// NewEspeak returns a Speaker at a middle volume.
-func NewEspeak() *Espeak { return &Espeak{volume: 6} }
+// NewEspeak returns a Speaker at a middle volume that logs espeak-ng's
+// failures to log (nil: discarded).
+func NewEspeak(log *slog.Logger) *Espeak {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Espeak{volume: 6, Log: log}
+}
 
 var _ Speaker = (*Espeak)(nil)
 
@@ -131,7 +137,7 @@ func (e *Espeak) say(v voice, text string) error {
 	done := make(chan struct{})
 	e.cancel, e.done = cancel, done
 	go func() {
-		if err := cmd.Wait(); err != nil && ctx.Err() == nil && e.Log != nil {
+		if err := cmd.Wait(); err != nil && ctx.Err() == nil {
 			e.Log.Warn("speech: espeak-ng failed", "err", err)
 		}
 		close(done)

@@ -46,7 +46,7 @@ func TestEveryLanguageSpoken(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for lang, text := range texts {
-		e := NewEspeak()
+		e := NewEspeak(nil)
 		e.Program, e.WAV = prog, filepath.Join(dir, lang+".wav")
 		if err := e.Say(lang, text); err != nil {
 			t.Fatalf("%s: %v", lang, err)
@@ -57,7 +57,7 @@ func TestEveryLanguageSpoken(t *testing.T) {
 		}
 	}
 	// Leichte Sprache is slower than German for the same words.
-	e := NewEspeak()
+	e := NewEspeak(nil)
 	e.Program = prog
 	same := "Bitte legen Sie Ihre Blätter in den Einzug."
 	e.WAV = filepath.Join(dir, "de-same.wav")
@@ -75,7 +75,7 @@ func TestVolumeAndRepeat(t *testing.T) {
 	prog := testtool.NeedTool(t, "espeak-ng")
 	sox := testtool.NeedTool(t, "sox")
 	dir := t.TempDir()
-	e := NewEspeak()
+	e := NewEspeak(nil)
 	e.Program = prog
 	e.WAV = filepath.Join(dir, "soft.wav")
 	e.Volume(-3)
@@ -100,7 +100,7 @@ func TestVolumeAndRepeat(t *testing.T) {
 }
 
 func TestUnknownLanguage(t *testing.T) {
-	if err := NewEspeak().Say("xx", "hello"); !errors.Is(err, ErrLanguage) {
+	if err := NewEspeak(nil).Say("xx", "hello"); !errors.Is(err, ErrLanguage) {
 		t.Fatalf("%v", err)
 	}
 }

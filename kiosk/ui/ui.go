@@ -17,10 +17,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/kiosk/speech"
 )
 
 //go:embed assets
@@ -48,6 +51,10 @@ type Config struct {
 	// Ready reports whether the kiosk can take documents now (nil: yes);
 	// the reason is shown to the customer before they scan.
 	Ready func() error
+	// Speaker reads the screens aloud (nil: no speech output).
+	Speaker speech.Speaker
+	// Logger receives the UI's log lines (default: discarded).
+	Logger *slog.Logger
 }
 
 // Handler serves the UI.
@@ -81,8 +88,12 @@ func New(cfg Config) *Handler {
 	if cfg.ScanTimeout <= 0 {
 		cfg.ScanTimeout = 5 * time.Minute
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), browser: randomToken(), launch: map[string]time.Time{}}
 	h.scanCtx, h.stop = context.WithCancel(context.Background())
+	k := cfg.Kiosk
 	static, _ := fs.Sub(assets, "assets")
 	files := http.FileServerFS(static)
 	h.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
@@ -104,10 +115,24 @@ func New(cfg Config) *Handler {
 		h.mux.Handle("GET /sim/", cfg.Sim)
 		h.mux.Handle("POST /sim/", cfg.Sim)
 	}
+	h.mux.HandleFunc("GET /api/events", h.events)
+	h.mux.HandleFunc("POST /api/type", h.typed)
 	h.mux.HandleFunc("POST /api/scan", h.scan)
-	h.mux.HandleFunc("POST /api/toggle/{i}", h.toggle)
+	h.mux.HandleFunc("POST /api/rescan/{sheet}", h.rescan)
+	h.mux.HandleFunc("POST /api/toggle/{i}", h.indexed(k.Toggle))
+	h.mux.HandleFunc("POST /api/choose/{i}", h.indexed(k.Choose))
 	h.mux.HandleFunc("POST /api/confirm", h.confirm)
-	h.mux.HandleFunc("POST /api/cancel", h.cancel)
+	for path, f := range map[string]func() error{
+		"/api/accept": k.Accept, "/api/retype": k.Retype, "/api/notmine": k.NotMine, "/api/stop": k.Stop,
+		"/api/cancel": k.Cancel, "/api/reprint": k.Reprint,
+		"/api/dismiss":    func() error { k.Dismiss(); return nil },
+		"/api/still-here": func() error { k.StillHere(); return nil },
+	} {
+		h.mux.HandleFunc("POST "+path, h.action(f))
+	}
+	h.mux.HandleFunc("POST /api/lang", h.lang)
+	h.mux.HandleFunc("POST /api/speak", h.speak)
+	h.mux.HandleFunc("POST /api/volume", h.volume)
 	h.mux.HandleFunc("GET /api/thumb/{cap}/{i}", h.thumb)
 	h.mux.HandleFunc("GET /launch/{token}", h.launched)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
@@ -187,7 +212,7 @@ type viewReply struct {
 	NotReadyReason string `json:"not_ready_reason,omitempty"`
 }
 
-func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
+func (h *Handler) current(r *http.Request) viewReply {
 	v := viewReply{View: h.cfg.Kiosk.View(), Sim: h.cfg.InjectCode != nil}
 	if !h.isBrowser(r) {
 		v.Thumbs = ""
@@ -201,9 +226,65 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
 			}
 		}
 	}
+	return v
+}
+
+func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	json.NewEncoder(w).Encode(h.current(r))
+}
+
+// events pushes the view as Server-Sent Events: once at once, then at
+// every change of the visit (and every 15 s, so a dead connection is
+// noticed).
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "no streaming", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	for {
+		changed := h.cfg.Kiosk.Changes()
+		b, _ := json.Marshal(h.current(r))
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return
+		}
+		fl.Flush()
+		select {
+		case <-changed:
+		case <-time.After(15 * time.Second):
+		case <-r.Context().Done():
+			return
+		case <-h.scanCtx.Done():
+			return
+		}
+	}
+}
+
+// action serves a POST that runs f.
+func (h *Handler) action(f func() error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(); err != nil {
+			h.fail(w, statusOf(err), err)
+			return
+		}
+		h.reply(w, r, http.StatusOK)
+	}
+}
+
+// indexed serves a POST that runs f with the path's {i}.
+func (h *Handler) indexed(f func(int) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		i, err := strconv.Atoi(r.PathValue("i"))
+		if err != nil {
+			h.fail(w, http.StatusBadRequest, err)
+			return
+		}
+		h.action(func() error { return f(i) })(w, r)
+	}
 }
 
 func (h *Handler) fail(w http.ResponseWriter, status int, err error) {
@@ -235,6 +316,73 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, r, http.StatusOK)
 }
 
+// typed takes a number typed on the on-screen keypad.
+func (h *Handler) typed(w http.ResponseWriter, r *http.Request) {
+	var b numberBody
+	if err := decode(r, &b); err != nil {
+		h.fail(w, http.StatusBadRequest, err)
+		return
+	}
+	h.action(func() error { return h.cfg.Kiosk.Type(b.Number) })(w, r)
+}
+
+type langBody struct {
+	Lang string `json:"lang"`
+}
+
+// languages are the UI's languages (assets/i18n/<lang>.json).
+var languages = []string{"de", "de-x-ls", "en", "ar", "tr", "uk", "ru"}
+
+func (h *Handler) lang(w http.ResponseWriter, r *http.Request) {
+	var b langBody
+	if err := decode(r, &b); err != nil || !slices.Contains(languages, b.Lang) {
+		h.fail(w, http.StatusBadRequest, errBadLanguage)
+		return
+	}
+	h.cfg.Kiosk.SetLanguage(b.Lang)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+var errBadLanguage = errors.New("ui: unknown language")
+
+type speakBody struct {
+	Lang string `json:"lang"`
+	Text string `json:"text"`
+}
+
+// speak reads a screen's text aloud (the page sends what it shows).
+func (h *Handler) speak(w http.ResponseWriter, r *http.Request) {
+	var b speakBody
+	if err := decode(r, &b); err != nil || !slices.Contains(languages, b.Lang) {
+		h.fail(w, http.StatusBadRequest, errBadLanguage)
+		return
+	}
+	if h.cfg.Speaker != nil {
+		if err := h.cfg.Speaker.Say(b.Lang, b.Text); err != nil {
+			h.cfg.Logger.Warn("ui: speech failed", "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type volumeBody struct {
+	Delta int `json:"delta"`
+}
+
+func (h *Handler) volume(w http.ResponseWriter, r *http.Request) {
+	var b volumeBody
+	if err := decode(r, &b); err != nil || b.Delta < -10 || b.Delta > 10 {
+		h.fail(w, http.StatusBadRequest, errors.New("ui: bad volume step"))
+		return
+	}
+	v := 0
+	if h.cfg.Speaker != nil {
+		v = h.cfg.Speaker.Volume(b.Delta)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]int{"volume": v})
+}
+
 func (h *Handler) barcode(w http.ResponseWriter, r *http.Request) {
 	var b numberBody
 	if err := decode(r, &b); err != nil {
@@ -259,38 +407,38 @@ func (h *Handler) scan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(h.scanCtx, h.cfg.ScanTimeout)
-		defer cancel()
-		if err := h.cfg.Kiosk.Scan(ctx); err != nil && !errors.Is(err, session.ErrState) {
-			slog.Info("ui: scan ended with an error", "key", session.ErrorKey(err))
-		}
-	}()
+	h.background(h.cfg.Kiosk.Scan)
 	h.reply(w, r, http.StatusAccepted)
 }
 
-func (h *Handler) toggle(w http.ResponseWriter, r *http.Request) {
-	i, err := strconv.Atoi(r.PathValue("i"))
-	if err == nil {
-		err = h.cfg.Kiosk.Toggle(i)
-	}
-	if err != nil {
-		h.fail(w, http.StatusConflict, err)
+// background runs a scan job; the page follows it through the events.
+func (h *Handler) background(run func(context.Context) error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(h.scanCtx, h.cfg.ScanTimeout)
+		defer cancel()
+		if err := run(ctx); err != nil && !errors.Is(err, session.ErrState) {
+			h.cfg.Logger.Info("ui: scan ended with an error", "key", session.ErrorKey(err))
+		}
+	}()
+}
+
+func (h *Handler) rescan(w http.ResponseWriter, r *http.Request) {
+	sheet, err := strconv.Atoi(r.PathValue("sheet"))
+	if err != nil || h.cfg.Kiosk.View().State != session.Review {
+		h.fail(w, http.StatusConflict, session.ErrState)
 		return
 	}
-	h.reply(w, r, http.StatusOK)
+	h.background(func(ctx context.Context) error { return h.cfg.Kiosk.Rescan(ctx, sheet) })
+	h.reply(w, r, http.StatusAccepted)
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
-	if _, err := h.cfg.Kiosk.Confirm(r.Context()); err != nil {
+	// Not the request's context: a page that goes away must not stop a
+	// document half-way into the outbox.
+	if _, err := h.cfg.Kiosk.Confirm(h.scanCtx); err != nil {
 		h.fail(w, statusOf(err), err)
 		return
 	}
-	h.reply(w, r, http.StatusOK)
-}
-
-func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
-	h.cfg.Kiosk.Cancel()
 	h.reply(w, r, http.StatusOK)
 }
 

@@ -18,6 +18,8 @@ import (
 	"github.com/einwurf/einwurf/central/ingest"
 	"github.com/einwurf/einwurf/central/keys"
 	barcodesim "github.com/einwurf/einwurf/drivers/barcode/sim"
+	"github.com/einwurf/einwurf/drivers/printer/escpos"
+	printersim "github.com/einwurf/einwurf/drivers/printer/sim"
 	scannersim "github.com/einwurf/einwurf/drivers/scanner/sim"
 	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/broker"
@@ -188,11 +190,16 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if err != nil {
 		return nil, err
 	}
+	receipts, err := printersim.New(escpos.DefaultProfile())
+	if err != nil {
+		return nil, err
+	}
 	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
 		Scanner: s.scanner,
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
+		Printer:    receipts,
 		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up})
 	if err != nil {
 		return nil, err

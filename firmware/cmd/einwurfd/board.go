@@ -19,6 +19,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/config"
+	"github.com/einwurf/einwurf/kiosk/speech"
 )
 
 // errNeedConfig: a kiosk has no defaults for its broker and central.
@@ -66,7 +67,8 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 	}
 	a, err := appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
-		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log})
+		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log,
+		Speaker: speech.NewEspeak(log)})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "//",
   ..."ABCDEFGHIJKLMNOPQRSTUVWXYZ"];
 const ENTRY_IDLE_MS = 90000; // the keypad forgets a number nobody finishes
 const PICTURES = { "jam": "jam", "double-feed": "double-feed", "cover-open": "cover-open",
-  "feeder-empty": "feeder-empty", "too-long": "too-long" };
+  "feeder-empty": "feeder-empty" };
 
 const cat = {};
 const ui = { lang: "de", entry: false, typed: "", askCancel: false, zoom: -1, big: false };
@@ -120,7 +120,6 @@ function render(v) {
   const dialog = dialogOf(v);
   for (const id of ["error", "idle-warning", "ask-cancel", "zoom"]) $(id).hidden = id !== dialog;
   $("main").inert = !!dialog;
-  document.querySelector("header").inert = !!dialog && dialog !== "error" && dialog !== "idle-warning";
   if (dialog === "error") renderError(v);
   if (dialog === "zoom") renderZoom(v);
   const key = screen + "/" + dialog + "/" + (v.error_key || "") + "/" + ui.lang;
@@ -138,6 +137,10 @@ function render(v) {
 
 function renderReview(v) {
   $("prefilled").hidden = !v.prefilled;
+  // The choice and the missing pages have their own panels.
+  const warn = v.warning === "several-numbers" ? v.warning : "";
+  $("warning").hidden = !warn;
+  if (warn) setT($("warning"), "warn." + warn);
   $("review-number").hidden = !v.masked;
   $("need-number").hidden = !!v.masked || v.state !== "review";
   const choices = v.choices || [];
@@ -336,7 +339,7 @@ function wire() {
     e.preventDefault();
   });
   $("accept").addEventListener("click", () => post("/api/accept"));
-  $("retype").addEventListener("click", async () => { await post("/api/retype"); openKeypad(); });
+  $("retype").addEventListener("click", () => { openKeypad(); post("/api/retype"); });
   $("scan").addEventListener("click", () => post("/api/scan"));
   $("scan-first").addEventListener("click", () => post("/api/scan"));
   $("stop").addEventListener("click", () => post("/api/stop"));

@@ -1,0 +1,449 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/drivers/printer/escpos"
+	printersim "github.com/einwurf/einwurf/drivers/printer/sim"
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/scanner/escl"
+	"github.com/einwurf/einwurf/drivers/scanner/sim"
+	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/kiosk/document"
+	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/kiosk/speech"
+)
+
+// clock is a settable clock for the visit's time-outs.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// gated is a Submitter that holds each document until released, so the
+// "submitting" screen can be looked at.
+type gated struct {
+	submitter
+	hold    chan struct{}
+	holding bool
+}
+
+func (g *gated) Submit(ctx context.Context, d session.Document) (session.Receipt, error) {
+	if g.holding {
+		<-g.hold
+	}
+	return g.submitter.Submit(ctx, d)
+}
+
+// axeSource is axe-core from tools/npm (npm ci --prefix tools/npm).
+func axeSource(t *testing.T) string {
+	b, err := os.ReadFile("../../tools/npm/node_modules/axe-core/axe.min.js")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("axe-core is missing (CI=true; npm ci --prefix tools/npm): %v", err)
+		}
+		t.Skip("axe-core not installed (npm ci --prefix tools/npm); skipping the browser test")
+	}
+	return string(b)
+}
+
+type axeResult struct {
+	Violations []struct {
+		ID    string `json:"id"`
+		Help  string `json:"help"`
+		Nodes []struct {
+			Target []any  `json:"target"`
+			HTML   string `json:"html"`
+		} `json:"nodes"`
+	} `json:"violations"`
+}
+
+// browser is one headless Chromium for all screens and languages.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	k     *session.Kiosk
+	shots string
+	axe   string
+	axes  int
+}
+
+func newBrowser(t *testing.T, k *session.Kiosk) *browser {
+	path := testtool.NeedTool(t, "chromium")
+	axe := axeSource(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1080, 1920))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(cancel)
+	shots := testtool.ShotDir(t, "kiosk-ui")
+	t.Logf("screenshots (1080×1920) in %s", shots)
+	return &browser{t: t, ctx: ctx, k: k, shots: shots, axe: axe}
+}
+
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v (view %+v)", what, err, b.k.View())
+	}
+}
+
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", js, err)
+	}
+	return s
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return b.eval(`(document.querySelector(` + quote(sel) + `)||{}).textContent || ""`)
+}
+
+// wait polls a condition in the page.
+func (b *browser) wait(what, cond string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		b.t.Fatalf("%s (%s): %v (view %+v)", what, cond, err, b.k.View())
+	}
+}
+
+func (b *browser) screen(name string) {
+	b.t.Helper()
+	b.wait("screen "+name, `document.body.dataset.screen === `+quote(name))
+}
+
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+}
+
+func quote(s string) string { q, _ := json.Marshal(s); return string(q) }
+
+// check runs axe-core (WCAG 2.1 A and AA) on what is shown, in every
+// language, and writes a screenshot of each. The language switch must
+// work on this screen; the focus must be on the new content.
+func (b *browser) check(name string, langs ...string) {
+	b.t.Helper()
+	if len(langs) == 0 {
+		langs = languages
+	}
+	// The focus moved to the new screen's or dialog's heading (or stays
+	// on the keypad's key the customer is pressing).
+	b.wait("focus on "+name, `document.activeElement && document.activeElement.offsetParent !== null &&
+		(/^H[12]$/.test(document.activeElement.tagName) || !!document.activeElement.closest("#keys"))`)
+	if b.eval(`typeof axe`) != "object" {
+		b.eval(b.axe + `; "ok"`)
+	}
+	for _, lang := range langs {
+		b.click(`button.lang[data-lang="` + lang + `"]`)
+		b.wait("language "+lang, `document.documentElement.lang === `+quote(lang))
+		res, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag",
+			values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]}).then(r => JSON.stringify(r))`,
+			chromedp.EvalAwaitPromise))
+		if err != nil {
+			b.t.Fatalf("axe on %s/%s: %v", name, lang, err)
+		}
+		b.axes++
+		var r axeResult
+		if err := json.Unmarshal([]byte(res), &r); err != nil {
+			b.t.Fatal(err)
+		}
+		for _, v := range r.Violations {
+			for _, n := range v.Nodes {
+				b.t.Errorf("%s/%s: axe %s (%s): %v %s", name, lang, v.ID, v.Help, n.Target, n.HTML)
+			}
+		}
+		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(b.shots, name+"-"+lang+".png"), png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	b.click(`button.lang[data-lang="de"]`)
+}
+
+func (b *browser) typeKeys(s string) {
+	b.t.Helper()
+	for _, k := range []string{s} {
+		for i := 0; i < len(k); i++ {
+			key := string(k[i])
+			if k[i] == '/' {
+				key, i = "//", i+1
+			}
+			b.click(`#keys button.key:nth-child(` + fmt.Sprint(keyIndex(key)) + `)`)
+		}
+	}
+}
+
+func keyIndex(k string) int {
+	order := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "//"}
+	for i, o := range order {
+		if o == k {
+			return i + 1
+		}
+	}
+	return len(order) + int(k[0]-'A') + 1
+}
+
+// TestScreensInChromium walks a visit through every screen as a customer
+// would, in headless Chromium: axe-core finds no WCAG 2.1 A/AA violation
+// on any screen in any language, every screen is spoken, and the
+// privacy defects stay fixed (typed numbers shown in full only while
+// checking, nothing left of a visit, errors stay, cancel asks, no Send
+// without pages).
+func TestScreensInChromium(t *testing.T) {
+	srv, err := sim.Start(sim.Options{Sheets: 5, Duplex: true, Code: "035F083761", BlankBacks: []int{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	prn, err := printersim.New(escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	sub := &gated{hold: make(chan struct{})}
+	k, err := session.New(session.Config{Scanner: escl.New(&http.Client{}, srv.URL()), Submitter: sub, Printer: prn,
+		WorkDir:  filepath.Join(t.TempDir(), "visits"),
+		Settings: scanner.Settings{Source: scanner.SourceFeeder, Duplex: true, Resolution: 150, ColorMode: scanner.ColorRGB24, Format: scanner.FormatJPEG},
+		Document: document.DefaultOptions(), RemoveBlank: true, IdleTimeout: time.Hour, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := &speech.Recorder{}
+	h := New(Config{Kiosk: k, InjectCode: k.Identify, Speaker: said})
+	defer h.Close()
+	s := loopbackServer(t, h)
+	b := newBrowser(t, k)
+
+	b.do("open", chromedp.EmulateViewport(1080, 1920), chromedp.Navigate(s.URL+h.LaunchPath()))
+	b.wait("ready", `document.body.dataset.ready === "1"`)
+	// A kiosk offers no context menu (long press, right click).
+	if b.eval(`(() => { const e = new MouseEvent("contextmenu", {bubbles: true, cancelable: true, button: 2});
+		document.getElementById("screen-idle").dispatchEvent(e); return String(e.defaultPrevented); })()`) != "true" {
+		t.Fatal("the context menu is not suppressed")
+	}
+	b.screen("idle")
+	b.check("idle")
+
+	// A barcode that is no number: told, and it stays until acknowledged.
+	k.Identify("HELLO")
+	b.wait("not-a-number", `!document.getElementById("error").hidden`)
+	clk.add(2 * time.Second)
+	k.Tick()
+	time.Sleep(300 * time.Millisecond) // events are pushed; nothing may clear the error
+	if b.eval(`String(document.getElementById("error").hidden)`) != "false" || !strings.Contains(b.text("#error-text"), "Barcode") {
+		t.Fatalf("the reader's error vanished: %q", b.text("#error-text"))
+	}
+	b.check("error-not-a-number", "de", "ar")
+	b.click("#dismiss")
+	b.wait("dismissed", `document.getElementById("error").hidden`)
+
+	// The keypad: typed in full while typing and on the confirm step.
+	b.click("#screen-idle .to-keypad")
+	b.screen("keypad")
+	b.typeKeys("035F083716")
+	if got := b.text("#typed"); got != "035F083716" {
+		t.Fatalf("typed shows %q", got)
+	}
+	b.check("keypad")
+	b.click("#key-ok")
+	b.screen("checking")
+	if got := b.text("#typed-full"); got != "035F083716" {
+		t.Fatalf("confirm step shows %q", got)
+	}
+	b.check("checking")
+	// The typo is seen: type again.
+	b.click("#retype")
+	b.screen("keypad")
+	if got := b.text("#typed"); got != "" {
+		t.Fatalf("the keypad kept %q", got)
+	}
+	b.typeKeys("035F083761")
+	b.click("#key-ok")
+	b.screen("checking")
+	b.click("#accept")
+	b.screen("identified")
+	if got := b.text("#screen-identified .masked"); got != "035F****61" {
+		t.Fatalf("identified shows %q", got)
+	}
+	b.check("identified")
+
+	// Cover open: the reason with a picture, and no review of nothing.
+	srv.SetFaults(sim.Faults{CoverOpen: true})
+	b.click("#scan")
+	b.wait("cover open", `!document.getElementById("error").hidden && !!document.querySelector("#error-picture svg")`)
+	b.check("error-cover-open")
+	srv.SetFaults(sim.Faults{PageDelay: 4 * time.Second})
+	b.click("#dismiss")
+	b.screen("identified")
+
+	// Scanning, stopped by the customer.
+	b.click("#scan")
+	b.screen("scanning")
+	b.check("scanning")
+	b.wait("a page", `document.getElementById("scan-count").textContent.startsWith("1") || document.getElementById("scan-count").textContent.startsWith("2")`)
+	b.click("#stop")
+	b.screen("review")
+	if v := k.View(); v.Scanned == 0 || v.Scanned >= 10 {
+		t.Fatalf("stopped scan: %d pages", v.Scanned)
+	}
+	srv.SetFaults(sim.Faults{})
+	b.click("#more")
+	b.screen("review")
+	b.wait("thumbnails", `(() => { const i = [...document.querySelectorAll("#pages img")];
+		return i.length >= 4 && i.every(x => x.complete && x.naturalWidth > 100); })()`)
+	b.check("review")
+	oldThumb := b.eval(`document.querySelector("#pages img").src`)
+
+	// Zoom a page.
+	b.click("#pages li:first-child .zoom")
+	b.wait("zoom", `!document.getElementById("zoom").hidden && document.getElementById("zoom-img").naturalWidth > 500`)
+	b.check("zoom", "de", "ar")
+	b.click("#zoom-close")
+
+	// Remove and restore: state in text, not colour alone.
+	b.click("#pages li:first-child .toggle")
+	b.wait("removed", `document.querySelector("#pages li:first-child .state").textContent.includes("entfernt")`)
+	b.click("#pages li:first-child .toggle")
+	b.wait("restored", `document.querySelector("#pages li:first-child .state").textContent.includes("gesendet") &&
+		!document.querySelector("#pages li:first-child .state").textContent.includes("nicht")`)
+
+	// Cancel asks first.
+	b.click("#screen-review .ask-cancel")
+	b.wait("ask", `!document.getElementById("ask-cancel").hidden`)
+	b.check("ask-cancel")
+	b.click("#cancel-no")
+	b.screen("review")
+	if v := k.View(); v.State != session.Review || v.Scanned == 0 {
+		t.Fatalf("cancel did not ask: %+v", v)
+	}
+
+	// Another customer's barcode: "Sind das Ihre Seiten?"
+	k.Identify("111A222333")
+	b.screen("claim")
+	b.check("claim")
+	k.Identify("035F083761")
+	b.screen("review")
+
+	// Idle: "Noch da?" with a countdown.
+	clk.add(time.Hour)
+	k.Tick()
+	b.wait("idle warning", `!document.getElementById("idle-warning").hidden`)
+	if got := b.text("#idle-countdown"); !strings.Contains(got, "20") {
+		t.Fatalf("countdown %q", got)
+	}
+	b.check("idle-warning")
+	b.click("#still-here")
+	b.wait("still here", `document.getElementById("idle-warning").hidden`)
+
+	// Send: "submitting" is shown, then the receipt.
+	sub.holding = true
+	pagesSent := k.View().Kept
+	b.click("#confirm")
+	b.screen("submitting")
+	b.check("submitting")
+	start := time.Now()
+	close(sub.hold)
+	b.screen("done")
+	t.Logf("release to receipt screen: %v", time.Since(start))
+	b.wait("printed", `document.getElementById("print-state").textContent.includes("Quittung mit")`)
+	if got := b.text("#receipt-number"); got != "ABCD-1234-EF56" || b.text("#receipt-pages") != fmt.Sprint(pagesSent) {
+		t.Fatalf("receipt %q, %s pages", got, b.text("#receipt-pages"))
+	}
+	b.check("done")
+	if n := len(prn.Receipts()); n < 1 {
+		t.Fatalf("%d receipts printed", n)
+	}
+
+	// The next customer sees nothing of this one.
+	b.click(`button.lang[data-lang="tr"]`)
+	b.click("#finish")
+	b.screen("idle")
+	b.wait("german again", `document.documentElement.lang === "de"`)
+	if n := b.eval(`String(document.querySelectorAll("#pages li, #pages img").length) + document.getElementById("typed").textContent +
+		document.getElementById("receipt-number").textContent + (document.getElementById("zoom-img").getAttribute("src") || "")`); n != "0" {
+		t.Fatalf("left of the visit: %q", n)
+	}
+	// Not even the kiosk's own browser gets the last visit's thumbnail by
+	// its URL.
+	if st, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`fetch(`+quote(oldThumb)+`).then(r => r.status)`,
+		chromedp.EvalAwaitPromise)); err != nil || st != http.StatusNotFound {
+		t.Fatalf("the last visit's thumbnail %s by URL: %d %v", oldThumb, st, err)
+	}
+
+	// Typed number, pages of another number: the choice comes first.
+	srv.Load(1)
+	b.click("#screen-idle .to-keypad")
+	b.typeKeys("111A222333")
+	b.click("#key-ok")
+	b.click("#accept")
+	b.screen("identified")
+	b.click("#scan")
+	b.screen("review")
+	b.wait("choice", `!document.getElementById("choose").hidden && document.getElementById("confirm").disabled`)
+	b.check("review-choose")
+	b.click("#choices button:nth-child(2)")
+	b.wait("chosen", `document.getElementById("choose").hidden && !document.getElementById("confirm").disabled`)
+	// No Send without a page.
+	for i := range k.View().Pages {
+		if k.View().Pages[i].Kept {
+			k.Toggle(i)
+		}
+	}
+	b.wait("send off", `document.getElementById("confirm").disabled`)
+	b.click("#screen-review .ask-cancel")
+	b.click("#cancel-yes")
+	b.screen("idle")
+
+	// The printer out of paper: told before scanning.
+	prn.SetStatus(printer.Status{Online: true, PaperOut: true})
+	k.Tick()
+	b.wait("printer notice", `!document.querySelector("#screen-idle .printer-notice").hidden`)
+	b.check("idle-printer-paper", "de", "en")
+
+	// Every screen was spoken in its language.
+	langs := map[string]bool{}
+	for _, s := range said.Texts() {
+		langs[s.Lang] = true
+	}
+	if len(langs) != len(languages) || len(said.Texts()) < 20 {
+		t.Errorf("spoken in %v (%d texts)", langs, len(said.Texts()))
+	}
+	t.Logf("%d axe runs, %d texts spoken", b.axes, len(said.Texts()))
+}

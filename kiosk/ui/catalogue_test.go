@@ -1,0 +1,89 @@
+package ui
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/einwurf/einwurf/kiosk/session"
+	"github.com/einwurf/einwurf/kiosk/speech"
+)
+
+func catalogue(t *testing.T, lang string) map[string]string {
+	t.Helper()
+	b, err := assets.ReadFile("assets/i18n/" + lang + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", lang, err)
+	}
+	return m
+}
+
+var placeholder = regexp.MustCompile(`\{\w+\}`)
+
+// Every key exists in every language, with the same placeholders; every
+// error the visit names has its message; every key the page uses exists;
+// every language can be spoken.
+func TestCataloguesComplete(t *testing.T) {
+	de := catalogue(t, "de")
+	var need []string
+	for _, k := range session.ErrorKeys() {
+		need = append(need, "err."+k)
+	}
+	html, _ := assets.ReadFile("assets/index.html")
+	js, _ := assets.ReadFile("assets/app.js")
+	for _, m := range regexp.MustCompile(`data-t(?:-label)?="([^"]+)"`).FindAllSubmatch(html, -1) {
+		need = append(need, string(m[1]))
+	}
+	for _, m := range regexp.MustCompile(`(?:setT\([^,]+, |[^A-Za-z]t\(|tLabel = )"([a-z][a-z.-]+)"`).FindAllSubmatch(js, -1) {
+		if k := string(m[1]); !strings.HasSuffix(k, ".") { // a prefix: composed below
+			need = append(need, k)
+		}
+	}
+	// Keys the script composes: "err." + error key, "warn." + warning.
+	need = append(need, "warn.several-numbers")
+	if len(need) < 100 {
+		t.Fatalf("found only %d keys in use", len(need))
+	}
+	for _, k := range need {
+		if _, ok := de[k]; !ok {
+			t.Errorf("de: no %q", k)
+		}
+	}
+	voices := speech.Languages()
+	for _, lang := range languages {
+		c := catalogue(t, lang)
+		for k, v := range de {
+			tr, ok := c[k]
+			if !ok || strings.TrimSpace(tr) == "" {
+				t.Errorf("%s: no %q", lang, k)
+				continue
+			}
+			if a, b := placeholder.FindAllString(v, -1), placeholder.FindAllString(tr, -1); !sameSet(a, b) {
+				t.Errorf("%s %q: placeholders %v, German %v", lang, k, b, a)
+			}
+		}
+		for k := range c {
+			if _, ok := de[k]; !ok {
+				t.Errorf("%s: %q is not in German", lang, k)
+			}
+		}
+		if !slices.Contains(voices, lang) {
+			t.Errorf("%s: no voice", lang)
+		}
+		if !strings.Contains(string(html), `data-lang="`+lang+`"`) {
+			t.Errorf("%s: not in the language switch", lang)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
