@@ -311,7 +311,7 @@ func TestScreensInChromium(t *testing.T) {
 	b.check("error-cover-open")
 	srv.SetFaults(sim.Faults{PageDelay: 4 * time.Second})
 	b.click("#dismiss")
-	b.screen("identified")
+	b.wait("dismissed", `document.getElementById("error").hidden`)
 
 	// Scanning, stopped by the customer.
 	b.click("#scan")
