@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,13 @@ func (g *gated) Submit(ctx context.Context, d session.Document) (session.Receipt
 	}
 	return g.submitter.Submit(ctx, d)
 }
+
+// outOfService is the appliance's out-of-service error: it names its
+// reason's message key.
+type outOfService struct{}
+
+func (outOfService) Error() string     { return "out of service" }
+func (outOfService) ReasonKey() string { return "out-of-service.maintenance" }
 
 // axeSource is axe-core from tools/npm (npm ci --prefix tools/npm).
 func axeSource(t *testing.T) string {
@@ -246,7 +254,14 @@ func TestScreensInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	said := &speech.Recorder{}
-	h := New(Config{Kiosk: k, InjectCode: k.Identify, Speaker: said})
+	var down atomic.Bool
+	ready := func() error {
+		if down.Load() {
+			return outOfService{}
+		}
+		return nil
+	}
+	h := New(Config{Kiosk: k, InjectCode: k.Identify, Speaker: said, Ready: ready})
 	defer h.Close()
 	s := loopbackServer(t, h)
 	b := newBrowser(t, k)
@@ -436,6 +451,13 @@ func TestScreensInChromium(t *testing.T) {
 	k.Tick()
 	b.wait("printer notice", `!document.querySelector("#screen-idle .printer-notice").hidden`)
 	b.check("idle-printer-paper", "de", "en")
+
+	// Out of service (an operator's command): told, and no number taken.
+	down.Store(true)
+	b.wait("out of service", `!document.getElementById("not-ready").hidden &&
+		document.getElementById("not-ready-reason").textContent.includes("Wartung") && document.getElementById("scan-first").disabled`)
+	b.check("idle-out-of-service", "de", "uk")
+	down.Store(false)
 
 	// Every screen was spoken in its language.
 	langs := map[string]bool{}

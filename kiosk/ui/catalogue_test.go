@@ -46,7 +46,8 @@ func TestCataloguesComplete(t *testing.T) {
 		}
 	}
 	// Keys the script composes: "err." + error key, "warn." + warning.
-	need = append(need, "warn.several-numbers")
+	need = append(need, "warn.several-numbers", "reason.out-of-service.maintenance",
+		"reason.out-of-service.technical-fault", "reason.out-of-service.closed")
 	if len(need) < 100 {
 		t.Fatalf("found only %d keys in use", len(need))
 	}

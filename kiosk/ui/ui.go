@@ -10,6 +10,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -246,16 +247,25 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
+	// Ready (service mode, disk alarm) is not the visit's: it is looked
+	// at every second and sent when it changed.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last []byte
+	sent := time.Time{}
 	for {
 		changed := h.cfg.Kiosk.Changes()
 		b, _ := json.Marshal(h.current(r))
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
-			return
+		if !bytes.Equal(b, last) || time.Since(sent) > 15*time.Second {
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+				return
+			}
+			fl.Flush()
+			last, sent = b, time.Now()
 		}
-		fl.Flush()
 		select {
 		case <-changed:
-		case <-time.After(15 * time.Second):
+		case <-tick.C:
 		case <-r.Context().Done():
 			return
 		case <-h.scanCtx.Done():

@@ -106,6 +106,10 @@ function render(v) {
   $("sim-form").hidden = !v.sim;
   for (const p of document.querySelectorAll(".printer-notice")) p.hidden = !v.printer_key;
   $("scan-first").disabled = !!v.not_ready;
+  $("not-ready").hidden = !v.not_ready;
+  const reason = /^out-of-service\.[a-z-]+$/.test(v.not_ready_reason || "") ? "reason." + v.not_ready_reason : "";
+  $("not-ready-reason").hidden = !reason || t(reason) === reason;
+  if (reason) setT($("not-ready-reason"), reason);
   for (const b of document.querySelectorAll("#screen-idle .to-keypad")) b.disabled = !!v.not_ready;
   $("typed").textContent = ui.typed;
   $("typed-full").textContent = v.typed || "";
