@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/central/keys"
 	"github.com/einwurf/einwurf/firmware/config"
+	"github.com/einwurf/einwurf/firmware/uplink/mosquittotest"
 )
 
 func read(t *testing.T, path string) string {
@@ -210,5 +212,53 @@ func TestUnitAdmitsTheBoardsDevices(t *testing.T) {
 		if !strings.Contains(unit, want) {
 			t.Errorf("einwurfd.service lacks %q", want)
 		}
+	}
+}
+
+// TestShippedConfigurationChecks: the shipped configuration, with the
+// files step 5 of docs/install.md puts under /etc/einwurf (the central's
+// keys, the CA, the kiosk's certificate and key), passes einwurfd's
+// -check-config checks; without them it names the missing file.
+func TestShippedConfigurationChecks(t *testing.T) {
+	dir := t.TempDir()
+	shipped := read(t, "debian/einwurfd.json")
+	c, err := config.Parse([]byte(shipped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/etc/einwurf/central.pub.json"); err != nil { // not a kiosk
+		if _, err := c.CheckKiosk(); err == nil || !strings.Contains(err.Error(), "mqtt.central_pub") {
+			t.Fatalf("without the installer's files: %v", err)
+		}
+	}
+	if _, err := keys.Generate(filepath.Join(dir, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	pki, err := mosquittotest.NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := pki.Issue("k-test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := strings.NewReplacer(
+		"/etc/einwurf/central.pub.json", filepath.Join(dir, "keys", "central.pub.json"),
+		"/etc/einwurf/ca.pem", pki.CAFile,
+		"/etc/einwurf/kiosk.pem", cert,
+		"/etc/einwurf/kiosk.key", key).Replace(shipped)
+	if installed == shipped {
+		t.Fatal("the shipped configuration names none of the installer's files")
+	}
+	c, err = config.Parse([]byte(installed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.CheckKiosk()
+	if err != nil {
+		t.Fatalf("-check-config of the installed configuration: %v", err)
+	}
+	if r.TLS == nil || r.Profile.Name != c.Board {
+		t.Fatalf("resolved %+v", r)
 	}
 }
