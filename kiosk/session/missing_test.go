@@ -167,3 +167,21 @@ func TestPageBrokenOffEndsTheJob(t *testing.T) {
 		t.Fatalf("view: %q, %d pages, missing %v", v.ErrorKey, v.Scanned, v.Missing)
 	}
 }
+
+// A duplex rescan that brings only a front names the back missing.
+func TestRescanWithoutBack(t *testing.T) {
+	good := scannertest.Page(400, 560, false)
+	s := &scannertest.Scanner{Pages: [][]byte{good, good, []byte("junk"), good}}
+	k, _ := withDouble(t, s)
+	ctx := context.Background()
+	if err := k.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Pages = [][]byte{good}
+	if err := k.Rescan(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if v := k.View(); !slices.Equal(v.Missing, []MissingPage{{Sheet: 2, Side: "back"}}) || !slices.Equal(sheetsOf(v), []string{"1f", "1b", "2f"}) {
+		t.Fatalf("missing %v, pages %v", v.Missing, sheetsOf(v))
+	}
+}

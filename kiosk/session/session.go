@@ -734,6 +734,10 @@ func (k *Kiosk) rescan(ctx context.Context, dir document.Folder, visit string, s
 	k.kept = slices.Insert(keepKept, at, kept...)
 	k.missing = slices.DeleteFunc(k.missing, func(m MissingPage) bool { return m.Sheet == sheet })
 	k.missing = append(k.missing, missing...)
+	if k.cfg.Settings.Duplex && (len(pages)+len(missing))%2 == 1 {
+		// The rescanned sheet came back without its back.
+		k.missing = append(k.missing, MissingPage{Sheet: sheet, Side: scanner.Back.String()})
+	}
 	slices.SortStableFunc(k.missing, func(a, b MissingPage) int { return a.Sheet - b.Sheet })
 	return err
 }
