@@ -296,7 +296,7 @@ func (in *Ingest) record(m wire.Manifest, dir string, r wire.Receipt, signed []b
 	ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 	defer cancel()
 	if err := in.cfg.Ledger.Record(ctx, store.FiledPacket{KioskID: m.KioskID, PacketID: m.PacketID, Status: r.Status,
-		Receipt: signed, Team: f.Team, Pages: f.Pages, Created: m.Created, Received: r.Received}); err != nil {
+		Receipt: signed, ReceiptCode: wire.ReceiptCode(m.PacketID), Team: f.Team, Pages: f.Pages, Created: m.Created, Received: r.Received}); err != nil {
 		return storage(fmt.Errorf("ledger: %w", err))
 	}
 	in.removePacketDir(dir)

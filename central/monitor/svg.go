@@ -96,7 +96,11 @@ func (p plot) draw(ss []store.Sample, from, to time.Time) template.HTML {
 	}
 	for d := 0; d <= 7; d++ {
 		t := from.Add(time.Duration(d) * to.Sub(from) / 7)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#4a4a4a">%s</text>`, x(t), plotH-8, t.UTC().Format("02.01."))
+		anchor := "middle"
+		if d == 7 {
+			anchor = "end"
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="%s" fill="#4a4a4a">%s</text>`, x(t), plotH-8, anchor, t.UTC().Format("02.01."))
 	}
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#4a4a4a"/>`, padL, plotW-padR, padT+innerH, padT+innerH)
 	if len(pts) == 0 {
@@ -112,6 +116,11 @@ func (p plot) draw(ss []store.Sample, from, to time.Time) template.HTML {
 			fmt.Fprintf(&b, "%.1f,%.1f ", x(pt.t), y(pt.v))
 		}
 		b.WriteString(`"/>`)
+		if len(pts) < 30 {
+			for _, pt := range pts {
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="#0b4f8a"/>`, x(pt.t), y(pt.v))
+			}
+		}
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
@@ -132,5 +141,5 @@ func num(v float64) string {
 	if v == math.Trunc(v) && math.Abs(v) < 1e9 {
 		return fmt.Sprintf("%.0f", v)
 	}
-	return fmt.Sprintf("%.1f", v)
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
 }

@@ -491,6 +491,7 @@ func (wb *web) kiosk(w http.ResponseWriter, r *http.Request, u *user) {
 	rw := toRow(k)
 	p := wb.page(ctx, u, "Kiosk "+rw.Name, "fleet")
 	p.Kiosk, p.Span = &rw, "7 days"
+	p.Flash = flashText(r.URL.Query().Get("done"))
 	evs, err := wb.m.cfg.Store.Events(ctx, id, 100)
 	if err != nil {
 		wb.fail(w, err)

@@ -25,6 +25,7 @@ import (
 type Broker struct {
 	srv *mqtt.Server
 	tcp *listeners.TCP
+	acl *aclHook
 }
 
 // Options configure the broker.
@@ -55,7 +56,8 @@ func Start(opt Options) (*Broker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log})
-	if err := srv.AddHook(&aclHook{users: opt.Users}, nil); err != nil {
+	acl := &aclHook{users: opt.Users, cut: map[string]bool{}}
+	if err := srv.AddHook(acl, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opt.Addr})
@@ -63,7 +65,7 @@ func Start(opt Options) (*Broker, error) {
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
 	go srv.Serve()
-	return &Broker{srv: srv, tcp: tcp}, nil
+	return &Broker{srv: srv, tcp: tcp, acl: acl}, nil
 }
 
 // Addr is the address the broker listens on.
@@ -75,10 +77,28 @@ func (b *Broker) URL() string { return "tcp://" + b.Addr() }
 // Close stops the broker.
 func (b *Broker) Close() error { return b.srv.Close() }
 
+// errCut ends the connection of a client the simulation cut off.
+var errCut = errors.New("broker: connection cut (simulated network loss)")
+
+// Cut simulates a kiosk losing its network (cut true): its connection is
+// dropped without a DISCONNECT, so the broker publishes its last will, and
+// its reconnects are refused until Cut(clientID, false).
+func (b *Broker) Cut(clientID string, cut bool) {
+	b.acl.mu.Lock()
+	b.acl.cut[clientID] = cut
+	b.acl.mu.Unlock()
+	if cut {
+		if cl, ok := b.srv.Clients.Get(clientID); ok {
+			cl.Stop(errCut)
+		}
+	}
+}
+
 type aclHook struct {
 	mqtt.HookBase
 	users map[string]string
 	mu    sync.Mutex
+	cut   map[string]bool // clients whose network the simulation cut
 }
 
 func (h *aclHook) ID() string { return "einwurf-acl" }
@@ -89,6 +109,12 @@ func (h *aclHook) Provides(b byte) bool {
 
 func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
+	h.mu.Lock()
+	cut := h.cut[cl.ID]
+	h.mu.Unlock()
+	if cut {
+		return false
+	}
 	want, ok := h.users[user]
 	if !ok || subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) != 1 {
 		return false

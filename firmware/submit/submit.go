@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -100,10 +99,4 @@ func (s *Sealer) Submit(ctx context.Context, d session.Document) (session.Receip
 
 // ReceiptNumber is the customer's reference for a packet: the first 12 hex
 // digits of its random id, grouped for reading aloud on the phone.
-func ReceiptNumber(packetID string) string {
-	s := strings.ToUpper(packetID)
-	if len(s) < 12 {
-		return s
-	}
-	return s[0:4] + "-" + s[4:8] + "-" + s[8:12]
-}
+func ReceiptNumber(packetID string) string { return wire.ReceiptCode(packetID) }

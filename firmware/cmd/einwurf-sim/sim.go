@@ -153,7 +153,12 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 
 	// The central's ingest, in-process.
 	s.inbox = filepath.Join(centralDir, "inbox")
-	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: s.inbox,
+	// The dashboard's store is the ingest's ledger too: one central
+	// database, as einwurf-central's -db.
+	if err := s.startDashboard(ctx, f.dashboard, centralDir, central, reg, s.broker.URL(), centralSecret, log); err != nil {
+		return nil, err
+	}
+	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: s.inbox, Ledger: s.dashboard.Store,
 		Identity: central.Identity, SignKey: central.SignKey, Kiosks: reg,
 		OnFiled: func(fd ingest.Filed) {
 			select {
@@ -171,9 +176,6 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		close(ingestDone)
 	}()
 	s.closers = append(s.closers, func() { cancel(); <-ingestDone })
-	if err := s.startDashboard(ctx, f.dashboard, centralDir, central, reg, s.broker.URL(), centralSecret, log); err != nil {
-		return nil, err
-	}
 
 	// Simulated devices: the scanner through the real eSCL client, the
 	// barcode reader, and a board of periph gpiotest pins behind the same

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/einwurf/einwurf/central/monitor"
+	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// dashTab is one Chromium tab of the dashboard test.
+type dashTab struct {
+	t     *testing.T
+	ctx   context.Context
+	axe   string
+	shots string
+}
+
+func (b *dashTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *dashTab) poll(what, js string, d time.Duration) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(d))); err != nil {
+		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : location.href`))
+		probe, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`String(`+js+`) + " " + (document.getElementById("fleet-rows")||{}).innerHTML`))
+		b.t.Fatalf("%s: %v (now %q); the page shows:\n%s", what, err, probe, body)
+	}
+}
+
+func (b *dashTab) eval(js string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", js, err)
+	}
+	return s
+}
+
+func (b *dashTab) shot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := filepath.Join(b.shots, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s", p)
+}
+
+// axeCheck runs axe-core's WCAG 2.1 A and AA rules on the page shown.
+func (b *dashTab) axeCheck(page string) {
+	b.t.Helper()
+	if b.eval(`typeof axe`) != "object" {
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](b.axe)); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	out, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag",
+		values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(r => JSON.stringify(r.violations.map(v =>
+		({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html.slice(0, 120))}))))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("axe on %s: %v", page, err)
+	}
+	var vs []struct {
+		ID, Help string
+		Nodes    []string
+	}
+	if err := json.Unmarshal([]byte(out), &vs); err != nil {
+		b.t.Fatalf("axe on %s: %v (%s)", page, err, out)
+	}
+	for _, v := range vs {
+		b.t.Errorf("axe on %s: %s (%s): %v", page, v.ID, v.Help, v.Nodes)
+	}
+}
+
+// chromium starts headless Chromium (the path browser) with the project's
+// flags and a window of w×h; it ends with ctx or the test.
+func chromium(t *testing.T, ctx context.Context, browser string, w, h int) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	return bctx
+}
+
+// TestDashboardInChromium walks the central's dashboard in the simulated
+// appliance as an operator does: log in, see the fleet, watch the kiosk
+// go offline and come back without reloading, acknowledge an alarm, send
+// "out of service" and see the customer's screen change, look up a
+// receipt. Every page passes axe-core's WCAG 2.1 AA rules; screenshots go
+// to $EINWURF_SCREENSHOTS/dashboard.
+func TestDashboardInChromium(t *testing.T) {
+	browser := testtool.NeedTool(t, "chromium")
+	axe := testtool.AxeSource(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	s, err := startSim(ctx, flags{demo: true, data: dir, code: "035F083761"}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, id := s.dashboard.Store, s.KioskID
+	if err := monitor.AddAccount(ctx, st, "admin", monitor.RoleAdmin, "correct horse battery staple", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+		k, err := st.Kiosk(ctx, id)
+		return err == nil && k.Online
+	})
+	// A visit, for a receipt to look up and deliveries to show.
+	pdf, err := s.demo(ctx, "035F083761")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var side struct {
+		PacketID string `json:"packet_id"`
+	}
+	if b, err := os.ReadFile(strings.TrimSuffix(pdf, ".pdf") + ".json"); err != nil || json.Unmarshal(b, &side) != nil || side.PacketID == "" {
+		t.Fatalf("sidecar: %v", err)
+	}
+	code := wire.ReceiptCode(side.PacketID)
+	// An alarm for the operator: the case opened.
+	s.Alarm("tamper.open", "the case was opened")
+	waitUntil(t, 20*time.Second, "the tamper alarm", func() bool {
+		as, _ := st.Alarms(ctx, true)
+		return len(as) > 0
+	})
+
+	bctx := chromium(t, ctx, browser, 1400, 900)
+	b := &dashTab{t: t, ctx: bctx, axe: axe, shots: testtool.ShotDir(t, "dashboard")}
+	base := strings.TrimSuffix(s.dashboard.URL, "/")
+
+	// Log in.
+	b.do("open the dashboard", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("login")))
+	b.axeCheck("login")
+	b.shot("01-login.png")
+	b.do("log in", chromedp.SendKeys(chromedp.ID("login"), "admin"), chromedp.SendKeys(chromedp.ID("password"), "correct horse battery staple"),
+		chromedp.Submit(chromedp.ID("password")), chromedp.WaitVisible(chromedp.ID("fleet")))
+
+	// The fleet, live: the kiosk goes offline and comes back while the
+	// page stays loaded (a marker in the page survives).
+	row := `document.getElementById("k-` + id + `")`
+	b.poll("kiosk online", row+` && `+row+`.dataset.online === "true"`, 20*time.Second)
+	b.axeCheck("fleet")
+	b.shot("02-fleet.png")
+	b.eval(`window.notReloaded = "yes"`)
+	s.broker.Cut(id, true)
+	b.poll("kiosk shown offline without reload", row+` && `+row+`.dataset.online === "false" && window.notReloaded === "yes"`, 30*time.Second)
+	b.shot("03-fleet-kiosk-offline.png")
+	s.broker.Cut(id, false)
+	b.poll("kiosk back online without reload", row+` && `+row+`.dataset.online === "true" && window.notReloaded === "yes"`, 90*time.Second)
+	b.shot("04-fleet-kiosk-back.png")
+	// Sorting and filtering by site.
+	b.do("sort by status", chromedp.Navigate(base+"/?sort=status&desc=1"), chromedp.WaitVisible(chromedp.ID("fleet")))
+	if got := b.eval(`document.querySelector("th[aria-sort]").textContent`); got != "Status" {
+		t.Errorf("sorted column %q", got)
+	}
+
+	// Alarms: the offline alarm (cleared) and the tamper alarm (open);
+	// acknowledge the tamper alarm.
+	b.do("open alarms", chromedp.Navigate(base+"/alarms"), chromedp.WaitVisible(chromedp.ID("alarms")))
+	b.poll("tamper alarm listed", `document.getElementById("alarms").textContent.includes("tamper.open")`, 10*time.Second)
+	b.axeCheck("alarms")
+	b.do("acknowledge", chromedp.Click(chromedp.CSS(`button[aria-label="Acknowledge tamper.open on `+id+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	b.poll("acknowledged by admin", `[...document.querySelectorAll("#alarms tr")].some(r => r.textContent.includes("tamper.open") && r.textContent.includes("by admin"))`, 10*time.Second)
+	b.shot("05-alarms-acknowledged.png")
+	if as, _ := st.Alarms(ctx, true); len(as) == 0 || as[0].AckedBy != "admin" {
+		t.Fatalf("alarm not acknowledged in the store: %+v", as)
+	}
+
+	// The kiosk page: send "out of service" (maintenance).
+	b.do("open the kiosk page", chromedp.Navigate(base+"/kiosk/"+id), chromedp.WaitVisible(chromedp.ID("kind")))
+	b.axeCheck("kiosk")
+	b.shot("06-kiosk.png")
+	b.do("send out of service", chromedp.SetValue(chromedp.ID("kind"), wire.CmdOutOfService),
+		chromedp.SetValue(chromedp.ID("reason"), "maintenance"), chromedp.Submit(chromedp.ID("kind")))
+	b.do("open the audit log", chromedp.Navigate(base+"/commands"), chromedp.WaitVisible(chromedp.ID("audit")))
+	b.poll("kiosk answered done", `[...document.querySelectorAll("#audit tr")].some(r => r.textContent.includes("out-of-service") && r.textContent.includes("done"))`, 30*time.Second)
+	b.axeCheck("commands")
+	b.shot("07-commands-audit.png")
+
+	// The customer's screen in a second tab says why.
+	kctx, kcancel := chromedp.NewContext(bctx)
+	defer kcancel()
+	k := &dashTab{t: t, ctx: kctx, shots: b.shots}
+	k.do("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(s.UIURL, "/")+s.UILaunch()))
+	k.poll("out of service on the customer's screen", `(() => { const e = document.getElementById("not-ready-reason");
+		return e && !e.hidden && e.textContent.includes("Wartung"); })()`, 20*time.Second)
+	k.shot("08-kiosk-screen-out-of-service.png")
+
+	// Receipt look-up at the counter.
+	b.do("open look-up", chromedp.Navigate(base+"/lookup"), chromedp.WaitVisible(chromedp.ID("code")))
+	b.axeCheck("lookup")
+	b.do("look up the receipt", chromedp.SendKeys(chromedp.ID("code"), strings.ToLower(code)), chromedp.Submit(chromedp.ID("code")),
+		chromedp.WaitVisible(chromedp.ID("result")))
+	if got := b.eval(`document.getElementById("result").textContent`); !strings.Contains(got, "Filed into the placement team inbox") || strings.Contains(got, "035F083761") {
+		t.Fatalf("look-up result %q", got)
+	}
+	b.axeCheck("lookup result")
+	b.shot("09-receipt-lookup.png")
+	// No page shows the customer's number.
+	for _, p := range []string{"/", "/alarms", "/commands", "/kiosk/" + id} {
+		b.do("open "+p, chromedp.Navigate(base+p), chromedp.WaitReady(chromedp.CSS("main")))
+		if html := b.eval(`document.documentElement.outerHTML`); strings.Contains(html, "035F083761") || strings.Contains(html, "083761") {
+			t.Errorf("%s shows the customer's number", p)
+		}
+	}
+}
