@@ -201,6 +201,12 @@ func (r *Register) Enrol(kioskID string, pub ed25519.PublicKey) error {
 	if err := r.load(); err != nil {
 		return err
 	}
+	if old, ok := r.keys[kioskID]; ok && !old.Equal(pub) {
+		// A rotation: the old key stays known for what it signed.
+		if err := r.retire(kioskID, old); err != nil {
+			return err
+		}
+	}
 	m := map[string][]byte{}
 	for id, k := range r.keys {
 		m[id] = k

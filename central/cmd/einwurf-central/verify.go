@@ -50,7 +50,7 @@ func verifyStatement(w io.Writer, reg *keys.Register, text, pdf string) error {
 		fmt.Fprintf(w, "NOT valid: not a receipt statement (%v)\n", err)
 		return fmt.Errorf("%w: %w", errInvalid, err)
 	}
-	pub, err := reg.Lookup(st.KioskID)
+	all, err := reg.Keys(st.KioskID)
 	if errors.Is(err, keys.ErrUnknownKiosk) {
 		fmt.Fprintf(w, "NOT valid: kiosk %s is not enrolled\n", st.KioskID)
 		return fmt.Errorf("%w: %w", errInvalid, err)
@@ -58,9 +58,24 @@ func verifyStatement(w io.Writer, reg *keys.Register, text, pdf string) error {
 	if err != nil {
 		return err // our own register failed: no verdict
 	}
-	if err := st.Verify(pub); err != nil {
-		fmt.Fprintf(w, "NOT valid: the signature is not kiosk %s's current key (key %x)\n", st.KioskID, st.KeyID)
-		return fmt.Errorf("%w: %w", errInvalid, err)
+	// The key the statement names: the kiosk's current one or one it had
+	// before a rotation.
+	which := ""
+	for i, pub := range all {
+		if wire.KeyIDOf(pub) != st.KeyID {
+			continue
+		}
+		if err := st.Verify(pub); err != nil {
+			break
+		}
+		which = "current key"
+		if i > 0 {
+			which = "earlier key, since rotated"
+		}
+	}
+	if which == "" {
+		fmt.Fprintf(w, "NOT valid: the signature is by no key kiosk %s has had (statement names key %x)\n", st.KioskID, st.KeyID)
+		return fmt.Errorf("%w: %w", errInvalid, wire.ErrSignature)
 	}
 	if pdf != "" {
 		b, err := os.ReadFile(pdf)
@@ -72,7 +87,7 @@ func verifyStatement(w io.Writer, reg *keys.Register, text, pdf string) error {
 			return errInvalid
 		}
 	}
-	fmt.Fprintf(w, "valid: signed by kiosk %s (key %x)\n", st.KioskID, st.KeyID)
+	fmt.Fprintf(w, "valid: signed by kiosk %s (key %x, its %s)\n", st.KioskID, st.KeyID, which)
 	fmt.Fprintf(w, "packet:   %s\n", st.PacketID)
 	fmt.Fprintf(w, "accepted: %s\n", st.Accepted.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "pages:    %d\n", st.Pages)

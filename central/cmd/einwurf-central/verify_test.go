@@ -41,6 +41,15 @@ func TestVerify(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// After a key rotation the statement still verifies, by the earlier key.
+	newPub, _, _ := ed25519.GenerateKey(nil)
+	if err := run(ctx, []string{"enrol", "-keys", dir, "-kiosk", "k-1", "-pub", base64.StdEncoding.EncodeToString(newPub)}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"verify", "-keys", dir, text}, &out, &out); err != nil || !strings.Contains(out.String(), "earlier key, since rotated") {
+		t.Fatalf("verify after rotation: %v\n%s", err, out.String())
+	}
 	other := filepath.Join(t.TempDir(), "other.pdf")
 	os.WriteFile(other, []byte("another"), 0o644)
 	_, otherKey, _ := ed25519.GenerateKey(nil)
