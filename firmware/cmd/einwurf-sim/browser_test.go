@@ -93,7 +93,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 	// Where the screen has a list of missing pages, it names sheet 2.
 	poll("missing page named", `(() => { const m = document.getElementById('missing');
 		return !m || (!m.hidden && m.textContent.includes('2')); })()`)
-	time.Sleep(500 * time.Millisecond) // let thumbnails settle for the picture; nothing is asserted on time
+	poll("thumbnails loaded", `Array.from(document.querySelectorAll('img')).every(i => i.complete)`)
 	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
 		screenshot(t, "visit-scan-broken-off.png", png)
 	} else {
@@ -102,5 +102,30 @@ func TestSimulationPageInChromium(t *testing.T) {
 	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("error")))
 	if err != nil || strings.TrimSpace(text) == "" {
 		t.Fatalf("error on the customer's screen: %q %v", text, err)
+	}
+	// Understood, the review screen names the missing page and offers to
+	// rescan its sheet before sending.
+	run("dismiss the error", chromedp.Click(chromedp.ID("dismiss")), chromedp.WaitNotVisible(chromedp.ID("error")),
+		chromedp.WaitVisible(chromedp.ID("missing")))
+	missing, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("missing")))
+	if err != nil || !strings.Contains(missing, "Blatt 2") || !strings.Contains(missing, "Vorderseite") || !strings.Contains(missing, "erneut") {
+		t.Fatalf("missing pages on the review screen: %q %v", missing, err)
+	}
+	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		screenshot(t, "visit-missing-page.png", png)
+	} else {
+		t.Fatal(err)
+	}
+	// The person clears the fault and puts sheet 2 back; the customer
+	// taps its rescan button, and the sheet takes its place.
+	postScanner(t, a, `{"fault":"clear"}`)
+	a.scanner.Server().Load(1)
+	run("rescan sheet 2", chromedp.Click(chromedp.CSS("#missing-list button")), chromedp.WaitNotVisible(chromedp.ID("missing")))
+	deadline := time.Now().Add(30 * time.Second)
+	for v := a.Kiosk.View(); v.Scanned != 4 || len(v.Missing) != 0 || v.ErrorKey != ""; v = a.Kiosk.View() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rescan: %d pages, missing %v, error %q", v.Scanned, v.Missing, v.ErrorKey)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
