@@ -1,20 +1,26 @@
 // Package soak runs randomized rounds of faults against the whole uplink
 // path on a real mosquitto: kiosk processes and ingest processes killed
 // with SIGKILL and restarted, the broker restarted or killed, the network
-// cut, the kiosk's disk full, clocks jumping. Afterwards it compares what
-// the kiosks sealed with what the inbox holds.
+// cut, the kiosk's disk full, clocks jumping, a rogue kiosk session trying
+// to join the ingest's shared subscription, a document the central never
+// answers ahead of good ones, a read-only inbox for a while, processes out
+// of file descriptors. Afterwards it compares what the kiosks sealed with
+// what the inbox holds.
 //
 //	SOAK_RUNS=50 make soak
 //
 // The last line is "soak: N runs, L lost, D duplicated"; the test fails
-// unless both are 0. Without SOAK_RUNS (as in make test) it is skipped.
+// unless both are 0. Without SOAK_RUNS it is skipped, except under CI=true
+// (make test in CI), where a short soak of 20 runs runs (about a minute).
 package soak
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +28,11 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/einwurf/einwurf/firmware/uplink/internal/e2e"
 	"github.com/einwurf/einwurf/firmware/uplink/mosquittotest"
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 // summary is printed by TestMain as the very last line of the test binary.
@@ -62,14 +71,25 @@ type soak struct {
 	mu      sync.Mutex
 	sealed  map[string]bool // packet ids the kiosks confirmed as accepted
 	refused int             // documents refused on a full disk
+	// stuck are packets the central never answers (a foreign device key):
+	// they must stay in their spool, retried, and hold up nothing.
+	stuck map[string]bool
 }
 
-const budget = 45 * time.Minute
+// ciRuns and ciBudget bound the short soak CI runs.
+const (
+	ciRuns   = 20
+	ciBudget = 150 * time.Second
+)
 
 func TestSoak(t *testing.T) {
 	runsEnv := os.Getenv("SOAK_RUNS")
+	budget := 45 * time.Minute
 	if runsEnv == "" {
-		t.Skip("soak runs only with SOAK_RUNS set (make soak); default there is 50")
+		if os.Getenv("CI") != "true" {
+			t.Skip("soak runs only with SOAK_RUNS set (make soak; default there is 50), or short under CI=true")
+		}
+		runsEnv, budget = strconv.Itoa(ciRuns), ciBudget
 	}
 	runs, err := strconv.Atoi(runsEnv)
 	if err != nil || runs <= 0 {
@@ -95,7 +115,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &soak{t: t, w: w, rng: rand.New(rand.NewPCG(seed, 1)), px: px,
-		kiosks: map[string]*e2e.Proc{}, ingests: map[string]*e2e.Proc{}, sealed: map[string]bool{}}
+		kiosks: map[string]*e2e.Proc{}, ingests: map[string]*e2e.Proc{}, sealed: map[string]bool{}, stuck: map[string]bool{}}
 	defer s.stopAll()
 	for _, id := range []string{"k-1", "k-2"} {
 		if err := w.AddKiosk(id); err != nil {
@@ -106,6 +126,10 @@ func TestSoak(t *testing.T) {
 	for _, id := range []string{"ingest-1", "ingest-2"} {
 		s.startIngest(id, 0)
 	}
+	// Enrolled, but running no uplink: the rogue session's certificate.
+	if err := w.AddKiosk(rogueKiosk); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	done := 0
 	for ; done < runs && time.Since(start) < budget; done++ {
@@ -114,9 +138,11 @@ func TestSoak(t *testing.T) {
 	if done < runs {
 		t.Logf("soak: time budget of %v spent after %d runs", budget, done)
 	}
+	rounds := time.Since(start)
 	lost, dup := s.settle()
+	t.Logf("soak: rounds took %v, settling %v", rounds.Round(time.Second), (time.Since(start) - rounds).Round(time.Second))
 	summary = fmt.Sprintf("soak: %d runs, %d lost, %d duplicated", done, lost, dup)
-	t.Logf("soak: %d documents sealed, %d refused on a full disk, %v", len(s.sealed), s.refused, time.Since(start).Round(time.Second))
+	t.Logf("soak: %d documents sealed, %d refused on a full disk, %d stuck ahead of others, %v", len(s.sealed), s.refused, len(s.stuck), time.Since(start).Round(time.Second))
 	if lost != 0 || dup != 0 {
 		t.Errorf("%s", summary)
 	}
@@ -183,7 +209,8 @@ func (s *soak) round(n int) {
 	var wg sync.WaitGroup
 	docs := 1 + s.rng.IntN(3)
 	sizes, seeds := make([]int, docs), make([]uint64, docs)
-	faults := []string{"kiosk-kill", "ingest-kill", "broker-restart", "broker-kill", "stall-broker-kill", "net-cut", "disk-full", "clock-jump", "none"}
+	faults := []string{"kiosk-kill", "ingest-kill", "broker-restart", "broker-kill", "stall-broker-kill", "net-cut", "disk-full", "clock-jump",
+		"rogue-share", "stuck-ahead", "inbox-readonly", "fd-exhaust", "none"}
 	fault := faults[s.rng.IntN(len(faults))]
 	for i := range sizes {
 		sizes[i], seeds[i] = s.size(), s.rng.Uint64()
@@ -202,6 +229,23 @@ func (s *soak) round(n int) {
 		}
 		s.refused++
 		os.Remove(s.w.KioskDir(kiosk) + "/diskfull")
+	}
+	if fault == "stuck-ahead" {
+		// A document the central never answers goes first.
+		ans, err := s.kiosks[kiosk].Do(fmt.Sprintf("seal-foreign %d %d", 50<<10, s.rng.Uint64()), time.Minute)
+		if id, ok := strings.CutPrefix(ans, "sealed "); err == nil && ok {
+			s.mu.Lock()
+			s.stuck[id] = true
+			s.mu.Unlock()
+		}
+	}
+	var rogue mqtt.Client
+	if fault == "rogue-share" {
+		rogue = s.rogueSession()
+	}
+	var undoInbox []func()
+	if fault == "inbox-readonly" {
+		undoInbox = s.inboxReadOnly()
 	}
 	wg.Add(1)
 	go func() {
@@ -256,6 +300,28 @@ func (s *soak) round(n int) {
 		s.px.Cut()
 		s.pause(1500)
 		s.px.Restore()
+	case "rogue-share":
+		wg.Wait()
+		s.pause(1000)
+		rogue.Disconnect(50)
+	case "inbox-readonly":
+		s.pause(2000)
+		for _, undo := range undoInbox {
+			undo()
+		}
+	case "fd-exhaust":
+		p := s.ingests[[]string{"ingest-1", "ingest-2"}[s.rng.IntN(2)]]
+		if s.rng.IntN(2) == 0 {
+			p = s.kiosks[kiosk]
+		}
+		restore, err := p.LimitFiles(s.rng.IntN(2))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.pause(1500)
+		if err := restore(); err != nil {
+			s.t.Fatal(err)
+		}
 	case "clock-jump":
 		// The kiosk's clock jumps by up to a day either way, and an ingest
 		// process restarts with a clock off by up to an hour.
@@ -282,7 +348,7 @@ func (s *soak) settle() (lost, dup int) {
 				missing++
 			}
 		}
-		if missing == 0 && s.w.SpoolEntries("k-1")+s.w.SpoolEntries("k-2") == 0 {
+		if missing == 0 && s.w.SpoolEntries("k-1")+s.w.SpoolEntries("k-2") == len(s.stuck) {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -300,8 +366,57 @@ func (s *soak) settle() (lost, dup int) {
 			s.t.Logf("duplicated: %s (%d times)", id, n)
 		}
 	}
-	if left := s.w.SpoolEntries("k-1") + s.w.SpoolEntries("k-2"); left != 0 {
-		s.t.Errorf("%d spool entries left after settling", left)
+	for id := range s.stuck {
+		if in[id] != 0 {
+			s.t.Errorf("a packet signed with an unknown device key was filed: %s", id)
+		}
+	}
+	if left := s.w.SpoolEntries("k-1") + s.w.SpoolEntries("k-2"); left != len(s.stuck) {
+		s.t.Errorf("%d spool entries left after settling, want the %d stuck ones", left, len(s.stuck))
 	}
 	return lost, dup
+}
+
+// rogueKiosk is the enrolled kiosk whose certificate the rogue session
+// uses.
+const rogueKiosk = "k-rogue"
+
+// rogueSession connects with an enrolled kiosk's certificate and asks for
+// the ingest's shared subscription, and the whole kiosk tree: the broker
+// must refuse both (the round goes on with the session connected).
+func (s *soak) rogueSession() mqtt.Client {
+	tc, err := s.w.PKI.ClientTLS(rogueKiosk)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.w.Broker.URL()).SetClientID(rogueKiosk).SetTLSConfig(tc).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second))
+	if t := c.Connect(); !t.WaitTimeout(15*time.Second) || t.Error() != nil {
+		s.t.Fatalf("rogue session: %v", t.Error())
+	}
+	for _, f := range []string{"$share/ingest/einwurf/v1/k/+/pkt/#", "einwurf/v1/k/#"} {
+		t := c.Subscribe(f, 1, func(mqtt.Client, mqtt.Message) {})
+		if !t.WaitTimeout(15*time.Second) || t.Error() != nil {
+			s.t.Fatalf("rogue subscribe %s: %v", f, t.Error())
+		}
+		for _, q := range t.(*mqtt.SubscribeToken).Result() {
+			if q != 0x80 {
+				s.t.Errorf("the broker gave a kiosk the subscription %s", f)
+			}
+		}
+	}
+	return c
+}
+
+// inboxReadOnly makes every folder of the inbox refuse new files (a real
+// fault of the file system) and returns the functions that undo it.
+func (s *soak) inboxReadOnly() []func() {
+	var undo []func()
+	filepath.WalkDir(s.w.InboxDir(), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			undo = append(undo, testtool.ReadOnly(s.t, path))
+		}
+		return nil
+	})
+	return undo
 }

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"golang.org/x/sys/unix"
 
 	"github.com/einwurf/einwurf/central/ingest"
 	"github.com/einwurf/einwurf/central/keys"
@@ -490,6 +491,10 @@ func worldURL(dir, key string) string {
 // kioskMain runs a kiosk's uplink; stdin takes commands:
 //
 //	seal <bytes> <seed>   seal a document → "sealed <id>" or "error <text>"
+//	seal-foreign <bytes> <seed>
+//	                      seal one signed with a device key the central does
+//	                      not know (as after a key replacement): the central
+//	                      never answers it → "sealed <id>"
 //	clock <seconds>       shift the kiosk's clock → "ok"
 //	stats                 → "stats chunks=<n> delivered=<n>"
 //
@@ -540,6 +545,18 @@ func kioskMain(ctx context.Context) error {
 				} else {
 					say("sealed " + pid)
 				}
+			case len(f) == 3 && f[0] == "seal-foreign":
+				size, _ := strconv.Atoi(f[1])
+				seed, _ := strconv.ParseUint(f[2], 10, 64)
+				enrolled := k.Key
+				_, k.Key, _ = ed25519.GenerateKey(nil)
+				pid, err := k.Seal(pub, PDF(size, seed, "einwurf-e2e-foreign"), u.Kick)
+				k.Key = enrolled
+				if err != nil {
+					say("error " + err.Error())
+				} else {
+					say("sealed " + pid)
+				}
 			case len(f) == 2 && f[0] == "clock":
 				s, _ := strconv.ParseInt(f[1], 10, 64)
 				k.Clock.Store(int64(time.Duration(s) * time.Second))
@@ -561,6 +578,33 @@ func kioskMain(ctx context.Context) error {
 func (w *World) SpoolEntries(id string) int {
 	m, _ := filepath.Glob(filepath.Join(w.KioskDir(id), "spool", "*.manifest"))
 	return len(m)
+}
+
+// LimitFiles lowers the process's limit of open files to what it has open
+// now plus spare (a real descriptor exhaustion) and returns the function
+// that gives the old limit back.
+func (p *Proc) LimitFiles(spare int) (restore func() error, err error) {
+	pid := p.Pid()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return nil, err
+	}
+	top := 0
+	for _, fd := range fds {
+		if n, err := strconv.Atoi(fd.Name()); err == nil && n > top {
+			top = n
+		}
+	}
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil {
+		return nil, err
+	}
+	lim := old
+	lim.Cur = uint64(top + 1 + spare)
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+		return nil, err
+	}
+	return func() error { return unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil) }, nil
 }
 
 // Signal sends sig to the process (SIGSTOP and SIGCONT stall and resume
