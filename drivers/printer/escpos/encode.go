@@ -25,15 +25,58 @@ const (
 )
 
 // Profile is what the encoder needs to know of a printer model: the paper's
-// printable width in dots and in Font A columns, the ESC t code page that
-// holds PC858 (Latin-1 with €), the QR module size in dots and the feed
-// before the cutter.
+// printable width in dots and in Font A columns, its character tables
+// (ESC t numbers differ between makers), the QR module size in dots and the
+// feed before the cutter.
 type Profile struct {
-	Dots          int `json:"dots"`
-	Columns       int `json:"columns"`
-	CodePage      int `json:"codepage"`
-	QRModule      int `json:"qr_module"`
-	FeedBeforeCut int `json:"feed_before_cut"`
+	Dots          int        `json:"dots"`
+	Columns       int        `json:"columns"`
+	CodePages     []CodePage `json:"codepages"`
+	QRModule      int        `json:"qr_module"`
+	FeedBeforeCut int        `json:"feed_before_cut"`
+}
+
+// CodePage is one character table of a printer: its ESC t number and the
+// character set it holds. The first of a profile's is the default; the
+// others are switched to for characters it lacks (Turkish, Cyrillic).
+type CodePage struct {
+	N       int    `json:"n"`
+	Charset string `json:"charset"`
+}
+
+// charsets are the character sets profiles may name.
+var charsets = map[string]*charmap.Charmap{
+	"cp437": charmap.CodePage437, "cp850": charmap.CodePage850, "cp852": charmap.CodePage852,
+	"cp858": charmap.CodePage858, "cp866": charmap.CodePage866,
+	"windows-1250": charmap.Windows1250, "windows-1251": charmap.Windows1251,
+	"windows-1252": charmap.Windows1252, "windows-1254": charmap.Windows1254,
+}
+
+// Charset returns the character set of the profile's table n; table 0 is
+// PC437, every printer's power-on table.
+func (p Profile) Charset(n int) (*charmap.Charmap, bool) {
+	for _, c := range p.CodePages {
+		if c.N == n {
+			cs, ok := charsets[c.Charset]
+			return cs, ok
+		}
+	}
+	if n == 0 {
+		return charmap.CodePage437, true
+	}
+	return nil, false
+}
+
+func (p Profile) check() error {
+	if p.Dots <= 0 || p.Dots%8 != 0 || p.Columns <= 0 || p.QRModule <= 0 || len(p.CodePages) == 0 {
+		return fmt.Errorf("escpos: bad profile geometry or no code pages")
+	}
+	for _, c := range p.CodePages {
+		if _, ok := charsets[c.Charset]; !ok || c.N < 0 || c.N > 255 {
+			return fmt.Errorf("escpos: profile code page %d %q", c.N, c.Charset)
+		}
+	}
+	return nil
 }
 
 //go:embed profiles.json
@@ -46,8 +89,8 @@ func Profiles() (map[string]Profile, error) {
 		return nil, fmt.Errorf("escpos: profiles.json: %w", err)
 	}
 	for n, p := range m {
-		if p.Dots <= 0 || p.Dots%8 != 0 || p.Columns <= 0 || p.QRModule <= 0 {
-			return nil, fmt.Errorf("escpos: profile %q: bad geometry", n)
+		if err := p.check(); err != nil {
+			return nil, fmt.Errorf("%w (profile %q)", err, n)
 		}
 	}
 	return m, nil
@@ -59,14 +102,15 @@ func DefaultProfile() Profile {
 	if err != nil {
 		// The embedded file is checked by the tests; this cannot happen in
 		// a build that passed them.
-		return Profile{Dots: 576, Columns: 48, CodePage: 19, QRModule: 4, FeedBeforeCut: 4}
+		return Profile{Dots: 576, Columns: 48, CodePages: []CodePage{{19, "cp858"}}, QRModule: 4, FeedBeforeCut: 4}
 	}
 	return m["80mm"]
 }
 
 // Encode renders r as the ESC/POS byte stream of one receipt, ending with
-// a feed and a partial cut. Text goes out in code page PC858; a character
-// it lacks prints as '?'. Control characters in r are replaced, so no
+// a feed and a partial cut. Text goes out in the profile's first code page,
+// switching to another of its tables for a character that one lacks; a
+// character none holds prints as '?'. Control characters in r are replaced, so no
 // field can smuggle a command to the printer. The QR code is sent as a
 // raster image (GS v 0), which every ESC/POS printer prints the same way,
 // whatever its own QR support.
@@ -74,13 +118,16 @@ func Encode(r printer.Receipt, p Profile) ([]byte, error) {
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
-	if p.Dots <= 0 || p.Dots%8 != 0 || p.Columns <= 0 || p.QRModule <= 0 {
-		return nil, fmt.Errorf("escpos: bad profile")
+	if err := p.check(); err != nil {
+		return nil, err
 	}
 	l := r.Labels.WithDefaults()
 	w := &writer{cols: p.Columns}
+	for _, c := range p.CodePages {
+		w.cps = append(w.cps, table{byte(c.N), charsets[c.Charset]})
+	}
 	w.raw(esc, '@')
-	w.raw(esc, 't', byte(p.CodePage))
+	w.raw(esc, 't', w.cps[0].n)
 
 	w.align(1)
 	if r.Office != "" {
@@ -181,6 +228,13 @@ type writer struct {
 	cols int
 	wide int
 	err  error
+	cps  []table
+	cur  int // index into cps of the table selected
+}
+
+type table struct {
+	n  byte
+	cs *charmap.Charmap
 }
 
 func (w *writer) raw(b ...byte) { w.b = append(w.b, b...) }
@@ -205,7 +259,7 @@ func (w *writer) size(wide, high int) {
 func (w *writer) text(s string) {
 	cols := w.cols / max(w.wide, 1)
 	for _, line := range wrap(clean(s), cols) {
-		w.raw(encode(line)...)
+		w.encode(line)
 		w.raw(lf)
 	}
 }
@@ -216,14 +270,14 @@ func (w *writer) pair(label, value string) {
 	label, value = clean(label), clean(value)
 	ln, vn := utf8.RuneCountInString(label), utf8.RuneCountInString(value)
 	if ln+1+vn <= w.cols {
-		w.raw(encode(label + strings.Repeat(" ", w.cols-ln-vn) + value)...)
+		w.encode(label + strings.Repeat(" ", w.cols-ln-vn) + value)
 		w.raw(lf)
 		return
 	}
 	w.text(label)
 	for _, line := range wrap(value, w.cols) {
 		n := utf8.RuneCountInString(line)
-		w.raw(encode(strings.Repeat(" ", w.cols-n) + line)...)
+		w.encode(strings.Repeat(" ", w.cols-n) + line)
 		w.raw(lf)
 	}
 }
@@ -245,17 +299,25 @@ func clean(s string) string {
 	}, s)
 }
 
-// encode converts to PC858, '?' for what it lacks.
-func encode(s string) []byte {
-	out := make([]byte, 0, len(s))
+// encode writes s in the selected table, switching (ESC t) to another
+// of the profile's for a character it lacks; '?' where none has it.
+func (w *writer) encode(s string) {
 	for _, r := range s {
-		b, ok := charmap.CodePage858.EncodeRune(r)
+		b, ok := w.cps[w.cur].cs.EncodeRune(r)
+		if !ok {
+			for i, t := range w.cps {
+				if c, found := t.cs.EncodeRune(r); found {
+					w.cur, b, ok = i, c, true
+					w.raw(esc, 't', t.n)
+					break
+				}
+			}
+		}
 		if !ok {
 			b = '?'
 		}
-		out = append(out, b)
+		w.raw(b)
 	}
-	return out
 }
 
 // wrap breaks s into lines of at most n runes, at spaces where it can.

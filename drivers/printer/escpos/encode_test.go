@@ -53,7 +53,7 @@ func TestEncodeRejects(t *testing.T) {
 	}
 	big := good
 	big.QR = string(bytes.Repeat([]byte("A"), 2000))
-	if _, err := Encode(big, Profile{Dots: 384, Columns: 32, QRModule: 3}); !errors.Is(err, printer.ErrReceipt) {
+	if _, err := Encode(big, Profile{Dots: 384, Columns: 32, QRModule: 3, CodePages: []CodePage{{19, "cp858"}}}); !errors.Is(err, printer.ErrReceipt) {
 		t.Errorf("QR wider than the paper: %v", err)
 	}
 }

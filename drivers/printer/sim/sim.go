@@ -66,8 +66,9 @@ type Printer struct {
 	bold     bool
 	wide     int
 	high     int
-	codepage int
+	charset  *charmap.Charmap
 	receipts []*image.Gray
+	text     []rune // of all lines printed, for tests
 }
 
 type glyph struct {
@@ -209,6 +210,14 @@ func (s *Printer) Received() int {
 	return s.received
 }
 
+// Text returns the characters of every line printed so far, as decoded
+// from the code pages the printer was told to use, one line each.
+func (s *Printer) Text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.text)
+}
+
 // Receipts returns the receipts cut so far.
 func (s *Printer) Receipts() []image.Image {
 	s.mu.Lock()
@@ -234,7 +243,7 @@ func (s *Printer) PNG(i int) ([]byte, error) {
 }
 
 func (s *Printer) reset() {
-	s.align, s.bold, s.wide, s.high, s.codepage = 0, false, 1, 1, 0
+	s.align, s.bold, s.wide, s.high, s.charset = 0, false, 1, 1, charmap.CodePage437
 }
 
 func (s *Printer) printing() bool { return s.status.Err() == nil }
@@ -338,10 +347,11 @@ func (s *Printer) execute(b []byte) error {
 		case '@':
 			s.reset()
 		case 't':
-			if b[2] != 0 && b[2] != 19 {
+			cs, ok := s.profile.Charset(int(b[2]))
+			if !ok {
 				return fmt.Errorf("%w: code page %d", ErrCommand, b[2])
 			}
-			s.codepage = int(b[2])
+			s.charset = cs
 		case 'a':
 			s.align = int(b[2] & 0x0f % 3)
 		case 'E':
@@ -368,12 +378,7 @@ func (s *Printer) execute(b []byte) error {
 		}
 		return nil
 	}
-	var r rune
-	if s.codepage == 19 {
-		r = charmap.CodePage858.DecodeByte(b[0])
-	} else {
-		r = charmap.CodePage437.DecodeByte(b[0])
-	}
+	r := s.charset.DecodeByte(b[0])
 	s.line = append(s.line, glyph{r: r, bold: s.bold, wide: s.wide, high: s.high})
 	return nil
 }
@@ -411,6 +416,10 @@ func (s *Printer) newline() {
 		s.glyph(img, x, cellH*(hi-g.high), g)
 		x += cellW * g.wide
 	}
+	for _, g := range s.line {
+		s.text = append(s.text, g.r)
+	}
+	s.text = append(s.text, '\n')
 	s.line = s.line[:0]
 	s.add(img)
 }

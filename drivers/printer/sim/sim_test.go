@@ -136,3 +136,28 @@ func inked(img image.Image) float64 {
 	}
 	return float64(n) / float64(len(g.Pix))
 }
+
+// Labels in Turkish and Ukrainian print in the printer's own tables (the
+// encoder switches code pages), not as question marks.
+func TestOtherScripts(t *testing.T) {
+	p, err := sim.New(escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := receipt(t)
+	r.Labels = printer.Labels{Title: "Alındı belgesi – Квитанція", Pages: "Sayfa sayısı", Code: "Код квитанції", Team: "Команда"}
+	if err := p.Print(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	txt := p.Text()
+	for _, want := range []string{"Alındı belgesi", "Квитанція", "Sayfa sayısı", "Код квитанції", "Eingegangen am"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("printed text lacks %q:\n%s", want, txt)
+		}
+	}
+	png, _ := p.PNG(0)
+	os.WriteFile(filepath.Join(testtool.ShotDir(t, "printer-sim"), "receipt-tr-uk.png"), png, 0o644)
+}
