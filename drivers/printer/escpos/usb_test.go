@@ -139,3 +139,36 @@ func (m mute) Control(_ context.Context, _, _ uint8, _, _ uint16, data []byte) (
 	data[0] = m.p.PortStatus()
 	return 1, nil
 }
+
+// Paper that runs out in the middle of a receipt is reported, so the
+// kiosk knows the customer holds no complete one.
+func TestUSBPaperRunsOut(t *testing.T) {
+	p, err := sim.New(escpos.DefaultProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := usbtest.NewHost()
+	h.Plug(usbtest.NewFuncDevice(&runsOut{mute: mute{p}, after: 2000}, sim.Interface))
+	u := escpos.NewUSB(h, escpos.WithTimeout(50*time.Millisecond))
+	defer u.Close()
+	if err := u.Print(context.Background(), testReceipt()); !errors.Is(err, printer.ErrPaperOut) {
+		t.Fatalf("Print = %v, want ErrPaperOut", err)
+	}
+	if len(p.Receipts()) != 0 {
+		t.Fatal("a cut receipt although the paper ran out")
+	}
+}
+
+// runsOut is a printer whose roll ends after some bytes of print data.
+type runsOut struct {
+	mute
+	after int
+	n     int
+}
+
+func (r *runsOut) Out(ctx context.Context, i int, b []byte) (int, error) {
+	if r.n += len(b); r.n > r.after {
+		r.p.SetStatus(printer.Status{PaperOut: true})
+	}
+	return r.mute.Out(ctx, i, b)
+}
