@@ -161,3 +161,32 @@ func TestOtherScripts(t *testing.T) {
 	png, _ := p.PNG(0)
 	os.WriteFile(filepath.Join(testtool.ShotDir(t, "printer-sim"), "receipt-tr-uk.png"), png, 0o644)
 }
+
+// Whatever bytes the printer is sent, it neither panics nor grows without
+// bound; what it cannot read is an ErrCommand.
+func FuzzWrite(f *testing.F) {
+	r := printer.Receipt{Time: time.Unix(1e9, 0), Pages: 1, Code: "C", QR: "EW1:X"}
+	b, _ := escpos.Encode(r, escpos.DefaultProfile())
+	f.Add(b)
+	f.Add([]byte{0x1d, 'v', '0', 0, 1, 0, 1, 0, 0xff, 0x1d, 'V', 1})
+	f.Add([]byte{0x10, 0x04, 0x02, 0x1b, 't', 46, 0xc0, 0x0a})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := sim.New(escpos.DefaultProfile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Write(data)
+		if err := p.Err(); err != nil && !errors.Is(err, sim.ErrCommand) {
+			t.Fatalf("error %v", err)
+		}
+		for _, img := range p.Receipts() {
+			if img.Bounds().Dy() > 20000 || img.Bounds().Dx() != 576 {
+				t.Fatalf("receipt %v", img.Bounds())
+			}
+		}
+		ans := make([]byte, 1024)
+		if n, _ := p.Read(ans); n > len(data) {
+			t.Fatalf("%d answers to %d bytes", n, len(data))
+		}
+	})
+}
