@@ -69,6 +69,10 @@ type Parts struct {
 	// stands in (same code path).
 	Watchdog    string
 	SimWatchdog bool
+	// WatchdogTimeout and WatchdogInterval are the watchdog's time-out
+	// and pet interval (0: 15 s and 5 s); DeviceInterval is how often the
+	// devices are asked for their state (0: 2 s). Tests shorten them.
+	WatchdogTimeout, WatchdogInterval, DeviceInterval time.Duration
 
 	// Simulation only: InjectCode feeds the simulated barcode reader from
 	// the UI's form, SimRoutes serves the simulation's controls under
@@ -104,6 +108,7 @@ type Appliance struct {
 	scan    scanner.Scanner
 	reader  barcode.Reader
 	hw      *hardware
+	devs    *devices    // the peripherals' state (devices.go)
 	service atomic.Bool // service mode, opened with the service key
 	update  atomic.Pointer[update.Service]
 	// offer is an update offer that came before the update service ran.
@@ -197,11 +202,15 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		return nil, err
 	}
 	go a.remote.handler.Run(ctx)
-	if err := a.startHardware(ctx, p.Board, p.Watchdog, p.SimWatchdog); err != nil {
+	if err := a.startHardware(ctx, p.Board, p.Watchdog, p.SimWatchdog, p.WatchdogTimeout); err != nil {
 		return nil, err
 	}
 	go a.readCodes(ctx)
 	go a.tick(ctx)
+	a.devs = newDevices(p.DeviceInterval)
+	devsDone := make(chan struct{})
+	go func() { a.watchDevices(ctx); close(devsDone) }()
+	a.closers = append(a.closers, func() { cancel(); <-devsDone })
 
 	// The UI, on loopback.
 	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready,
@@ -226,7 +235,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		}
 	}
 	dogDone := make(chan struct{})
-	go func() { a.runWatchdog(ctx, a.healthChecks(uplinkDone)...); close(dogDone) }()
+	go func() { a.runWatchdog(ctx, p.WatchdogInterval, a.healthChecks(uplinkDone)...); close(dogDone) }()
 	a.closers = append(a.closers, func() { cancel(); <-dogDone })
 	return a, nil
 }
@@ -249,6 +258,11 @@ func (a *Appliance) ready() error {
 	}
 	if err := a.remote.ready(); err != nil {
 		return err
+	}
+	if a.devs != nil {
+		if err := a.devs.ready(); err != nil {
+			return err
+		}
 	}
 	if u := a.Spool.Usage(); u.State == spool.DiskAlarm {
 		return spool.ErrFull

@@ -29,7 +29,7 @@ type hardware struct {
 
 // startHardware starts the panel and the watchdog on b. dogPath is the
 // watchdog device; in simulation a file stands in (same code path).
-func (a *Appliance) startHardware(ctx context.Context, b board.Board, dogPath string, sim bool) error {
+func (a *Appliance) startHardware(ctx context.Context, b board.Board, dogPath string, sim bool, dogTimeout time.Duration) error {
 	h := &hardware{board: b, zone: b.Profile().ThermalZone}
 	a.hw = h
 	var err error
@@ -41,10 +41,13 @@ func (a *Appliance) startHardware(ctx context.Context, b board.Board, dogPath st
 	a.closers = append(a.closers, func() { <-panelDone })
 	go a.panelEvents(ctx)
 
+	if dogTimeout <= 0 {
+		dogTimeout = defaultDogTimeout
+	}
 	if sim {
-		h.dog, err = watchdog.OpenSim(dogPath, 15*time.Second)
+		h.dog, err = watchdog.OpenSim(dogPath, dogTimeout)
 	} else {
-		h.dog, err = watchdog.Open(dogPath, 15*time.Second)
+		h.dog, err = watchdog.Open(dogPath, dogTimeout)
 	}
 	if err != nil {
 		return fmt.Errorf("watchdog: %w", err)
@@ -57,21 +60,26 @@ func (a *Appliance) startHardware(ctx context.Context, b board.Board, dogPath st
 
 // runWatchdog pets the watchdog while the appliance's own checks pass; on a
 // clean stop it does the magic close so the board does not reset.
-func (a *Appliance) runWatchdog(ctx context.Context, checks ...watchdog.Check) {
-	a.hw.dog.Run(ctx, 5*time.Second, a.log, checks...)
+func (a *Appliance) runWatchdog(ctx context.Context, interval time.Duration, checks ...watchdog.Check) {
+	if interval <= 0 {
+		interval = defaultDogInterval
+	}
+	if err := a.hw.dog.Run(ctx, interval, a.log, checks...); err != nil && ctx.Err() == nil {
+		a.log.Error("einwurfd: watchdog stopped", "err", err)
+	}
 	if err := a.hw.dog.Close(); err != nil {
 		a.log.Warn("einwurfd: watchdog close", "err", err)
 	}
 }
 
-// healthChecks are what the watchdog requires: the scanner answers (or is
-// known absent), the uplink loop runs, the UI serves.
+// healthChecks are what the watchdog requires: the appliance's own loops
+// run (the device loop beats, the uplink loop has not ended) and the UI
+// serves. A missing or broken peripheral is not among them: the device
+// loop puts the kiosk out of service with an alarm instead, since a reset
+// brings no scanner back and would only loop the boot.
 func (a *Appliance) healthChecks(uplinkDone <-chan struct{}) []watchdog.Check {
 	return []watchdog.Check{
-		{Name: "scanner", Run: func(ctx context.Context) error {
-			_, err := a.scan.Status(ctx)
-			return err
-		}},
+		a.devs.beat.Check("devices"),
 		{Name: "uplink", Run: func(context.Context) error {
 			select {
 			case <-uplinkDone:

@@ -19,6 +19,7 @@ func (s *simulation) controls() http.Handler {
 	mux.HandleFunc("GET /sim/scanner.js", simPage)
 	mux.HandleFunc("GET /sim/api/scanner", s.scannerState)
 	mux.HandleFunc("POST /sim/api/scanner", s.driveScanner)
+	mux.HandleFunc("POST /sim/api/scanner/power", s.scannerPower)
 	return mux
 }
 

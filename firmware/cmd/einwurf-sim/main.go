@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	scannersim "github.com/einwurf/einwurf/drivers/scanner/sim"
 )
@@ -55,6 +56,9 @@ type flags struct {
 	profile    string
 	dashboard  string // the central's dashboard address
 	verbose    bool
+	// Tests only (no command-line flag): the watchdog's time-out and pet
+	// interval and the device loop's interval (0: the appliance's default).
+	dogTimeout, dogInterval, deviceInterval time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {

@@ -35,6 +35,7 @@ type simScanner struct {
 	client *escl.Client
 	fault  string // the fault in effect, "" for none
 	empty  bool   // the feeder stays empty: no refill
+	off    bool   // switched off from the simulation page (power.go)
 }
 
 var _ scanner.Scanner = (*simScanner)(nil)

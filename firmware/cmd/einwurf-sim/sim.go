@@ -201,6 +201,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		Central: central.Public(),
 		Scanner: s.scanner,
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
+		WatchdogTimeout: f.dogTimeout, WatchdogInterval: f.dogInterval, DeviceInterval: f.deviceInterval,
 		Printer:    receipts,
 		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up})
 	if err != nil {

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/einwurf/einwurf/firmware/broker"
+)
+
+// eventWatch collects the kiosk's events as the central sees them on the
+// broker.
+type eventWatch struct {
+	t  *testing.T
+	ch chan string
+}
+
+func watchEvents(t *testing.T, s *simulation) *eventWatch {
+	t.Helper()
+	w := &eventWatch{t: t, ch: make(chan string, 64)}
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("monitor-events").
+		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	if tok := cl.Subscribe("einwurf/v1/k/+/event", 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case w.ch <- string(m.Payload()):
+		default:
+		}
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("subscribe:", tok.Error())
+	}
+	for i := 0; i < 400 && !s.Uplink.Connected(); i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	return w
+}
+
+// wait returns the first event whose code is code, failing after 20 s.
+func (w *eventWatch) wait(code string) string {
+	w.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-w.ch:
+			if strings.Contains(e, `"code":"`+code+`"`) {
+				return e
+			}
+		case <-deadline:
+			w.t.Fatalf("no %s event", code)
+			return ""
+		}
+	}
+}
+
+// simView is the part of the UI's view a test looks at.
+type simView struct {
+	State          string `json:"state"`
+	NotReady       string `json:"not_ready"`
+	NotReadyReason string `json:"not_ready_reason"`
+}
+
+func getView(t *testing.T, s *simulation) simView {
+	t.Helper()
+	r, err := http.Get(s.UIURL + "api/view")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var v simView
+	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func postJSON(t *testing.T, url, body string) *http.Response {
+	t.Helper()
+	r, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode/100 != 2 {
+		t.Fatalf("POST %s %s: %s", url, body, r.Status)
+	}
+	return r
+}
+
+// TestScannerOffNoReset: a kiosk whose scanner is switched off is out of
+// service with an alarm, and its watchdog goes on being petted (no reset,
+// no boot loop); when the scanner is back, so is the kiosk.
+func TestScannerOffNoReset(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	const dogTimeout = 2 * time.Second
+	s, err := startSim(ctx, flags{demo: true, data: dir, dogTimeout: dogTimeout, dogInterval: 200 * time.Millisecond,
+		deviceInterval: 200 * time.Millisecond}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := watchEvents(t, s)
+	dogFile := filepath.Join(dir, "kiosk", "watchdog")
+
+	// watchPets samples the watchdog file for d and returns the longest
+	// time it went without a keepalive, and how many came.
+	watchPets := func(d time.Duration, until func() bool) (longest time.Duration, pets int) {
+		t.Helper()
+		fi, _ := os.Stat(dogFile)
+		size, last, start := fi.Size(), time.Now(), time.Now()
+		for time.Since(start) < d || (until != nil && !until() && time.Since(start) < 30*time.Second) {
+			time.Sleep(20 * time.Millisecond)
+			fi, err := os.Stat(dogFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() > size {
+				pets += int(fi.Size() - size)
+				size, last = fi.Size(), time.Now()
+			}
+			longest = max(longest, time.Since(last))
+		}
+		return longest, pets
+	}
+	if v := getView(t, s); v.NotReady != "" {
+		t.Fatalf("not ready at start: %+v", v)
+	}
+
+	postJSON(t, s.UIURL+"sim/api/scanner/power", `{"on":false}`)
+	alarm := ev.wait("scanner.absent")
+	if !strings.Contains(alarm, `"offline"`) {
+		t.Errorf("alarm %s does not name the cause", alarm)
+	}
+	// Out of service on the customer's screen, and it stays so for well
+	// over the watchdog's time-out, while the watchdog is petted.
+	longest, pets := watchPets(3*dogTimeout, nil)
+	if longest >= dogTimeout || pets < 5 {
+		t.Fatalf("scanner off: watchdog went %v without a keepalive (%d in all); the board would reset", longest, pets)
+	}
+	if v := getView(t, s); v.NotReady != "cannot-accept" || v.NotReadyReason != "out-of-service.technical-fault" {
+		t.Fatalf("scanner off: view %+v", v)
+	}
+	if err := s.Kiosk.Identify("035F083761"); err == nil {
+		t.Fatal("a number was taken without a scanner")
+	}
+
+	postJSON(t, s.UIURL+"sim/api/scanner/power", `{"on":true}`)
+	ev.wait("scanner.back")
+	if v := getView(t, s); v.NotReady != "" {
+		t.Fatalf("scanner back: view %+v", v)
+	}
+	s.Close()
+	b, err := os.ReadFile(dogFile)
+	if err != nil || b[len(b)-1] != 'V' {
+		t.Fatalf("watchdog not closed cleanly: %v", err)
+	}
+}
