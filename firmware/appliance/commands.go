@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -30,6 +31,12 @@ func (e OutOfService) Error() string { return "out of service: " + e.Reason }
 
 // ReasonKey is the message key of the reason (kiosk/ui shows it).
 func (e OutOfService) ReasonKey() string { return "out-of-service." + e.Reason }
+
+// SystemReboot asks systemd to restart the board (the central's reboot
+// command on a kiosk; einwurfd runs with the right to do so).
+func SystemReboot(ctx context.Context) error {
+	return exec.CommandContext(ctx, "systemctl", "reboot").Run()
+}
 
 // remote is the kiosk's side of the central's commands and its births.
 type remote struct {

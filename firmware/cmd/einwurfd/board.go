@@ -68,7 +68,7 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 	a, err := appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
 		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log,
-		Speaker: speech.NewEspeak(log)})
+		Speaker: speech.NewEspeak(log), Reboot: appliance.SystemReboot})
 	if err != nil {
 		return nil, err
 	}
