@@ -94,14 +94,11 @@ func (p plot) draw(ss []store.Sample, from, to time.Time) template.HTML {
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#d0d0d0"/>`, padL, plotW-padR, yy, yy)
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="11" text-anchor="end" fill="#4a4a4a">%s</text>`, padL-4, yy+4, num(v))
 	}
-	for d := 0; d <= 7; d++ {
+	for d := 0; d < 7; d++ { // a label per day; the right edge is now
 		t := from.Add(time.Duration(d) * to.Sub(from) / 7)
-		anchor := "middle"
-		if d == 7 {
-			anchor = "end"
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="%s" fill="#4a4a4a">%s</text>`, x(t), plotH-8, anchor, t.UTC().Format("02.01."))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#4a4a4a">%s</text>`, x(t), plotH-8, t.UTC().Format("02.01."))
 	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="end" fill="#4a4a4a">now</text>`, plotW-padR, plotH-8)
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#4a4a4a"/>`, padL, plotW-padR, padT+innerH, padT+innerH)
 	if len(pts) == 0 {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13" text-anchor="middle" fill="#4a4a4a">no data yet</text>`, padL+innerW/2, padT+innerH/2)

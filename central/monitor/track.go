@@ -43,7 +43,7 @@ const (
 // packets.
 func Subscriptions() []string {
 	var out []string
-	for _, leaf := range []string{"status", "birth", "telemetry", "event", "cmd-result"} {
+	for _, leaf := range []string{"status", "birth", "telemetry", "event", "cmd-result", "update"} {
 		out = append(out, wire.Root+"/k/+/"+leaf)
 	}
 	return out
@@ -116,6 +116,15 @@ func (m *Monitor) handle(ctx context.Context, topic string, payload []byte) erro
 		return m.event(ctx, id, e, payload)
 	case "cmd-result":
 		return m.result(ctx, id, pub, payload)
+	case "update":
+		var r wire.UpdateReport
+		if err := wire.Verify(pub, wire.TypeUpdateReport, payload, &r); err != nil {
+			return fmt.Errorf("%w: update report: %v", ErrMessage, err)
+		}
+		if r.KioskID != id {
+			return fmt.Errorf("%w: report for another kiosk", ErrMessage)
+		}
+		return m.rollout(ctx, r)
 	}
 	return ErrTopic
 }
@@ -356,5 +365,23 @@ func (m *Monitor) result(ctx context.Context, id string, pub ed25519.PublicKey, 
 	}
 	m.hub.notify("commands")
 	_, _, err = m.update(ctx, id, func(k *store.KioskState) error { m.seen(k, true, m.now()); return nil })
+	return err
+}
+
+// rollout shows a kiosk's word on an update in the fleet table (the
+// release side keeps the rollout itself).
+func (m *Monitor) rollout(ctx context.Context, r wire.UpdateReport) error {
+	_, _, err := m.update(ctx, r.KioskID, func(k *store.KioskState) error {
+		m.seen(k, true, m.now())
+		k.Rollout = r.State
+		k.RolloutDetail = r.Version
+		switch {
+		case r.Reason != "":
+			k.RolloutDetail += ", " + r.Reason
+		case r.State == wire.UpdateDownloading && r.Progress > 0:
+			k.RolloutDetail += fmt.Sprintf(", %.0f %%", 100*r.Progress)
+		}
+		return nil
+	})
 	return err
 }

@@ -54,6 +54,8 @@ type page struct {
 
 	Code   string
 	Result *lookupView
+	// CanAdmin shows what only admins may change.
+	CanAdmin bool
 }
 
 // row is one kiosk as the dashboard shows it.
@@ -170,6 +172,7 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("GET /alarms/table", w.need(RoleViewer, w.alarms("alarmtable")))
 	mux.HandleFunc("POST /alarms/{id}/{action}", w.need(RoleOperator, w.alarmAction))
 	mux.HandleFunc("GET /kiosk/{id}", w.need(RoleViewer, w.kiosk))
+	mux.HandleFunc("POST /kiosk/{id}/name", w.need(RoleAdmin, w.rename))
 	mux.HandleFunc("GET /commands", w.need(RoleViewer, w.commands("commands")))
 	mux.HandleFunc("GET /commands/log", w.need(RoleViewer, w.commands("auditlog")))
 	mux.HandleFunc("POST /commands", w.need(RoleOperator, w.send))
@@ -229,7 +232,7 @@ func (wb *web) need(role string, h handler) http.HandlerFunc {
 func (wb *web) page(ctx context.Context, u *user, title, nav string) *page {
 	p := &page{Title: title, Nav: nav, User: u}
 	if u != nil {
-		p.CSRF, p.CanOperate = u.csrf(), u.can(RoleOperator)
+		p.CSRF, p.CanOperate, p.CanAdmin = u.csrf(), u.can(RoleOperator), u.can(RoleAdmin)
 		if as, err := wb.m.cfg.Store.Alarms(ctx, true); err == nil {
 			p.OpenAlarms = len(as)
 		}
@@ -431,6 +434,8 @@ func flashText(s string) string {
 		return "Alarm acknowledged."
 	case "clear":
 		return "Alarm cleared."
+	case "renamed":
+		return "Site and name saved."
 	case "sent":
 		return "Command sent; the kiosks' answers appear in the log."
 	}
@@ -523,6 +528,44 @@ func (wb *web) kiosk(w http.ResponseWriter, r *http.Request, u *user) {
 		p.Plots = append(p.Plots, pl.draw(ss, since, wb.m.now()))
 	}
 	wb.render(w, "kiosk", p)
+}
+
+// rename sets a kiosk's site and display name (admin). A birth that names
+// a site later replaces the site.
+func (wb *web) rename(w http.ResponseWriter, r *http.Request, u *user) {
+	id := r.PathValue("id")
+	site, name := strings.TrimSpace(r.PostFormValue("site")), strings.TrimSpace(r.PostFormValue("name"))
+	if len(site) > 64 || len(name) > 64 || !printable(site) || !printable(name) {
+		http.Error(w, "site and name: up to 64 printable characters", http.StatusBadRequest)
+		return
+	}
+	wb.m.mu.Lock()
+	k, err := wb.m.cfg.Store.Kiosk(r.Context(), id)
+	if err == nil {
+		k.Site, k.Name = site, cmp.Or(name, id)
+		err = wb.m.cfg.Store.PutKiosk(r.Context(), k)
+	}
+	wb.m.mu.Unlock()
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such kiosk", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		wb.fail(w, err)
+		return
+	}
+	wb.m.cfg.Log.Info("monitor: kiosk renamed", "kiosk", id, "by", u.Login)
+	wb.m.hub.notify("fleet")
+	http.Redirect(w, r, "/kiosk/"+url.PathEscape(id)+"?done=renamed", http.StatusSeeOther)
+}
+
+func printable(s string) bool {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func indent(b []byte) string {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -320,4 +321,58 @@ func between(s, a, b string) string {
 		return s[i:]
 	}
 	return s[i : i+j]
+}
+
+func TestSitesNamesAndRollout(t *testing.T) {
+	f := newFixture(t)
+	base := f.serve()
+	f.account("ada", RoleAdmin)
+	f.account("olga", RoleOperator)
+	must(t, f.handle(wire.StatusTopic("k-1"), wire.Status{KioskID: "k-1", Online: true}))
+	must(t, f.handle(wire.StatusTopic("k-2"), wire.Status{KioskID: "k-2", Online: true}))
+	must(t, f.handle(wire.UpdateReportTopic("k-2"), f.signed("k-2", wire.TypeUpdateReport,
+		wire.UpdateReport{KioskID: "k-2", RolloutID: "r1", Version: "1.4.0", State: wire.UpdateDownloading, Progress: 0.5})))
+	if k := f.state("k-2"); k.Rollout != wire.UpdateDownloading || k.RolloutDetail != "1.4.0, 50 %" {
+		t.Fatalf("rollout %+v", k)
+	}
+	if err := f.handle(wire.UpdateReportTopic("k-2"), f.signed("k-1", wire.TypeUpdateReport, wire.UpdateReport{KioskID: "k-2", State: "committed"})); !errors.Is(err, ErrMessage) {
+		t.Fatalf("forged report: %v", err)
+	}
+
+	op := newBrowser(t, base)
+	op.login("olga", "a long enough password")
+	if code, _ := op.post("/kiosk/k-1/name", url.Values{"csrf": {op.csrf("/")}, "site": {"jc-nord"}, "name": {"Eingang"}}); code != http.StatusForbidden {
+		t.Fatalf("operator renamed: %d", code)
+	}
+	ad := newBrowser(t, base)
+	ad.login("ada", "a long enough password")
+	tok := ad.csrf("/")
+	if code, _ := ad.post("/kiosk/k-1/name", url.Values{"csrf": {tok}, "site": {"jc-nord"}, "name": {"Eingang"}}); code != http.StatusSeeOther {
+		t.Fatalf("rename: %d", code)
+	}
+	if code, _ := ad.post("/kiosk/k-1/name", url.Values{"csrf": {tok}, "site": {"a\x00b"}}); code != http.StatusBadRequest {
+		t.Fatalf("control characters accepted: %d", code)
+	}
+	// A birth without a site keeps the operators' site.
+	must(t, f.handle(wire.BirthTopic("k-1"), f.signed("k-1", wire.TypeBirth, wire.Birth{KioskID: "k-1", Seq: 1})))
+	if k := f.state("k-1"); k.Site != "jc-nord" || k.Name != "Eingang" {
+		t.Fatalf("after rename and birth: %+v", k)
+	}
+	_, body := ad.get("/?site=jc-nord")
+	if !strings.Contains(body, `id="k-k-1"`) || strings.Contains(body, `id="k-k-2"`) || !strings.Contains(body, "Eingang") {
+		t.Fatal("site filter shows the wrong kiosks")
+	}
+	_, body = ad.get("/")
+	if !strings.Contains(body, "downloading (1.4.0, 50 %)") {
+		t.Fatal("rollout state not in the fleet table")
+	}
+	// Sorted by site descending, k-1 (jc-nord) comes before k-2 (no site).
+	_, body = ad.get("/?sort=site&desc=1")
+	if i, j := strings.Index(body, `id="k-k-1"`), strings.Index(body, `id="k-k-2"`); i < 0 || j < 0 || i > j {
+		t.Fatal("sort by site descending")
+	}
+	_, body = ad.get("/?sort=site")
+	if i, j := strings.Index(body, `id="k-k-1"`), strings.Index(body, `id="k-k-2"`); i < 0 || j < 0 || i < j {
+		t.Fatal("sort by site ascending")
+	}
 }

@@ -196,7 +196,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if err != nil {
 		return nil, err
 	}
-	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
+	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key, Site: "simulation",
 		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
 		Scanner: s.scanner,
