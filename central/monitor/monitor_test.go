@@ -18,8 +18,9 @@ import (
 
 // register is an in-memory KeyRegister.
 type register struct {
-	mu   sync.Mutex
-	keys map[string]ed25519.PublicKey
+	mu      sync.Mutex
+	keys    map[string]ed25519.PublicKey
+	retired map[string][]ed25519.PublicKey
 }
 
 func (r *register) Lookup(id string) (ed25519.PublicKey, error) {
@@ -35,8 +36,25 @@ func (r *register) Lookup(id string) (ed25519.PublicKey, error) {
 func (r *register) Enrol(id string, pub ed25519.PublicKey) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if old, ok := r.keys[id]; ok {
+		if r.retired == nil {
+			r.retired = map[string][]ed25519.PublicKey{}
+		}
+		r.retired[id] = append([]ed25519.PublicKey{old}, r.retired[id]...)
+	}
 	r.keys[id] = pub
 	return nil
+}
+
+// Keys is the current key, then the retired ones (as central/keys).
+func (r *register) Keys(id string) ([]ed25519.PublicKey, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, ok := r.keys[id]
+	if !ok {
+		return nil, errors.New("not enrolled")
+	}
+	return append([]ed25519.PublicKey{k}, r.retired[id]...), nil
 }
 
 type sent struct {

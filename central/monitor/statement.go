@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"crypto/ed25519"
 	"strings"
 	"time"
 
@@ -25,11 +26,29 @@ func (m *Monitor) statement(input string) (s stmt, ok bool, err error) {
 	if err != nil {
 		return stmt{}, true, err
 	}
-	pub, err := m.cfg.Kiosks.Lookup(st.KioskID)
+	keys := []ed25519.PublicKey{}
+	if all, ok := m.cfg.Kiosks.(interface {
+		Keys(string) ([]ed25519.PublicKey, error)
+	}); ok {
+		// Keys the kiosk had before a rotation still verify what it
+		// signed with them (central/keys.Register keeps them).
+		keys, err = all.Keys(st.KioskID)
+	} else {
+		var pub ed25519.PublicKey
+		pub, err = m.cfg.Kiosks.Lookup(st.KioskID)
+		keys = append(keys, pub)
+	}
 	if err != nil {
 		return stmt{}, true, err
 	}
-	if err := st.Verify(pub); err != nil {
+	err = wire.ErrSignature
+	for _, pub := range keys {
+		if wire.KeyIDOf(pub) == st.KeyID {
+			err = st.Verify(pub)
+			break
+		}
+	}
+	if err != nil {
 		return stmt{}, true, err
 	}
 	return stmt{kioskID: st.KioskID, packetID: st.PacketID, code: st.Code, accepted: st.Accepted}, true, nil

@@ -273,6 +273,12 @@ func TestLookup(t *testing.T) {
 			t.Errorf("look-up %.20q: %d, want %q:\n%s", c.in, code, c.want, resultOf(body))
 		}
 	}
+	// After a key rotation the receipts signed with the old key still verify.
+	newPub, _, _ := ed25519.GenerateKey(nil)
+	must(t, f.reg.Enrol("k-1", newPub))
+	if _, body := b.post("/lookup", url.Values{"csrf": {tok}, "code": {text}}); !strings.Contains(body, "valid, signed by kiosk k-1") {
+		t.Errorf("statement of a retired key: %s", resultOf(body))
+	}
 }
 
 func resultOf(body string) string {
