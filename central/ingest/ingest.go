@@ -379,6 +379,11 @@ func (in *Ingest) offer(pt wire.PacketTopic, payload []byte) ([]Reply, error) {
 		if wire.Verify(pub, wire.TypeManifest, old, &prev) == nil && prev != m {
 			return nil, fmt.Errorf("%w: a different manifest for this packet exists", ErrManifest)
 		}
+		// Our own copy is damaged (or an equal manifest signed anew): the
+		// verified one just offered replaces it.
+		err = os.ErrNotExist
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, in.fault(m, storage(err))
 	}
 	if err != nil {
 		if err := writeAtomic(filepath.Join(dir, "manifest"), payload); err != nil {

@@ -16,7 +16,7 @@ import (
 
 var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 
-func put(t *testing.T, s *Spool, id string, payload []byte, created time.Time) {
+func put(t testing.TB, s *Spool, id string, payload []byte, created time.Time) {
 	t.Helper()
 	p, err := s.Create()
 	if err != nil {
