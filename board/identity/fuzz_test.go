@@ -55,12 +55,7 @@ func FuzzIdentityFiles(f *testing.F) {
 // LoadOrCreateKey returns ErrKeyCorrupt or the key the file holds, and
 // never replaces the file.
 func FuzzLoadKeyFile(f *testing.F) {
-	dir := f.TempDir()
-	if _, err := LoadOrCreateKey(filepath.Join(dir, "device.key")); err != nil {
-		f.Fatal(err)
-	}
-	good, _ := os.ReadFile(filepath.Join(dir, "device.key"))
-	f.Add(good)
+	good := seedKey(f)
 	f.Add(append(good, "junk"...))
 	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -79,4 +74,19 @@ func FuzzLoadKeyFile(f *testing.F) {
 			t.Fatal("the key file was replaced")
 		}
 	})
+}
+
+// seedKey makes a device key file as LoadOrCreateKey writes it, adds it to
+// f's corpus and returns its bytes.
+func seedKey(f *testing.F) []byte {
+	path := filepath.Join(f.TempDir(), "device.key")
+	if _, err := LoadOrCreateKey(path); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	return good
 }

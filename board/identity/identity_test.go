@@ -248,12 +248,7 @@ func TestPaths(t *testing.T) {
 }
 
 func FuzzParseKey(f *testing.F) {
-	dir := f.TempDir()
-	if _, err := LoadOrCreateKey(filepath.Join(dir, "k")); err != nil {
-		f.Fatal(err)
-	}
-	good, _ := os.ReadFile(filepath.Join(dir, "k"))
-	f.Add(good)
+	seedKey(f)
 	f.Add([]byte(""))
 	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
