@@ -105,3 +105,10 @@ release: arm64 amd64
 # lintian, systemd-analyze verify and an install into a prepared root.
 release-check: release
 	packaging/check.sh bin/release/einwurf_$(VERSION)_amd64.deb bin/release/einwurf_$(VERSION)_arm64.deb
+
+# The central at fleet size (docs/operations.md, "The central at scale"):
+# 2,000 simulated kiosks against one central process, then filing by 1, 2
+# and 4 ingest processes on one PostgreSQL. Sizes: EINWURF_BENCH_* variables.
+bench-fleet: deps
+	EINWURF_BENCH_KIOSKS=$${EINWURF_BENCH_KIOSKS:-2000} EINWURF_BENCH_WINDOW=$${EINWURF_BENCH_WINDOW:-30s} \
+	$(GO) test -run '^$$' -bench 'CentralFleet|FilingShared' -benchtime 1x -timeout 40m ./central/loadtest/

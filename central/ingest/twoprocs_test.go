@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/einwurf/einwurf/central/store/postgres"
 	"github.com/einwurf/einwurf/central/store/postgres/pgtest"
 	"github.com/einwurf/einwurf/firmware/uplink/mosquittotest"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -46,20 +46,8 @@ type procConfig struct {
 // started by TestExactlyOnceTwoProcesses): a real ingest process on the
 // shared PostgreSQL ledger, receiving through the shared subscription.
 func TestIngestProcess(t *testing.T) {
-	path := os.Getenv(helperEnv)
-	if path == "" {
-		t.Skip("helper process of TestExactlyOnceTwoProcesses")
-	}
 	var c procConfig
-	b, err := os.ReadFile(path)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
+	ctx := testtool.HelperProcess(t, helperEnv, "TestExactlyOnceTwoProcesses", &c)
 	st, err := postgres.Open(ctx, c.DSN, postgres.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -106,21 +94,7 @@ func TestExactlyOnceTwoProcesses(t *testing.T) {
 		t.Skip("inside a helper")
 	}
 	dir := t.TempDir()
-	pki, err := mosquittotest.NewPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := mosquittotest.Start(mosquittotest.Options{Dir: filepath.Join(dir, "broker"), PKI: pki})
-	if errors.Is(err, mosquittotest.ErrNotInstalled) {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Stop()
+	pki, broker := mosquittotest.StartTest(t, dir)
 	pg := pgtest.Start(t, pgtest.Options{})
 	dsn := pg.NewDatabase(t)
 

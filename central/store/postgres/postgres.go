@@ -38,7 +38,8 @@ var dialect = sqldb.Dialect{Name: "postgres", Numbered: true,
 type Options struct {
 	// Now is the clock claims' leases are measured with; nil uses time.Now.
 	Now func() time.Time
-	// MaxConns bounds the connections this process opens (default 16).
+	// MaxConns bounds the connections of each of this process's two pools
+	// (default 16).
 	MaxConns int
 }
 
@@ -58,22 +59,34 @@ func open(ctx context.Context, dsn string, o Options, ms []sqldb.Migration) (*sq
 	if err != nil {
 		return nil, fmt.Errorf("store postgres: %w", err)
 	}
-	db := stdlib.OpenDB(*cfg)
 	if o.MaxConns <= 0 {
 		o.MaxConns = 16
 	}
-	db.SetMaxOpenConns(o.MaxConns)
-	db.SetMaxIdleConns(o.MaxConns)
+	// Two pools: sure commits wait for the WAL on disk (and for a
+	// synchronous standby, where one is configured), for the ledger, audit
+	// log, rollouts and accounts; fast ones (synchronous_commit off) do
+	// not, for the fleet's state and history.
+	sure := pool(*cfg, o.MaxConns)
+	if err := ping(ctx, sure); err != nil {
+		sure.Close()
+		return nil, err
+	}
+	if _, _, err := sqldb.Migrate(ctx, sure, dialect, ms); err != nil {
+		sure.Close()
+		return nil, err
+	}
+	fastCfg := cfg.Copy()
+	fastCfg.RuntimeParams["synchronous_commit"] = "off"
+	fast := pool(*fastCfg, o.MaxConns)
+	return sqldb.New(fast, sure, dialect, o.Now), nil
+}
+
+func pool(cfg pgx.ConnConfig, n int) *sql.DB {
+	db := stdlib.OpenDB(cfg)
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := ping(ctx, db); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if _, _, err := sqldb.Migrate(ctx, db, dialect, ms); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return sqldb.New(db, dialect, o.Now), nil
+	return db
 }
 
 func ping(ctx context.Context, db *sql.DB) error {

@@ -35,28 +35,49 @@ type Dialect struct {
 }
 
 // DB is a store.Store over a migrated database.
+//
+// It writes through two pools, which may be one: sure for what a promise
+// rests on (the ledger, the command audit log, rollouts, accounts), which
+// waits for the disk at every commit, and db for the fleet's state,
+// samples, events and alarms, which the next telemetry restores and which
+// may commit without waiting (SQLite: synchronous NORMAL in WAL mode, where
+// a power cut may lose the last moments, never corrupt, and every sure
+// commit makes all before it durable too). Reads go through db.
 type DB struct {
-	db  *sql.DB
-	d   Dialect
-	now func() time.Time
+	db   *sql.DB
+	sure *sql.DB
+	d    Dialect
+	now  func() time.Time
 }
 
 var _ store.Store = (*DB)(nil)
 
-// New returns a DB over db, which must be migrated already (Migrate). now
-// is the clock leases are measured with; nil uses time.Now.
-func New(db *sql.DB, d Dialect, now func() time.Time) *DB {
+// New returns a DB over db and sure (see DB; sure may be db, or nil for
+// db), which must be migrated already (Migrate). now is the clock leases
+// are measured with; nil uses time.Now.
+func New(db, sure *sql.DB, d Dialect, now func() time.Time) *DB {
 	if now == nil {
 		now = time.Now
 	}
-	return &DB{db: db, d: d, now: now}
+	if sure == nil {
+		sure = db
+	}
+	return &DB{db: db, sure: sure, d: d, now: now}
 }
 
 // SQL returns the underlying database, for tests and metrics.
 func (s *DB) SQL() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	err := s.db.Close()
+	if s.sure != s.db {
+		if e := s.sure.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
 
 // rebind turns ? placeholders into the dialect's. Queries of this package
 // hold no ? inside string literals.
@@ -137,13 +158,13 @@ func (s *DB) Claim(ctx context.Context, kioskID, packetID, owner string, lease t
 	now := s.now()
 	// One statement: it takes a packet nobody holds, one whose lease ran
 	// out, or one this owner holds already, and never one with a record.
-	rows, err := s.query(ctx, `INSERT INTO packets (kiosk_id, packet_id, owner, lease_until)
+	rows, err := s.sure.QueryContext(ctx, s.d.rebind(`INSERT INTO packets (kiosk_id, packet_id, owner, lease_until)
 		VALUES (?, ?, ?, ?)
 		ON CONFLICT (kiosk_id, packet_id) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
 		WHERE packets.status = '' AND (packets.lease_until < ? OR packets.owner = excluded.owner)
-		RETURNING owner`, kioskID, packetID, owner, ns(now.Add(lease)), ns(now))
+		RETURNING owner`), kioskID, packetID, owner, ns(now.Add(lease)), ns(now))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store %s: %w", s.d.Name, err)
 	}
 	claimed := rows.Next()
 	if err := rows.Close(); err != nil {
@@ -165,7 +186,7 @@ func (s *DB) Claim(ctx context.Context, kioskID, packetID, owner string, lease t
 
 // Release implements store.Ledger.
 func (s *DB) Release(ctx context.Context, kioskID, packetID, owner string) error {
-	_, err := s.exec(ctx, s.db, `UPDATE packets SET owner = '', lease_until = 0
+	_, err := s.exec(ctx, s.sure, `UPDATE packets SET owner = '', lease_until = 0
 		WHERE kiosk_id = ? AND packet_id = ? AND owner = ? AND status = ''`, kioskID, packetID, owner)
 	return err
 }
@@ -175,7 +196,7 @@ func (s *DB) Record(ctx context.Context, p store.FiledPacket) error {
 	if p.Status == "" || p.KioskID == "" || p.PacketID == "" {
 		return fmt.Errorf("store %s: record without status or ids", s.d.Name)
 	}
-	_, err := s.exec(ctx, s.db, `INSERT INTO packets (kiosk_id, packet_id, owner, lease_until, status, receipt,
+	_, err := s.exec(ctx, s.sure, `INSERT INTO packets (kiosk_id, packet_id, owner, lease_until, status, receipt,
 			receipt_code, team, pages, created, received)
 		VALUES (?, ?, '', 0, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (kiosk_id, packet_id) DO UPDATE SET owner = '', lease_until = 0, status = excluded.status,
@@ -225,7 +246,7 @@ func (s *DB) LookupCode(ctx context.Context, code string) (store.FiledPacket, er
 
 // Forget implements store.Ledger.
 func (s *DB) Forget(ctx context.Context, before time.Time) (int64, error) {
-	r, err := s.exec(ctx, s.db, `DELETE FROM packets WHERE status <> '' AND received < ?`, ns(before))
+	r, err := s.exec(ctx, s.sure, `DELETE FROM packets WHERE status <> '' AND received < ?`, ns(before))
 	if err != nil {
 		return 0, err
 	}
@@ -242,7 +263,7 @@ func (s *DB) PutKiosk(ctx context.Context, k store.KioskState) error {
 
 // PutKiosks implements store.Fleet.
 func (s *DB) PutKiosks(ctx context.Context, ks []store.KioskState) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, s.db, func(tx *sql.Tx) error {
 		for _, k := range ks {
 			if err := s.putKiosk(ctx, tx, k); err != nil {
 				return err
@@ -323,7 +344,7 @@ func (s *DB) AddSamples(ctx context.Context, samples []store.Sample) error {
 	if len(samples) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, s.db, func(tx *sql.Tx) error {
 		for _, p := range samples {
 			if _, err := s.exec(ctx, tx, `INSERT INTO samples (kiosk_id, metric, t, value) VALUES (?, ?, ?, ?)`,
 				p.KioskID, p.Metric, ns(p.Time), p.Value); err != nil {
@@ -378,7 +399,7 @@ func (s *DB) Events(ctx context.Context, kioskID string, limit int) ([]store.Eve
 
 // Prune implements store.Fleet.
 func (s *DB) Prune(ctx context.Context, before time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, s.db, func(tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, `DELETE FROM samples WHERE t < ?`, ns(before)); err != nil {
 			return err
 		}
@@ -477,9 +498,9 @@ func (s *DB) Alarms(ctx context.Context, openOnly bool) ([]store.Alarm, error) {
 // NextSeq implements store.Audit.
 func (s *DB) NextSeq(ctx context.Context, kioskID string) (uint64, error) {
 	var n int64
-	err := s.row(ctx, `INSERT INTO command_seqs (kiosk_id, seq) VALUES (?, 1)
+	err := s.sure.QueryRowContext(ctx, s.d.rebind(`INSERT INTO command_seqs (kiosk_id, seq) VALUES (?, 1)
 		ON CONFLICT (kiosk_id) DO UPDATE SET seq = command_seqs.seq + 1
-		RETURNING seq`, kioskID).Scan(&n)
+		RETURNING seq`), kioskID).Scan(&n)
 	if err != nil {
 		return 0, s.scanErr(err)
 	}
@@ -493,8 +514,8 @@ func (s *DB) AddCommand(ctx context.Context, c store.CommandRecord) (int64, erro
 		return 0, fmt.Errorf("store %s: %w", s.d.Name, err)
 	}
 	var id int64
-	err = s.row(ctx, `INSERT INTO commands (kiosk_id, seq, kind, args, by_login, sent, result, detail, answered)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	err = s.sure.QueryRowContext(ctx, s.d.rebind(`INSERT INTO commands (kiosk_id, seq, kind, args, by_login, sent, result, detail, answered)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		c.KioskID, int64(c.Seq), c.Kind, string(args), c.By, ns(c.Sent), c.Result, c.Detail, ns(c.Answered)).Scan(&id)
 	if err != nil {
 		return 0, s.scanErr(err)
@@ -504,7 +525,7 @@ func (s *DB) AddCommand(ctx context.Context, c store.CommandRecord) (int64, erro
 
 // SetResult implements store.Audit.
 func (s *DB) SetResult(ctx context.Context, kioskID string, seq uint64, result, detail string, at time.Time) error {
-	r, err := s.exec(ctx, s.db, `UPDATE commands SET result = ?, detail = ?, answered = ? WHERE kiosk_id = ? AND seq = ?`,
+	r, err := s.exec(ctx, s.sure, `UPDATE commands SET result = ?, detail = ?, answered = ? WHERE kiosk_id = ? AND seq = ?`,
 		result, detail, ns(at), kioskID, int64(seq))
 	if err != nil {
 		return err
@@ -552,7 +573,7 @@ func (s *DB) PutRollout(ctx context.Context, r store.Rollout) error {
 	if err != nil {
 		return fmt.Errorf("store %s: %w", s.d.Name, err)
 	}
-	_, err = s.exec(ctx, s.db, `INSERT INTO rollouts (id, target, version, grp, percent, canary, state, reason,
+	_, err = s.exec(ctx, s.sure, `INSERT INTO rollouts (id, target, version, grp, percent, canary, state, reason,
 			fail_threshold, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET target = excluded.target, version = excluded.version, grp = excluded.grp,
@@ -599,7 +620,7 @@ func (s *DB) Rollouts(ctx context.Context) ([]store.Rollout, error) {
 
 // SetRolloutKiosk implements store.Rollouts.
 func (s *DB) SetRolloutKiosk(ctx context.Context, id, kioskID, state, detail string, at time.Time) error {
-	_, err := s.exec(ctx, s.db, `INSERT INTO rollout_kiosks (rollout_id, kiosk_id, state, detail, at)
+	_, err := s.exec(ctx, s.sure, `INSERT INTO rollout_kiosks (rollout_id, kiosk_id, state, detail, at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (rollout_id, kiosk_id) DO UPDATE SET state = excluded.state, detail = excluded.detail, at = excluded.at`,
 		id, kioskID, state, detail, ns(at))
@@ -634,7 +655,7 @@ func (s *DB) PutAccount(ctx context.Context, a store.Account) error {
 	if a.Login == "" {
 		return fmt.Errorf("store %s: account without login", s.d.Name)
 	}
-	_, err := s.exec(ctx, s.db, `INSERT INTO accounts (login, hash, role, created) VALUES (?, ?, ?, ?)
+	_, err := s.exec(ctx, s.sure, `INSERT INTO accounts (login, hash, role, created) VALUES (?, ?, ?, ?)
 		ON CONFLICT (login) DO UPDATE SET hash = excluded.hash, role = excluded.role, created = excluded.created`,
 		a.Login, a.Hash, a.Role, ns(a.Created))
 	return err
@@ -668,7 +689,7 @@ func (s *DB) Accounts(ctx context.Context) ([]store.Account, error) {
 
 // DeleteAccount implements store.Accounts.
 func (s *DB) DeleteAccount(ctx context.Context, login string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, s.sure, func(tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, `DELETE FROM sessions WHERE login = ?`, login); err != nil {
 			return err
 		}
@@ -682,7 +703,7 @@ func (s *DB) DeleteAccount(ctx context.Context, login string) error {
 
 // PutSession implements store.Accounts.
 func (s *DB) PutSession(ctx context.Context, tokenHash, login string, expires time.Time) error {
-	_, err := s.exec(ctx, s.db, `INSERT INTO sessions (token_hash, login, expires) VALUES (?, ?, ?)
+	_, err := s.exec(ctx, s.sure, `INSERT INTO sessions (token_hash, login, expires) VALUES (?, ?, ?)
 		ON CONFLICT (token_hash) DO UPDATE SET login = excluded.login, expires = excluded.expires`,
 		tokenHash, login, ns(expires))
 	return err
@@ -700,13 +721,13 @@ func (s *DB) Session(ctx context.Context, tokenHash string, now time.Time) (stri
 
 // DeleteSession implements store.Accounts.
 func (s *DB) DeleteSession(ctx context.Context, tokenHash string) error {
-	_, err := s.exec(ctx, s.db, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+	_, err := s.exec(ctx, s.sure, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
 	return err
 }
 
-// tx runs f in a transaction, committed when f returns nil.
-func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// tx runs f in a transaction on pool, committed when f returns nil.
+func (s *DB) tx(ctx context.Context, pool *sql.DB, f func(*sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", s.d.Name, err)
 	}
