@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -169,9 +170,10 @@ func (b *browser) check(name string, langs ...string) {
 		langs = languages
 	}
 	// The focus moved to the new screen's or dialog's heading (or stays
-	// on the keypad's key the customer is pressing).
+	// on the keypad's key the customer is pressing, or the text size
+	// toggle just pressed).
 	b.wait("focus on "+name, `document.activeElement && document.activeElement.offsetParent !== null &&
-		(/^H[12]$/.test(document.activeElement.tagName) || !!document.activeElement.closest("#keys"))`)
+		(/^H[12]$/.test(document.activeElement.tagName) || !!document.activeElement.closest("#keys") || document.activeElement.id === "bigger")`)
 	if b.eval(`typeof axe`) != "object" {
 		b.eval(b.axe + `; "ok"`)
 	}
@@ -346,6 +348,15 @@ func TestScreensInChromium(t *testing.T) {
 	b.check("review")
 	oldThumb := b.eval(`document.querySelector("#pages img").src`)
 
+	// Text at 200 %: the page reflows, nothing is cut off sideways.
+	b.click("#bigger")
+	b.wait("big text", `document.documentElement.classList.contains("big") &&
+		getComputedStyle(document.documentElement).fontSize === "48px" &&
+		document.documentElement.scrollWidth <= window.innerWidth`)
+	b.check("review-200", "de", "ar")
+	b.click("#bigger")
+	b.wait("normal text", `!document.documentElement.classList.contains("big")`)
+
 	// Zoom a page.
 	b.click("#pages li:first-child .zoom")
 	b.wait("zoom", `!document.getElementById("zoom").hidden && document.getElementById("zoom-img").naturalWidth > 500`)
@@ -401,7 +412,19 @@ func TestScreensInChromium(t *testing.T) {
 	if got := b.text("#receipt-number"); got != "ABCD-1234-EF56" || b.text("#receipt-pages") != fmt.Sprint(pagesSent) {
 		t.Fatalf("receipt %q, %s pages", got, b.text("#receipt-pages"))
 	}
+	b.wait("receipt QR code", `document.getElementById("receipt-qr").naturalWidth > 0`)
 	b.check("done")
+	// The QR code on the screen carries the statement (read with zbarimg).
+	qr, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.ID("receipt-qr")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qrFile := filepath.Join(b.shots, "receipt-qr.png")
+	os.WriteFile(qrFile, qr, 0o644)
+	out, err := exec.Command(testtool.NeedTool(t, "zbarimg"), "--raw", "-q", qrFile).Output()
+	if got := strings.TrimSpace(string(out)); err != nil || got != testStatement {
+		t.Fatalf("QR code on the screen reads %q (%v)", got, err)
+	}
 	if n := len(prn.Receipts()); n < 1 {
 		t.Fatalf("%d receipts printed", n)
 	}

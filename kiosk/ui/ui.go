@@ -19,6 +19,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -29,6 +31,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/einwurf/einwurf/kiosk/session"
 	"github.com/einwurf/einwurf/kiosk/speech"
@@ -136,6 +141,7 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("POST /api/volume", h.volume)
 	h.mux.HandleFunc("GET /api/thumb/{cap}/{i}", h.thumb)
 	h.mux.HandleFunc("GET /launch/{token}", h.launched)
+	h.mux.HandleFunc("GET /api/receipt-qr", h.receiptQR)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	return h
 }
@@ -488,4 +494,37 @@ func statusOf(err error) int {
 		return http.StatusInternalServerError
 	}
 	return http.StatusConflict
+}
+
+// receiptQR serves the QR code of the receipt on the screen (the kiosk's
+// signed statement of the submission: packet, time, pages, PDF hash; no
+// personal data) as PNG, to the kiosk's own browser and only while the
+// receipt is shown.
+func (h *Handler) receiptQR(w http.ResponseWriter, r *http.Request) {
+	if !h.isBrowser(r) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	v := h.cfg.Kiosk.View()
+	if v.State != session.Done || v.Receipt == nil || v.Receipt.Statement == "" {
+		http.NotFound(w, r)
+		return
+	}
+	m, err := qrcode.NewQRCodeWriter().Encode(v.Receipt.Statement, gozxing.BarcodeFormat_QR_CODE, 360, 360,
+		map[gozxing.EncodeHintType]any{gozxing.EncodeHintType_ERROR_CORRECTION: "M", gozxing.EncodeHintType_MARGIN: 4})
+	if err != nil {
+		h.cfg.Logger.Warn("ui: receipt QR code", "err", err)
+		http.NotFound(w, r)
+		return
+	}
+	img := image.NewGray(image.Rect(0, 0, m.GetWidth(), m.GetHeight()))
+	for y := range m.GetHeight() {
+		for x := range m.GetWidth() {
+			if !m.Get(x, y) {
+				img.Pix[y*img.Stride+x] = 0xff
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "image/png")
+	png.Encode(w, img)
 }

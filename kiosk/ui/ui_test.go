@@ -20,12 +20,16 @@ import (
 
 type submitter struct{ n int }
 
+// testStatement stands in for the kiosk's signed statement in the QR code.
+const testStatement = "EINWURF1:TEST-STATEMENT-0123456789"
+
+
 func (s *submitter) Submit(_ context.Context, d session.Document) (session.Receipt, error) {
 	if _, err := os.Stat(d.PDF); err != nil {
 		return session.Receipt{}, err
 	}
 	s.n++
-	return session.Receipt{PacketID: "abc", Number: "ABCD-1234-EF56", Accepted: time.Now()}, nil
+	return session.Receipt{PacketID: "abc", Number: "ABCD-1234-EF56", Accepted: time.Now(), Statement: testStatement}, nil
 }
 
 func newKiosk(t *testing.T) (*session.Kiosk, *submitter, *sim.Server) {

@@ -72,6 +72,7 @@ function forget() {
   Object.assign(ui, { lang: "de", entry: false, typed: "", askCancel: false, zoom: -1, big: false });
   $("pages").textContent = "";
   $("zoom-img").removeAttribute("src");
+  $("receipt-qr").removeAttribute("src");
   $("typed").textContent = "";
   $("typed-full").textContent = "";
   for (const id of ["receipt-number", "receipt-time", "receipt-masked", "receipt-pages"]) $(id).textContent = "";
@@ -256,6 +257,10 @@ function renderDone(v) {
   $("receipt-time").textContent = new Date(r.Accepted).toLocaleString(LOCALE[ui.lang]);
   $("receipt-masked").textContent = r.Masked || "";
   $("receipt-pages").textContent = String(r.Pages || "");
+  const qr = $("receipt-qr");
+  $("receipt-qr-box").hidden = !r.Statement;
+  if (r.Statement && !qr.getAttribute("src")) qr.src = "/api/receipt-qr?v=" + encodeURIComponent(v.visit || "");
+  qr.alt = t("receipt.qr.alt");
   const ps = $("print-state");
   if (v.printing) setT(ps, "print.printing");
   else if (v.print_error_key) setT(ps, "print.failed", { why: t("err." + v.print_error_key) });
