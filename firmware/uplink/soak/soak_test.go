@@ -9,8 +9,10 @@
 //
 //	SOAK_RUNS=50 make soak
 //
-// The last line is "soak: N runs, L lost, D duplicated"; the test fails
-// unless both are 0. Without SOAK_RUNS it is skipped, except under CI=true
+// The last line is "soak: N runs, L lost, D duplicated, T later than 3m0s
+// (slowest S)"; the test fails unless L, D and T are 0 (T: good documents
+// that took longer than deliveryBound from "accepted" to the inbox).
+// Without SOAK_RUNS it is skipped, except under CI=true
 // (make test in CI), where a short soak of 20 runs runs (about a minute).
 package soak
 
@@ -74,6 +76,53 @@ type soak struct {
 	// stuck are packets the central never answers (a foreign device key):
 	// they must stay in their spool, retried, and hold up nothing.
 	stuck map[string]bool
+	// sealedAt and filedAt time each good document from the kiosk's
+	// "accepted" to its first sight in the inbox (watch polls it).
+	sealedAt, filedAt map[string]time.Time
+}
+
+// deliveryBound is how long a good document may take from "accepted" to
+// the inbox, whatever fault struck meanwhile.
+const deliveryBound = 3 * time.Minute
+
+// watch records when each document first appears in the inbox, every
+// 200 ms until stop is closed.
+func (s *soak) watch(stop <-chan struct{}) {
+	for {
+		in := e2e.Inbox(s.w.InboxDir())
+		now := time.Now()
+		s.mu.Lock()
+		for id := range in {
+			if _, ok := s.filedAt[id]; !ok {
+				s.filedAt[id] = now
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-stop:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// latencies returns the slowest delivery and how many exceeded the bound.
+func (s *soak) latencies() (slowest time.Duration, late int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range s.sealedAt {
+		filed, ok := s.filedAt[id]
+		if !ok {
+			continue // counted as lost
+		}
+		d := filed.Sub(at)
+		slowest = max(slowest, d)
+		if d > deliveryBound {
+			late++
+			s.t.Logf("late: %s took %v", id, d.Round(time.Second))
+		}
+	}
+	return slowest, late
 }
 
 // ciRuns and ciBudget bound the short soak CI runs.
@@ -115,7 +164,10 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &soak{t: t, w: w, rng: rand.New(rand.NewPCG(seed, 1)), px: px,
-		kiosks: map[string]*e2e.Proc{}, ingests: map[string]*e2e.Proc{}, sealed: map[string]bool{}, stuck: map[string]bool{}}
+		kiosks: map[string]*e2e.Proc{}, ingests: map[string]*e2e.Proc{}, sealed: map[string]bool{}, stuck: map[string]bool{},
+		sealedAt: map[string]time.Time{}, filedAt: map[string]time.Time{}}
+	stopWatch, watched := make(chan struct{}), make(chan struct{})
+	go func() { s.watch(stopWatch); close(watched) }()
 	defer s.stopAll()
 	for _, id := range []string{"k-1", "k-2"} {
 		if err := w.AddKiosk(id); err != nil {
@@ -140,10 +192,13 @@ func TestSoak(t *testing.T) {
 	}
 	rounds := time.Since(start)
 	lost, dup := s.settle()
+	close(stopWatch)
+	<-watched
+	slowest, late := s.latencies()
 	t.Logf("soak: rounds took %v, settling %v", rounds.Round(time.Second), (time.Since(start) - rounds).Round(time.Second))
-	summary = fmt.Sprintf("soak: %d runs, %d lost, %d duplicated", done, lost, dup)
+	summary = fmt.Sprintf("soak: %d runs, %d lost, %d duplicated, %d later than %v (slowest %v)", done, lost, dup, late, deliveryBound, slowest.Round(100*time.Millisecond))
 	t.Logf("soak: %d documents sealed, %d refused on a full disk, %d stuck ahead of others, %v", len(s.sealed), s.refused, len(s.stuck), time.Since(start).Round(time.Second))
-	if lost != 0 || dup != 0 {
+	if lost != 0 || dup != 0 || late != 0 {
 		t.Errorf("%s", summary)
 	}
 }
@@ -183,6 +238,7 @@ func (s *soak) seal(kiosk string, size int, seed uint64) {
 	if id, ok := strings.CutPrefix(ans, "sealed "); ok {
 		s.mu.Lock()
 		s.sealed[id] = true
+		s.sealedAt[id] = time.Now()
 		s.mu.Unlock()
 	}
 }
