@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // NeedTool returns the path of an external program the tests check their
@@ -38,4 +40,15 @@ func ShotDir(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// CPUTime is the process's user and system CPU time so far: benchmarks
+// compare it with a peer program's, which a loaded machine disturbs far
+// less than wall time.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

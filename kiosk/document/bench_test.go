@@ -9,11 +9,11 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
 )
 
@@ -233,13 +233,13 @@ func BenchmarkPageAnalysis(b *testing.B) {
 	}
 	var best, ref, cpu, refCPU time.Duration
 	for b.Loop() {
-		start, c0 := time.Now(), cpuTime()
+		start, c0 := time.Now(), testtool.CPUTime()
 		pg, err := Ingest(context.Background(), dir, page(scanner.FormatJPEG, 1, scanner.Front, 300, data), opt)
 		if err != nil || len(pg.Codes) != 2 || pg.Thumb == "" || pg.Blank {
 			b.Fatalf("%+v %v", pg, err)
 		}
 		least(&best, time.Since(start))
-		least(&cpu, cpuTime()-c0)
+		least(&cpu, testtool.CPUTime()-c0)
 		b.StopTimer()
 		cmd := exec.Command(djpeg, "-outfile", os.DevNull, src)
 		start = time.Now()
@@ -260,13 +260,4 @@ func BenchmarkPageAnalysis(b *testing.B) {
 	if refCPU > 0 {
 		b.ReportMetric(ms(cpu)/ms(refCPU), "cpu-ours/djpeg")
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

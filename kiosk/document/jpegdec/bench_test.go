@@ -5,6 +5,7 @@ import (
 	"image/jpeg"
 	"testing"
 
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/kiosk/document/internal/testpage"
 )
 
@@ -20,6 +21,8 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("half", func(b *testing.B) {
+		c0 := testtool.CPUTime()
+		defer func() { b.ReportMetric(float64((testtool.CPUTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op") }()
 		for b.Loop() {
 			im, err := DecodeHalf(data)
 			if err != nil {
@@ -31,6 +34,8 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 	b.Run("image-jpeg", func(b *testing.B) {
+		c0 := testtool.CPUTime()
+		defer func() { b.ReportMetric(float64((testtool.CPUTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op") }()
 		for b.Loop() {
 			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
 				b.Fatal(err)
