@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -395,6 +396,21 @@ func TestScreensInChromium(t *testing.T) {
 		t.Fatalf("countdown %q", got)
 	}
 	b.check("idle-warning")
+	// The countdown is spoken as it runs.
+	clk.add(5 * time.Second)
+	k.Tick()
+	b.wait("countdown 15", `document.getElementById("idle-countdown").textContent.includes("15")`)
+	spoken := false
+	for range 50 {
+		if slices.Contains(said.Texts(), speech.Said{Lang: "de", Text: "15"}) {
+			spoken = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !spoken {
+		t.Errorf("the countdown was not spoken: %v", said.Texts())
+	}
 	b.click("#still-here")
 	b.wait("still here", `document.getElementById("idle-warning").hidden`)
 
