@@ -432,6 +432,7 @@ type ingestConfig struct {
 	Keys, State, Inbox         string
 	ClientID, Group, Ready     string
 	Kiosks                     []string
+	Workers                    int
 }
 
 // TestIngestHelper is the body of an ingest helper process of
@@ -463,7 +464,7 @@ func TestIngestHelper(t *testing.T) {
 			// the moment its SUBACK takes before saying ready.
 			time.AfterFunc(500*time.Millisecond, func() { os.WriteFile(c.Ready, []byte("ready\n"), 0o600) })
 		}}
-	if err := ingest.Run(ctx, opts, in, c.Group, 4); err != nil && !errors.Is(err, context.Canceled) {
+	if err := ingest.Run(ctx, opts, in, c.Group, c.Workers); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
 }
@@ -472,12 +473,15 @@ func TestIngestHelper(t *testing.T) {
 // sharing one PostgreSQL (durable: fsync on), one state folder and a shared
 // subscription on a real mosquitto. EINWURF_BENCH_FILING_KIOSKS kiosks
 // (default 16) each send EINWURF_BENCH_FILING_PACKETS packets (default 4)
-// of three 200 KB pages one after the other; it reports documents filed
+// of three 200 KB pages one after the other; each process files with
+// EINWURF_BENCH_FILING_WORKERS workers (default 1, so that a process stands
+// for one filing lane, as one machine would). It reports documents filed
 // per second (every kiosk connected to the last receipt) and the ratio to
 // one process.
 func BenchmarkFilingShared(b *testing.B) {
 	nk := envInt("EINWURF_BENCH_FILING_KIOSKS", 16)
 	per := envInt("EINWURF_BENCH_FILING_PACKETS", 4)
+	workers := envInt("EINWURF_BENCH_FILING_WORKERS", 1)
 	raiseFileLimit(b)
 	dir := b.TempDir()
 	pki, br := mosquittotest.StartTest(b, dir)
@@ -507,7 +511,8 @@ func BenchmarkFilingShared(b *testing.B) {
 				for p := 1; p <= procs; p++ {
 					c := ingestConfig{DSN: dsn, Broker: br.CentralURL(), CA: pki.CAFile, Cert: certFile, Key: keyFile,
 						Keys: filepath.Join(dir, "keys"), State: filepath.Join(run, "state"), Inbox: filepath.Join(run, "inbox"),
-						ClientID: fmt.Sprintf("%s-%d", group, p), Group: group, Ready: filepath.Join(run, fmt.Sprintf("ready-%d", p)), Kiosks: ids}
+						ClientID: fmt.Sprintf("%s-%d", group, p), Group: group, Ready: filepath.Join(run, fmt.Sprintf("ready-%d", p)), Kiosks: ids,
+						Workers: workers}
 					os.MkdirAll(run, 0o700)
 					cb, _ := json.Marshal(c)
 					path := filepath.Join(run, fmt.Sprintf("ingest-%d.json", p))
