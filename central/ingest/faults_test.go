@@ -3,10 +3,13 @@ package ingest
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/einwurf/einwurf/central/store"
+	"github.com/einwurf/einwurf/central/store/sqlite"
 	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
@@ -41,11 +44,20 @@ func TestStorageFaultsAreRetried(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
 			var faults []string
+			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "central.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			raise := RaiseStorageAlarms(ctx, st, nil, nil)
 			f.in.cfg.OnFault = func(kiosk, packetID string, err error) {
 				if !errors.Is(err, ErrStorage) {
 					t.Errorf("fault reported without ErrStorage: %v", err)
 				}
 				faults = append(faults, kiosk+"/"+packetID)
+				raise(kiosk, packetID, err)
 			}
 			p := f.seal(t, "k-a", "k-a", "", 200<<10)
 			if _, err := f.in.Handle(wire.OfferTopic("k-a", p.m.PacketID), p.offer); err != nil {
@@ -63,6 +75,17 @@ func TestStorageFaultsAreRetried(t *testing.T) {
 			}
 			if len(faults) == 0 || faults[0] != "k-a/"+p.m.PacketID {
 				t.Fatalf("fault reports %v", faults)
+			}
+			// Raised on the central (after the fault, if the store shared it).
+			var alarms []store.Alarm
+			deadline := time.Now().Add(15 * time.Second)
+			for len(alarms) == 0 && time.Now().Before(deadline) {
+				alarms, err = st.Alarms(context.Background(), true)
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err != nil || len(alarms) != 1 || alarms[0].Code != AlarmStorage || alarms[0].KioskID != "k-a" ||
+				!strings.Contains(alarms[0].Detail, p.m.PacketID) || strings.Contains(alarms[0].Detail, "035F") {
+				t.Fatalf("alarms on the central: %+v %v", alarms, err)
 			}
 			if _, err := f.in.cfg.Ledger.Lookup(context.Background(), "k-a", p.m.PacketID); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("a receipt was kept for a storage fault: %v", err)

@@ -43,7 +43,7 @@ func init() {
 				defer st.Close()
 				in, err := ingest.New(ingest.Config{StateDir: *state, InboxDir: *inbox, Identity: c.Identity,
 					SignKey: c.SignKey, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")), Logger: e.Log,
-					Ledger: st, Owner: opts.ClientID, Lease: *lease})
+					Ledger: st, Owner: opts.ClientID, Lease: *lease, OnFault: ingest.RaiseStorageAlarms(ctx, st, e.Log, nil)})
 				if err != nil {
 					return err
 				}
