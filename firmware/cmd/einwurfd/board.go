@@ -13,6 +13,8 @@ import (
 	"github.com/einwurf/einwurf/drivers/barcode"
 	"github.com/einwurf/einwurf/drivers/barcode/imager"
 	"github.com/einwurf/einwurf/drivers/barcode/wiegand"
+	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/drivers/printer/escpos"
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
 	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
@@ -68,7 +70,7 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 	a, err := appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
 		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log,
-		Speaker: speech.NewEspeak(log), Reboot: appliance.SystemReboot})
+		Speaker: speech.NewEspeak(log), Printer: openPrinter(host, log), Reboot: appliance.SystemReboot})
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +79,22 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 	}
 	log.Info("einwurfd: started", "kiosk", a.KioskID, "board", profile.Name, "ui", a.UIURL)
 	return a, nil
+}
+
+// openPrinter is the receipt printer: ESC/POS on the first USB printer
+// interface (7/1/2). Without USB the kiosk shows the receipt on the screen
+// only; a printer unplugged reports itself offline, and the customer is
+// told before scanning.
+func openPrinter(host usb.Host, log *slog.Logger) printer.Printer {
+	if host == nil {
+		h, err := usb.OpenLibUSB()
+		if err != nil {
+			log.Warn("einwurfd: no USB, no receipt printer", "err", err)
+			return nil
+		}
+		host = h
+	}
+	return escpos.NewUSB(host)
 }
 
 // openScanner picks the network eSCL scanner the configuration names, or
