@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/einwurf/einwurf/ota/durable"
@@ -74,6 +75,7 @@ type Config struct {
 // Updater runs the update state machine.
 type Updater struct {
 	c     Config
+	mu    sync.Mutex // guards state's writes and the state file, and reads from other goroutines
 	state State
 	Stats DownloadStats
 }
@@ -103,12 +105,20 @@ func New(c Config) (*Updater, error) {
 	return &Updater{c: c, state: st}, nil
 }
 
-// State returns the machine's state.
-func (u *Updater) State() State { return u.state }
+// State returns the machine's state. It is safe to call from any
+// goroutine.
+func (u *Updater) State() State {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.state
+}
 
 func (u *Updater) set(phase, reason string) error {
+	u.mu.Lock()
 	u.state.Phase, u.state.Reason, u.state.Updated = phase, reason, u.c.Now()
-	if err := saveState(u.c.FS, u.c.Dir, u.state); err != nil {
+	err := saveState(u.c.FS, u.c.Dir, u.state)
+	u.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	u.report(0)
@@ -141,8 +151,10 @@ func (u *Updater) Offer(ctx context.Context, o wire.UpdateOffer) error {
 		}
 		return ErrBusy
 	}
+	u.mu.Lock()
 	u.state = State{RolloutID: o.RolloutID, Target: o.Target, Version: o.Version, Kind: o.Kind,
 		Slot: Other(u.c.Booted), FromSlot: u.c.Booted, FromVersion: u.c.Version}
+	u.mu.Unlock()
 	if err := u.set(wire.UpdateOffered, ""); err != nil {
 		return err
 	}
@@ -194,9 +206,15 @@ func (u *Updater) Resume(ctx context.Context) error {
 	return u.run(ctx)
 }
 
-// MarkReported records that the central has the current phase.
-func (u *Updater) MarkReported() error {
-	u.state.Reported = u.state.Phase
+// MarkReported records that the central has phase (if it is still the
+// current one). It is safe to call from any goroutine.
+func (u *Updater) MarkReported(phase string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.state.Phase != phase || u.state.Reported == phase {
+		return nil
+	}
+	u.state.Reported = phase
 	return saveState(u.c.FS, u.c.Dir, u.state)
 }
 
@@ -364,7 +382,9 @@ func (u *Updater) verifyMetadata(ctx context.Context) (tuf.Target, blocks.Index,
 	case CompareVersions(cu.Version, u.c.Version) <= 0:
 		return tg, idx, u.refuse("older-version", fmt.Errorf("%q is not newer than %q", cu.Version, u.c.Version))
 	}
+	u.mu.Lock()
 	u.state.Version = cu.Version
+	u.mu.Unlock()
 	it, err := u.c.TUF.Target(cu.Blocks)
 	if err != nil {
 		return tg, idx, err

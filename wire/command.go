@@ -13,6 +13,7 @@ const (
 	TypeBirth         = "birth"
 	TypeUpdateOffer   = "update-offer"
 	TypeUpdateReport  = "update-report"
+	TypeUpdateAck     = "update-ack"
 )
 
 // Command kinds (Command.Kind).
@@ -39,7 +40,8 @@ func CommandResultTopic(kioskID string) string { return KioskPrefix(kioskID) + "
 // BirthTopic carries a kiosk's signed Birth, published at every connect.
 func BirthTopic(kioskID string) string { return KioskPrefix(kioskID) + "/birth" }
 
-// UpdateOfferTopic carries the central's signed UpdateOffer to a kiosk.
+// UpdateOfferTopic carries the central's signed UpdateOffer (retained) and
+// UpdateAck to a kiosk.
 func UpdateOfferTopic(kioskID string) string { return CentralPrefix(kioskID) + "/update" }
 
 // UpdateReportTopic carries a kiosk's signed UpdateReport.
@@ -156,5 +158,16 @@ type UpdateReport struct {
 	State     string    `json:"state"`
 	Progress  float64   `json:"progress,omitempty"` // 0..1 while downloading
 	Reason    string    `json:"reason,omitempty"`   // a code, no personal data
+	Time      time.Time `json:"time"`
+}
+
+// UpdateAck is the central's signed answer to a kiosk's booted-on-trial
+// report: the round trip through the central that a switched version's
+// health check waits for. It travels on UpdateOfferTopic.
+type UpdateAck struct {
+	KioskID   string    `json:"kiosk_id"`
+	RolloutID string    `json:"rollout_id"`
+	Version   string    `json:"version"`
+	State     string    `json:"state"` // the state acknowledged
 	Time      time.Time `json:"time"`
 }

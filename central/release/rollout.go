@@ -337,6 +337,27 @@ func (m *Manager) HandleReport(ctx context.Context, topic string, payload []byte
 	if err := m.Store.SetRolloutKiosk(ctx, r.ID, kioskID, st, detail, rep.Time); err != nil {
 		return err
 	}
+	switch rep.State {
+	case wire.UpdateTrial, wire.UpdateCommitted, wire.UpdateRolledBack, wire.UpdateRefused:
+	default:
+		return m.stepIfRunning(ctx, r)
+	}
+	if m.Publish != nil {
+		// Recorded: the kiosk may stop re-sending it (committed, rolled
+		// back, refused), or its health check has its round trip (trial).
+		ack, err := wire.Sign(m.SignKey, wire.TypeUpdateAck, wire.UpdateAck{KioskID: kioskID, RolloutID: r.ID,
+			Version: rep.Version, State: rep.State, Time: m.now()})
+		if err != nil {
+			return err
+		}
+		if err := m.Publish(ctx, wire.UpdateOfferTopic(kioskID), ack, false); err != nil {
+			return err
+		}
+	}
+	return m.stepIfRunning(ctx, r)
+}
+
+func (m *Manager) stepIfRunning(ctx context.Context, r store.Rollout) error {
 	if r.State == RolloutRunning {
 		return m.step(ctx, r)
 	}

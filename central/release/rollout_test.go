@@ -30,6 +30,7 @@ func (k keyring) Lookup(id string) (ed25519.PublicKey, error) {
 type published struct {
 	mu     sync.Mutex
 	offers map[string]wire.UpdateOffer
+	acks   []string
 }
 
 func TestStagedRollout(t *testing.T) {
@@ -62,6 +63,16 @@ func TestStagedRollout(t *testing.T) {
 	p := &published{offers: map[string]wire.UpdateOffer{}}
 	m := &Manager{Store: st, Repo: repo, Kiosks: kiosks, SignKey: central,
 		Publish: func(_ context.Context, topic string, msg []byte, retained bool) error {
+			var a wire.UpdateAck
+			if err := wire.Verify(pub, wire.TypeUpdateAck, msg, &a); err == nil {
+				if retained || topic != wire.UpdateOfferTopic(a.KioskID) {
+					t.Errorf("ack on %s (retained %v)", topic, retained)
+				}
+				p.mu.Lock()
+				p.acks = append(p.acks, a.KioskID+" "+a.State)
+				p.mu.Unlock()
+				return nil
+			}
 			var o wire.UpdateOffer
 			if err := wire.Verify(pub, wire.TypeUpdateOffer, msg, &o); err != nil || !retained || topic != wire.UpdateOfferTopic(o.KioskID) {
 				t.Errorf("offer on %s: %v", topic, err)
@@ -96,7 +107,11 @@ func TestStagedRollout(t *testing.T) {
 		}
 	}
 	must(report("k0", wire.UpdateDownloading, "", 0.5))
+	must(report("k0", wire.UpdateTrial, "", 0))
 	must(report("k0", wire.UpdateCommitted, "", 0))
+	if strings.Join(p.acks, ",") != "k0 booted-on-trial,k0 committed" {
+		t.Fatalf("acks %v", p.acks)
+	}
 	if len(p.offers) != 2 {
 		t.Fatal("the rest was offered before every canary was through")
 	}

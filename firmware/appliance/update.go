@@ -66,8 +66,9 @@ func (a *Appliance) startUpdate(ctx context.Context, p Parts, uplinkDone <-chan 
 }
 
 // updateHealth is the check a switched slot must pass to be committed:
-// the uplink connects (and the broker acknowledges a message), the UI
-// serves, the scanner answers (or is known absent), the disk has room.
+// the uplink connects, the central answers the booted-on-trial report
+// with its signed acknowledgement (a round trip), the UI serves, the
+// scanner answers (or is known absent), the disk has room.
 func (a *Appliance) updateHealth(ctx context.Context, uplinkDone <-chan struct{}) error {
 	for !a.Uplink.Connected() {
 		select {
@@ -78,6 +79,11 @@ func (a *Appliance) updateHealth(ctx context.Context, uplinkDone <-chan struct{}
 	}
 	if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), a.Uplink.Telemetry(), false); err != nil {
 		return fmt.Errorf("uplink-publish")
+	}
+	if svc := a.update.Load(); svc != nil {
+		if err := svc.AwaitAck(ctx); err != nil {
+			return err
+		}
 	}
 	for _, c := range a.healthChecks(uplinkDone) {
 		if err := runCheck(ctx, c); err != nil {

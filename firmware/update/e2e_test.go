@@ -73,7 +73,7 @@ func (k *kioskRun) start() {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	k.cmd = exec.Command(k.launch, "-dir", k.app, "--", "-data", k.data, "-listen", "127.0.0.1:0", "-broker", "127.0.0.1:0")
+	k.cmd = exec.Command(k.launch, "-dir", k.app, "--", "-data", k.data, "-listen", "127.0.0.1:0", "-broker", "127.0.0.1:0", "-dashboard", "127.0.0.1:0")
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
 	if err := k.cmd.Start(); err != nil {
 		k.t.Fatal(err)
@@ -167,7 +167,13 @@ func TestEndToEndUpdateAndRollback(t *testing.T) {
 
 	data, app, logs := filepath.Join(tmp, "data"), filepath.Join(tmp, "app"), filepath.Join(tmp, "logs")
 	os.MkdirAll(logs, 0o755)
-	t.Logf("logs in %s", logs)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logLines(t, logs)
+			b, _ := os.ReadFile(filepath.Join(logs, "start-1.log"))
+			t.Logf("start-1.log:\n%s", b)
+		}
+	})
 	repo := release.Repo{Dir: filepath.Join(data, "central", "tuf"), Keys: filepath.Join(data, "central", "tuf-keys")}
 	if err := repo.Init(3, 2); err != nil {
 		t.Fatal(err)
@@ -237,7 +243,6 @@ func TestEndToEndUpdateAndRollback(t *testing.T) {
 	}
 	// The kiosk runs 1.1.0 again (the launcher starts slot b).
 	k.stop()
-	defer logLines(t, logs)
 	k.until("1.1.0 running again", func() bool {
 		b, _ := os.ReadFile(filepath.Join(logs, "start-"+string(rune('0'+k.starts))+".log"))
 		return bytes.Contains(b, []byte("Einwurf kiosk (simulation) 1.1.0"))

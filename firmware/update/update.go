@@ -54,6 +54,7 @@ type Service struct {
 	mu      sync.Mutex
 	pending []wire.UpdateReport
 	kick    chan struct{}
+	acks    chan struct{} // the central acknowledged the trial report
 	// switching is true while the kiosk is out of service for an update.
 	switching atomic.Bool
 	phase     atomic.Value // string
@@ -70,7 +71,7 @@ func New(c Config) *Service {
 	if c.FS == nil {
 		c.FS = durable.OS{}
 	}
-	s := &Service{c: c, offers: make(chan []byte, 1), kick: make(chan struct{}, 1)}
+	s := &Service{c: c, offers: make(chan []byte, 1), kick: make(chan struct{}, 1), acks: make(chan struct{}, 1)}
 	s.phase.Store("")
 	return s
 }
@@ -103,9 +104,32 @@ func (s *Service) OutOfService() bool { return s.switching.Load() }
 // Phase returns the update's last reported state ("" when none).
 func (s *Service) Phase() string { return s.phase.Load().(string) }
 
-// Offer queues a message from the offer topic (unverified). It never
-// blocks: an offer arriving while one waits replaces it.
+// Offer takes a message from the update topic (unverified): an offer is
+// queued (one arriving while one waits replaces it), an acknowledgement
+// is checked and wakes AwaitAck. It never blocks.
 func (s *Service) Offer(payload []byte) {
+	if env, err := wire.OpenSigned(payload, wire.TypeUpdateAck); err == nil {
+		var a wire.UpdateAck
+		if err := env.Verify(s.c.CentralKey, &a); err != nil || a.KioskID != s.c.KioskID {
+			s.c.Log.Warn("update: acknowledgement refused", "err", err)
+			return
+		}
+		st := s.c.Updater.State()
+		switch {
+		case a.RolloutID != st.RolloutID:
+		case a.State == wire.UpdateTrial:
+			select {
+			case s.acks <- struct{}{}:
+			default:
+			}
+		case a.State == st.Phase && st.Done():
+			// The central has recorded the outcome: stop re-sending it.
+			if err := s.c.Updater.MarkReported(a.State); err != nil {
+				s.c.Log.Warn("update: state not saved", "err", err)
+			}
+		}
+		return
+	}
 	b := append([]byte(nil), payload...)
 	for {
 		select {
@@ -117,6 +141,18 @@ func (s *Service) Offer(payload []byte) {
 		case <-s.offers:
 		default:
 		}
+	}
+}
+
+// AwaitAck waits until the central has acknowledged this kiosk's
+// booted-on-trial report (a signed round trip through the broker and the
+// central), or ctx ends.
+func (s *Service) AwaitAck(ctx context.Context) error {
+	select {
+	case <-s.acks:
+		return nil
+	case <-ctx.Done():
+		return errors.New("central-no-answer")
 	}
 }
 
@@ -198,6 +234,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) sendReports(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	lastResend := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -223,12 +260,19 @@ func (s *Service) sendReports(ctx context.Context) {
 				break // not connected: later
 			}
 			s.drop()
-			if st := s.c.Updater.State(); st.Phase == r.State && st.Done() {
-				s.c.Updater.MarkReported()
-			}
+		}
+		// An outcome the central has not acknowledged is sent again.
+		if st := s.c.Updater.State(); st.Done() && st.Phase != "" && st.Reported != st.Phase &&
+			time.Since(lastResend) > ResendInterval {
+			lastResend = time.Now()
+			s.Report(wire.UpdateReport{RolloutID: st.RolloutID, Target: st.Target, Version: st.Version,
+				State: st.Phase, Reason: st.Reason, Time: s.c.Now()})
 		}
 	}
 }
+
+// ResendInterval is how often an unacknowledged outcome is reported again.
+const ResendInterval = 15 * time.Second
 
 func (s *Service) drop() {
 	s.mu.Lock()
