@@ -37,6 +37,10 @@ func TestRoutesByNumber(t *testing.T) {
 	if err != nil || rec.Team != wire.TeamPlacement || rec.Pages != 2 || rec.Status != wire.ReceiptFiled || !rec.Created.Equal(p.m.Created) {
 		t.Fatalf("ledger %+v %v", rec, err)
 	}
+	// The receipt's printed code finds it (the counter's look-up).
+	if byCode, err := f.in.cfg.Ledger.LookupCode(context.Background(), wire.ReceiptCode(p.m.PacketID)); err != nil || byCode.PacketID != p.m.PacketID {
+		t.Fatalf("LookupCode: %+v %v", byCode, err)
+	}
 	for _, bad := range []string{"035F08376", "../../etc", "035f083761", "03510//0961289"} {
 		f.editMeta = func(m *packet.Meta) { m.Number = bad }
 		p := f.seal(t, "k-a", "k-a", "", 1000)
