@@ -326,6 +326,10 @@ type Telemetry struct {
 	// OutOfService is the reason key while the kiosk was taken out of
 	// service by a command, else empty.
 	OutOfService string `json:"out_of_service,omitempty"`
+	// Counters are the kiosk's persistent counters (pages, sheets, jams,
+	// double-feeds, visits, receipts) and its wear parts' pages since they
+	// were changed ("feed-roller.since", ...).
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 // Severities of events.

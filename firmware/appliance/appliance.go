@@ -30,6 +30,7 @@ import (
 	"github.com/einwurf/einwurf/firmware/update"
 	"github.com/einwurf/einwurf/firmware/uplink"
 	"github.com/einwurf/einwurf/kiosk/document"
+	"github.com/einwurf/einwurf/kiosk/service"
 	"github.com/einwurf/einwurf/kiosk/session"
 	"github.com/einwurf/einwurf/kiosk/speech"
 	"github.com/einwurf/einwurf/kiosk/ui"
@@ -85,6 +86,9 @@ type Parts struct {
 
 	// Update configures over-the-air updates (nil: none; see update.go).
 	Update *UpdateParts
+
+	// Service configures service mode (service.go).
+	Service ServiceParts
 }
 
 // Appliance is the running kiosk.
@@ -109,7 +113,14 @@ type Appliance struct {
 	reader  barcode.Reader
 	hw      *hardware
 	devs    *devices    // the peripherals' state (devices.go)
-	service atomic.Bool // service mode, opened with the service key
+	// Service mode (service.go): staff's screen, counters, last reads,
+	// the log lines kept for the support bundle.
+	svc        *service.Mode
+	counters   *service.Counters
+	reads      *service.ReadLog
+	logs       *service.LogRing
+	printer    printer.Printer
+	visitsSeen int64
 	update  atomic.Pointer[update.Service]
 	// offer is an update offer that came before the update service ran.
 	offer atomic.Pointer[[]byte]
@@ -149,6 +160,8 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.logs = service.NewLogRing(500)
+	a.log = slog.New(a.logs.Handler(a.log.Handler()))
 	if p.Board != nil {
 		a.closers = append(a.closers, func() { p.Board.Close() })
 	}
@@ -191,6 +204,9 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.startService(&p); err != nil {
+		return nil, err
+	}
 	sealer := &submit.Sealer{KioskID: a.KioskID, Key: p.Key, CurrentKey: a.remote.Key, Recipient: recipient, Spool: a.Spool, Kick: a.Uplink.Kick}
 	a.Kiosk, err = session.New(session.Config{Scanner: a.scan, Submitter: sealer,
 		WorkDir: filepath.Join(p.KioskDir, "visits"), Document: document.DefaultOptions(), RemoveBlank: p.Config.RemoveBlank,
@@ -206,6 +222,9 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		return nil, err
 	}
 	go a.readCodes(ctx)
+	if p.Service.Badges != nil {
+		go a.readBadges(ctx, p.Service.Badges)
+	}
 	go a.tick(ctx)
 	a.devs = newDevices(p.DeviceInterval)
 	devsDone := make(chan struct{})
@@ -214,6 +233,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 
 	// The UI, on loopback.
 	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready,
+		Service: service.NewHandler(a.svc), InService: a.svc.Active,
 		Speaker: p.Speaker, Logger: a.log})
 	ln, err := net.Listen("tcp", p.Config.Listen)
 	if err != nil {
@@ -250,8 +270,10 @@ func (a *Appliance) Close() {
 
 // ready reports whether the kiosk can take documents now.
 func (a *Appliance) ready() error {
-	if a.service.Load() {
+	if err := a.svc.Ready(); errors.Is(err, service.ErrActive) {
 		return ErrServiceMode
+	} else if err != nil {
+		return err // the self-test after service mode failed
 	}
 	if svc := a.update.Load(); svc != nil && svc.OutOfService() {
 		return ErrUpdating
@@ -276,6 +298,12 @@ func (a *Appliance) readCodes(ctx context.Context) {
 		s, err := a.reader.Read(ctx)
 		if err != nil {
 			return
+		}
+		a.reads.Saw(s, time.Now())
+		if a.svc.Active() {
+			// A test read: only its kind and length are kept.
+			a.svc.CodeRead(string(s.Symbology), len(s.Data))
+			continue
 		}
 		if err := a.Kiosk.Identify(s.Data); err != nil {
 			a.log.Info("einwurfd: code read is no customer number", "key", session.ErrorKey(err))
@@ -308,6 +336,8 @@ func (a *Appliance) tick(ctx context.Context) {
 		case <-t.C:
 		}
 		a.Kiosk.Tick()
+		a.countVisits()
+		a.svc.Tick(ctx)
 		a.lights(a.Kiosk.View(), a.Spool.Usage().State == spool.DiskAlarm)
 		if n%30 == 0 {
 			tm := a.telemetry()

@@ -163,7 +163,7 @@ func (r *remote) bundle(context.Context) (wire.SupportBundle, error) {
 		Counters: map[string]int64{"delivered": st.Delivered, "rejected": st.Rejected, "dropped": st.Dropped,
 			"chunks_sent": st.ChunksSent, "reconnects": st.Reconnects, "visits": t.Visits, "pages": t.Pages,
 			"commands_dropped": r.handler.Dropped()},
-		Telemetry: &t, Config: red}, nil
+		Telemetry: &t, Config: red, Files: r.a.serviceFiles()}, nil
 }
 
 // rotate makes a new device key, stores it in place of the old one
@@ -206,6 +206,7 @@ func (a *Appliance) telemetry() wire.Telemetry {
 	if s := a.remote.oos.Load(); s != nil {
 		tm.OutOfService = *s
 	}
+	a.serviceTelemetry(&tm)
 	return tm
 }
 

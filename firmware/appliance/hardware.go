@@ -101,12 +101,13 @@ func (a *Appliance) panelEvents(ctx context.Context) {
 		case ev := <-a.hw.panel.Events():
 			switch ev.Kind {
 			case panel.ServiceKeyTurned:
-				a.service.Store(true)
-				a.Kiosk.Cancel() // a customer's visit does not continue into service mode
 				a.Notice("service.open", "")
+				// A customer's visit does not continue into service mode:
+				// its pages are wiped, and the staff's screen says so.
+				a.svc.KeyTurned()
 			case panel.ServiceKeyReturned:
-				a.service.Store(false)
 				a.Notice("service.close", "")
+				a.svc.KeyReturned(ctx) // then the self-test
 			case panel.TamperOpened:
 				a.Alarm("tamper.open", "the case was opened")
 			case panel.TamperClosed:
@@ -120,7 +121,7 @@ func (a *Appliance) panelEvents(ctx context.Context) {
 func (a *Appliance) lights(v session.View, diskAlarm bool) {
 	s := panel.Ready
 	switch {
-	case a.service.Load():
+	case a.svc.Active():
 		s = panel.Maintenance
 	case diskAlarm:
 		s = panel.OutOfService

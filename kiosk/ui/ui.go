@@ -61,6 +61,12 @@ type Config struct {
 	Speaker speech.Speaker
 	// Logger receives the UI's log lines (default: discarded).
 	Logger *slog.Logger
+	// Service, when set, serves the facilities staff's service mode
+	// under /service/ (kiosk/service), behind the same loopback and JSON
+	// checks; InService reports whether the service key is turned, and
+	// the customer screen then goes to /service/.
+	Service   http.Handler
+	InService func() bool
 }
 
 // Handler serves the UI.
@@ -116,6 +122,10 @@ func New(cfg Config) *Handler {
 	// Simulation-only routes exist only in simulation.
 	if cfg.InjectCode != nil {
 		h.mux.HandleFunc("POST /api/sim/barcode", h.barcode)
+	}
+	if cfg.Service != nil {
+		h.mux.Handle("GET /service/", cfg.Service)
+		h.mux.Handle("POST /service/", cfg.Service)
 	}
 	if cfg.Sim != nil {
 		h.mux.Handle("GET /sim/", cfg.Sim)
@@ -217,10 +227,16 @@ type viewReply struct {
 	// names one (a ReasonKey method): e.g. "out-of-service.maintenance"
 	// while an operator has taken the kiosk out of service.
 	NotReadyReason string `json:"not_ready_reason,omitempty"`
+	// Service is set while the service key is turned: the screen
+	// belongs to the staff (/service/).
+	Service bool `json:"service,omitempty"`
 }
 
 func (h *Handler) current(r *http.Request) viewReply {
 	v := viewReply{View: h.cfg.Kiosk.View(), Sim: h.cfg.InjectCode != nil}
+	if h.cfg.InService != nil {
+		v.Service = h.cfg.InService()
+	}
 	if !h.isBrowser(r) {
 		v.Thumbs = ""
 	}

@@ -20,6 +20,8 @@ func (s *simulation) controls() http.Handler {
 	mux.HandleFunc("GET /sim/api/scanner", s.scannerState)
 	mux.HandleFunc("POST /sim/api/scanner", s.driveScanner)
 	mux.HandleFunc("POST /sim/api/scanner/power", s.scannerPower)
+	mux.HandleFunc("POST /sim/api/badge", s.driveBadge)
+	mux.HandleFunc("GET /sim/board.js", boardScript)
 	return mux
 }
 

@@ -43,6 +43,8 @@ type simulation struct {
 	scanner       *simScanner
 	reader        *barcodesim.Reader
 	board         *boardsim.Board
+	badges        *barcodesim.Reader // the staff badge (Wiegand) reader (service.go)
+	usbDir        string             // stands for a USB stick (service.go)
 	inbox         string
 	filed         chan ingest.Filed
 	centralSecret string // the central's broker password (tests listen in)
@@ -192,6 +194,10 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if err != nil {
 		return nil, err
 	}
+	svcParts, err := s.simService(kioskDir, central.SignKey)
+	if err != nil {
+		return nil, err
+	}
 	receipts, err := printersim.New(escpos.DefaultProfile())
 	if err != nil {
 		return nil, err
@@ -203,7 +209,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
 		WatchdogTimeout: f.dogTimeout, WatchdogInterval: f.dogInterval, DeviceInterval: f.deviceInterval,
 		Printer:    receipts,
-		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up})
+		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up, Service: svcParts})
 	if err != nil {
 		return nil, err
 	}

@@ -95,6 +95,7 @@ function dialogOf(v) {
 }
 
 function render(v) {
+  if (v.service) { location.href = "/service/"; return; } // the service key is turned: the staff's screen
   if (visit && v.visit !== visit) forget();
   visit = v.visit || "";
   if (v.state === "idle" && view && view.state !== "idle" && !ui.entry) forget();

@@ -1,0 +1,151 @@
+package service
+
+import (
+	"crypto/ed25519"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/einwurf/einwurf/wire"
+)
+
+// Errors of authentication.
+var (
+	// ErrNotStaff means the badge or PIN is not on the staff list.
+	ErrNotStaff = errors.New("service: not on the staff list")
+	// ErrNoStaffList means the kiosk has no valid staff list: nobody can
+	// log in until the central sends one.
+	ErrNoStaffList = errors.New("service: no staff list")
+)
+
+// LockedError is returned while PIN entry is locked after failed tries.
+type LockedError struct{ Until time.Time }
+
+func (e LockedError) Error() string {
+	return "service: PIN entry locked until " + e.Until.UTC().Format(time.RFC3339)
+}
+
+// Staff holds the kiosk's staff list (signed by the central) and checks
+// badges and PINs against it, with PIN tries rate-limited.
+type Staff struct {
+	pub ed25519.PublicKey
+	now func() time.Time
+
+	mu       sync.Mutex
+	list     *wire.StaffList
+	failures int
+	locked   time.Time
+}
+
+// Rate limit of PIN tries: FreeTries failures in a row are allowed, then
+// each further failure locks entry for LockBase, doubling, at most LockMax.
+const (
+	FreeTries = 3
+	LockBase  = 30 * time.Second
+	LockMax   = 15 * time.Minute
+)
+
+// NewStaff returns a Staff that accepts lists signed with the central's
+// key pub. now is the clock (nil: time.Now).
+func NewStaff(pub ed25519.PublicKey, now func() time.Time) *Staff {
+	if now == nil {
+		now = time.Now
+	}
+	return &Staff{pub: pub, now: now}
+}
+
+// Load verifies a signed staff list and uses it when it is newer than
+// the one held. A list that does not verify changes nothing.
+func (s *Staff) Load(signed []byte) error {
+	l, err := wire.OpenStaffList(s.pub, signed)
+	if err != nil {
+		return fmt.Errorf("service: staff list: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.list != nil && l.Seq <= s.list.Seq {
+		return fmt.Errorf("service: staff list %d is not newer than %d", l.Seq, s.list.Seq)
+	}
+	s.list = &l
+	return nil
+}
+
+// LoadFile loads the signed staff list at path.
+func (s *Staff) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("service: staff list: %w", err)
+	}
+	return s.Load(b)
+}
+
+// Badge checks a badge number read on the Wiegand reader and returns who
+// the audit names: "badge:" and the first 12 hex digits of its hash.
+func (s *Staff) Badge(number string) (string, error) {
+	s.mu.Lock()
+	l := s.list
+	s.mu.Unlock()
+	if l == nil {
+		return "", ErrNoStaffList
+	}
+	if !wire.ValidBadgeNumber(number) {
+		return "", ErrNotStaff
+	}
+	h := wire.BadgeHash(l.Salt, number)
+	for _, b := range l.Badges {
+		if subtle.ConstantTimeCompare([]byte(b), []byte(h)) == 1 {
+			return "badge:" + h[:12], nil
+		}
+	}
+	return "", ErrNotStaff
+}
+
+// PIN checks a PIN against every slot with argon2id (slow on purpose)
+// and returns who the audit names, "pin:" and the slot. While entry is
+// locked it fails with LockedError without hashing.
+func (s *Staff) PIN(pin string) (string, error) {
+	s.mu.Lock()
+	l, locked := s.list, s.locked
+	s.mu.Unlock()
+	if now := s.now(); now.Before(locked) {
+		return "", LockedError{Until: locked}
+	}
+	if l == nil {
+		return "", ErrNoStaffList
+	}
+	slot := 0
+	if len(pin) >= 4 && len(pin) <= 12 {
+		for _, p := range l.PINs {
+			got := argon2.IDKey([]byte(pin), p.Salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(p.Hash)))
+			if subtle.ConstantTimeCompare(got, p.Hash) == 1 {
+				slot = p.Slot
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot == 0 {
+		s.failures++
+		if n := s.failures - FreeTries; n > 0 {
+			d := LockBase << min(n-1, 10)
+			s.locked = s.now().Add(min(d, LockMax))
+		}
+		return "", ErrNotStaff
+	}
+	s.failures, s.locked = 0, time.Time{}
+	return fmt.Sprintf("pin:%d", slot), nil
+}
+
+// NewPINSlot hashes pin into slot with the parameters a kiosk checks fast
+// enough (argon2id, 19 MiB, 2 passes): for simulations and tests; the
+// central's badges command makes the real lists.
+func NewPINSlot(slot int, pin string, salt []byte) wire.PINSlot {
+	p := wire.PINSlot{Slot: slot, Salt: salt, Time: 2, MemoryKiB: 19 << 10, Threads: 1}
+	p.Hash = argon2.IDKey([]byte(pin), p.Salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	return p
+}

@@ -1,0 +1,164 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/drivers/scanner"
+)
+
+// Light is a device's traffic light.
+type Light string
+
+// Traffic lights.
+const (
+	Green  Light = "green"  // works
+	Yellow Light = "yellow" // works, but needs attention soon
+	Red    Light = "red"    // does not work
+)
+
+// Device is one line of the diagnostics screen: a device, its light and
+// one sentence, given as a message key and its arguments (the screen
+// words it in the staff's language). Arguments never hold personal data.
+type Device struct {
+	ID    string            `json:"id"`
+	Light Light             `json:"light"`
+	Key   string            `json:"key"`
+	Args  map[string]string `json:"args,omitempty"`
+}
+
+// ScannerDevice describes the scanner from its capabilities, its status
+// and the error of asking.
+func ScannerDevice(c scanner.Capabilities, st scanner.Status, err error) Device {
+	d := Device{ID: "scanner", Light: Green, Key: "dev.scanner.ok",
+		Args: map[string]string{"model": c.MakeAndModel, "feeder": st.ADFState, "state": string(st.State)}}
+	switch {
+	case err != nil:
+		d.Light, d.Key = Red, "dev.scanner.absent"
+		d.Args["error"] = errKey(err)
+	case st.Err != nil:
+		d.Light, d.Key = Yellow, "dev.scanner.fault"
+		d.Args["error"] = errKey(st.Err)
+		if errors.Is(st.Err, scanner.ErrOffline) {
+			d.Light = Red
+		}
+	}
+	return d
+}
+
+// errKey is a short key of a device error, never the device's free text.
+func errKey(err error) string {
+	for _, e := range []struct {
+		err error
+		key string
+	}{{scanner.ErrJam, "jam"}, {scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrCoverOpen, "cover-open"},
+		{scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrUnplugged, "unplugged"}, {scanner.ErrOffline, "offline"},
+		{scanner.ErrBusy, "busy"}, {scanner.ErrStalled, "stalled"}, {context.DeadlineExceeded, "no-answer"},
+		{printer.ErrPaperOut, "paper-out"}, {printer.ErrCoverOpen, "cover-open"}, {printer.ErrOffline, "offline"}} {
+		if errors.Is(err, e.err) {
+			return e.key
+		}
+	}
+	return "fault"
+}
+
+// PrinterDevice describes the receipt printer.
+func PrinterDevice(st printer.Status, err error) Device {
+	d := Device{ID: "printer", Light: Green, Key: "dev.printer.ok"}
+	switch {
+	case err != nil:
+		d.Light, d.Key, d.Args = Red, "dev.printer.absent", map[string]string{"error": errKey(err)}
+	case st.Err() != nil:
+		d.Light, d.Key, d.Args = Red, "dev.printer.fault", map[string]string{"error": errKey(st.Err())}
+	case st.PaperLow:
+		d.Light, d.Key = Yellow, "dev.printer.paper-low"
+	}
+	return d
+}
+
+// CountingScanner counts what passes through a scanner: pages, sheets,
+// jams and double feeds.
+type CountingScanner struct {
+	scanner.Scanner
+	C *Counters
+}
+
+// Scan implements scanner.Scanner.
+func (s CountingScanner) Scan(ctx context.Context, st scanner.Settings) (scanner.Job, error) {
+	j, err := s.Scanner.Scan(ctx, st)
+	if err != nil {
+		s.count(err)
+		return nil, err
+	}
+	return &countingJob{Job: j, s: s}, nil
+}
+
+func (s CountingScanner) count(err error) {
+	switch {
+	case errors.Is(err, scanner.ErrJam):
+		s.C.Add(CountJams, 1)
+	case errors.Is(err, scanner.ErrDoubleFeed):
+		s.C.Add(CountDoubleFeeds, 1)
+	}
+}
+
+type countingJob struct {
+	scanner.Job
+	s     CountingScanner
+	sheet int
+}
+
+func (j *countingJob) Next(ctx context.Context) (*scanner.Page, error) {
+	p, err := j.Job.Next(ctx)
+	if err != nil {
+		j.s.count(err)
+		return p, err
+	}
+	j.s.C.Add(CountPages, 1)
+	if p.Sheet != j.sheet {
+		j.sheet = p.Sheet
+		j.s.C.Add(CountSheets, 1)
+	}
+	return p, nil
+}
+
+// CountingPrinter counts the receipts printed.
+type CountingPrinter struct {
+	printer.Printer
+	C *Counters
+}
+
+// Print implements printer.Printer.
+func (p CountingPrinter) Print(ctx context.Context, r printer.Receipt) error {
+	err := p.Printer.Print(ctx, r)
+	if err == nil {
+		p.C.Add(CountReceipts, 1)
+	}
+	return err
+}
+
+// ReadLog remembers the barcode reader's last read: when, and what kind
+// of code of what length, never its content (it may be a customer's
+// number).
+type ReadLog struct {
+	last atomic.Pointer[LastRead]
+}
+
+// LastRead is the barcode reader's last read.
+type LastRead struct {
+	At        time.Time `json:"at"`
+	Symbology string    `json:"symbology"`
+	Length    int       `json:"length"`
+}
+
+// Saw records a read.
+func (r *ReadLog) Saw(s barcode.Scan, at time.Time) {
+	r.last.Store(&LastRead{At: at.UTC(), Symbology: string(s.Symbology), Length: len(s.Data)})
+}
+
+// Last returns the last read (nil: none since start).
+func (r *ReadLog) Last() *LastRead { return r.last.Load() }

@@ -1,0 +1,329 @@
+package service
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/wire"
+)
+
+const (
+	testBadge = "12345678"
+	testPIN   = "246813"
+)
+
+// fakeHost is a test double of Host that records the audit.
+type fakeHost struct {
+	mu       sync.Mutex
+	visit    bool
+	selfErr  error
+	audits   []string
+	oos      string
+	scanned  int
+	printed  int
+	selfRuns int
+}
+
+func (h *fakeHost) CancelVisit() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := h.visit
+	h.visit = false
+	return v
+}
+func (h *fakeHost) Diagnose(context.Context) []Device {
+	return []Device{ScannerDevice(scanner.Capabilities{MakeAndModel: "Sim"}, scanner.Status{}, nil)}
+}
+func (h *fakeHost) SelfTest(context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.selfRuns++
+	return h.selfErr
+}
+func (h *fakeHost) TestScan(context.Context) (int, error) { h.scanned++; return 2, nil }
+func (h *fakeHost) TestPrint(context.Context) error       { h.printed++; return nil }
+func (h *fakeHost) SetOutOfService(_ context.Context, r string) error {
+	h.oos = r
+	return nil
+}
+func (h *fakeHost) OutOfService() string { return h.oos }
+func (h *fakeHost) SupportBundle(context.Context) ([]byte, error) {
+	return []byte(`{"kiosk_id":"k"}`), nil
+}
+func (h *fakeHost) Audit(code, detail string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.audits = append(h.audits, code+" "+detail)
+}
+func (h *fakeHost) audit() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.audits, "\n")
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *clock               { return &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)} }
+
+func testStaff(t *testing.T, now func() time.Time) *Staff {
+	t.Helper()
+	pub, key, _ := ed25519.GenerateKey(nil)
+	salt := hex.EncodeToString(make([]byte, 16))
+	l := wire.StaffList{Seq: 1, Salt: salt, Badges: []string{wire.BadgeHash(salt, testBadge)},
+		PINs: []wire.PINSlot{NewPINSlot(3, testPIN, []byte("0123456789abcdef"))}}
+	b, err := wire.SignStaffList(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStaff(pub, now)
+	if err := s.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	// An older or equal list, or a forged one, changes nothing.
+	if err := s.Load(b); err == nil {
+		t.Fatal("the same list loaded twice")
+	}
+	_, other, _ := ed25519.GenerateKey(nil)
+	l.Seq, l.Badges = 9, nil
+	forged, _ := wire.SignStaffList(other, l)
+	if err := s.Load(forged); !errors.Is(err, wire.ErrSignature) {
+		t.Fatalf("forged list: %v", err)
+	}
+	return s
+}
+
+func TestStaffBadgeAndPIN(t *testing.T) {
+	c := newClock()
+	s := testStaff(t, c.now)
+	who, err := s.Badge(testBadge)
+	if err != nil || !strings.HasPrefix(who, "badge:") || strings.Contains(who, testBadge) || len(who) != len("badge:")+12 {
+		t.Fatalf("badge: %q %v", who, err)
+	}
+	if _, err := s.Badge("87654321"); !errors.Is(err, ErrNotStaff) {
+		t.Fatalf("unknown badge: %v", err)
+	}
+	if who, err := s.PIN(testPIN); err != nil || who != "pin:3" {
+		t.Fatalf("PIN: %q %v", who, err)
+	}
+	// FreeTries wrong PINs are free; the next locks entry, and while it is
+	// locked even the right PIN is refused without being hashed.
+	for i := 0; i < FreeTries; i++ {
+		if _, err := s.PIN("000000"); !errors.Is(err, ErrNotStaff) {
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	if _, err := s.PIN("111111"); !errors.Is(err, ErrNotStaff) {
+		t.Fatal(err)
+	}
+	var le LockedError
+	if _, err := s.PIN(testPIN); !errors.As(err, &le) || !le.Until.Equal(c.now().Add(LockBase)) {
+		t.Fatalf("locked: %v", err)
+	}
+	c.add(LockBase)
+	if _, err := s.PIN("222222"); !errors.Is(err, ErrNotStaff) {
+		t.Fatal(err)
+	}
+	if _, err := s.PIN(testPIN); !errors.As(err, &le) || !le.Until.Equal(c.now().Add(2*LockBase)) {
+		t.Fatalf("second lock doubles: %v", err)
+	}
+	c.add(2 * LockBase)
+	if who, err := s.PIN(testPIN); err != nil || who != "pin:3" {
+		t.Fatalf("after the lock: %q %v", who, err)
+	}
+}
+
+func newTestMode(t *testing.T) (*Mode, *fakeHost, *clock) {
+	t.Helper()
+	c := newClock()
+	cs, err := OpenCounters(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHost{}
+	m := New(Config{Host: h, Staff: testStaff(t, c.now), Counters: cs, Now: c.now, Idle: time.Minute, Retest: time.Second, USBDir: t.TempDir()})
+	return m, h, c
+}
+
+func waitState(t *testing.T, m *Mode, want State) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if m.Snapshot().State == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("state %s, want %s", m.Snapshot().State, want)
+}
+
+func TestModeWalk(t *testing.T) {
+	m, h, c := newTestMode(t)
+	ctx := context.Background()
+	if m.Ready() != nil || m.Active() {
+		t.Fatal("not closed at start")
+	}
+	h.visit = true
+	m.KeyTurned()
+	if s := m.Snapshot(); s.State != Locked || !s.Wiped {
+		t.Fatalf("key turned: %+v", s)
+	}
+	if !errors.Is(m.Ready(), ErrActive) {
+		t.Fatal("customers served in service mode")
+	}
+	// Nothing before a login.
+	if _, err := m.TestScan(ctx); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("test scan before login: %v", err)
+	}
+	if err := m.Badge("99999999"); !errors.Is(err, ErrNotStaff) {
+		t.Fatal(err)
+	}
+	if err := m.Badge(testBadge); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m.TestScan(ctx); err != nil || n != 2 {
+		t.Fatal(n, err)
+	}
+	if err := m.SetOutOfService(ctx, "vandalism"); !errors.Is(err, ErrReason) {
+		t.Fatalf("reason not on the list: %v", err)
+	}
+	if err := m.SetOutOfService(ctx, "maintenance"); err != nil || h.oos != "maintenance" {
+		t.Fatal(err)
+	}
+	p, err := m.WriteBundle(ctx)
+	if err != nil || !strings.HasPrefix(filepath.Base(p), "einwurf-support-") {
+		t.Fatal(p, err)
+	}
+	// Idle: service mode ends by itself and the self-test runs; it fails,
+	// so the kiosk stays out of service, and retries until it passes.
+	h.mu.Lock()
+	h.selfErr = scanner.ErrUnplugged
+	h.mu.Unlock()
+	c.add(2 * time.Minute)
+	m.Tick(ctx)
+	waitState(t, m, Failed)
+	var se SelfTestError
+	if err := m.Ready(); !errors.As(err, &se) || se.ReasonKey() != "out-of-service.technical-fault" {
+		t.Fatalf("after a failed self-test: %v", err)
+	}
+	h.mu.Lock()
+	h.selfErr = nil
+	h.mu.Unlock()
+	c.add(2 * time.Second)
+	m.Tick(ctx)
+	waitState(t, m, Closed)
+	if m.Ready() != nil {
+		t.Fatal(m.Ready())
+	}
+	a := h.audit()
+	for _, want := range []string{"service.key-turned who=key", "service.visit-wiped", "service.login who=badge result=not-staff",
+		"service.login who=badge:", "service.test-scan who=badge:", "service.out-of-service.maintenance who=badge:",
+		"service.bundle-usb who=badge:", "service.idle-timeout who=badge:", "service.self-test who=self-test result=unplugged",
+		"service.self-test who=self-test result=ok"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("audit lacks %q:\n%s", want, a)
+		}
+	}
+	if strings.Contains(a, testBadge) {
+		t.Fatal("the audit holds a badge number")
+	}
+}
+
+func TestKeyReturnedRunsSelfTest(t *testing.T) {
+	m, h, _ := newTestMode(t)
+	m.KeyTurned()
+	if err := m.PIN(testPIN); err != nil {
+		t.Fatal(err)
+	}
+	m.KeyReturned(context.Background())
+	waitState(t, m, Closed)
+	if h.selfRuns != 1 || !strings.Contains(h.audit(), "service.key-returned who=pin:3") {
+		t.Fatalf("self-test runs %d, audit:\n%s", h.selfRuns, h.audit())
+	}
+	if err := m.PIN(testPIN); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("PIN without the key: %v", err)
+	}
+}
+
+func TestCountersPersist(t *testing.T) {
+	dir := t.TempDir()
+	c, err := OpenCounters(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(CountPages, 5)
+	c.Add(CountJams, 1)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := OpenCounters(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.Counts(); got[CountPages] != 5 || got[CountJams] != 1 {
+		t.Fatalf("after reopening: %v", got)
+	}
+	if k := c2.Consumables()[FeedRoller]; k.Since != 5 || k.Threshold != Thresholds[FeedRoller] {
+		t.Fatalf("feed roller %+v", k)
+	}
+	if err := c2.Reset(FeedRoller); err != nil || c2.Consumables()[FeedRoller].Since != 0 || c2.Consumables()[SeparationPad].Since != 5 {
+		t.Fatal(err, c2.Consumables())
+	}
+	if err := c2.Reset("toner"); err == nil {
+		t.Fatal("reset an unknown part")
+	}
+	os.WriteFile(filepath.Join(dir, consumableFile), []byte("{"), 0o600)
+	if _, err := OpenCounters(dir); err == nil {
+		t.Fatal("a broken counters file was taken as zero")
+	}
+}
+
+func TestHandlerPIN(t *testing.T) {
+	m, _, _ := newTestMode(t)
+	srv := httptest.NewServer(NewHandler(m))
+	defer srv.Close()
+	post := func(path, body string) int {
+		r, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if s := post("/service/api/test-scan", ""); s != http.StatusForbidden {
+		t.Fatalf("test scan without service mode: %d", s)
+	}
+	m.KeyTurned()
+	if s := post("/service/api/pin", `{"pin":"000000"}`); s != http.StatusForbidden {
+		t.Fatalf("wrong PIN: %d", s)
+	}
+	if s := post("/service/api/pin", `{"pin":`); s != http.StatusBadRequest {
+		t.Fatalf("broken body: %d", s)
+	}
+	if s := post("/service/api/pin", `{"pin":"`+testPIN+`"}`); s != http.StatusOK {
+		t.Fatalf("right PIN: %d", s)
+	}
+	if s := post("/service/api/test-print", ""); s != http.StatusOK {
+		t.Fatalf("test print: %d", s)
+	}
+	r, err := http.Get(srv.URL + "/service/")
+	if err != nil || r.StatusCode != http.StatusOK {
+		t.Fatal(r, err)
+	}
+	r.Body.Close()
+}
