@@ -108,11 +108,11 @@ type Appliance struct {
 	// thumbnails need (kiosk/ui).
 	UILaunch func() string
 
-	log     *slog.Logger
-	scan    scanner.Scanner
-	reader  barcode.Reader
-	hw      *hardware
-	devs    *devices    // the peripherals' state (devices.go)
+	log    *slog.Logger
+	scan   scanner.Scanner
+	reader barcode.Reader
+	hw     *hardware
+	devs   *devices // the peripherals' state (devices.go)
 	// Service mode (service.go): staff's screen, counters, last reads,
 	// the log lines kept for the support bundle.
 	svc        *service.Mode
@@ -121,7 +121,7 @@ type Appliance struct {
 	logs       *service.LogRing
 	printer    printer.Printer
 	visitsSeen int64
-	update  atomic.Pointer[update.Service]
+	update     atomic.Pointer[update.Service]
 	// offer is an update offer that came before the update service ran.
 	offer atomic.Pointer[[]byte]
 	// remote carries out the central's commands (commands.go).
