@@ -239,7 +239,39 @@ func New(cfg Config) (*Ingest, error) {
 		}
 		in.own, in.cfg.Ledger = st, st
 	}
+	if err := in.importReceipts(); err != nil {
+		in.Close()
+		return nil, err
+	}
 	return in, nil
+}
+
+// importReceipts moves the receipt files an earlier version kept in the
+// state folder (<kiosk>/<packet>/receipt) into the ledger, so a packet
+// filed before the upgrade is never filed again, and removes the packet's
+// folder. A receipt that is not ours (bad signature) is left where it is.
+func (in *Ingest) importReceipts() error {
+	found, _ := filepath.Glob(filepath.Join(in.cfg.StateDir, "*", "*", "receipt"))
+	pub := in.cfg.SignKey.Public().(ed25519.PublicKey)
+	for _, path := range found {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return storage(err)
+		}
+		var r wire.Receipt
+		if err := wire.Verify(pub, wire.TypeReceipt, b, &r); err != nil || !wire.ValidID(r.KioskID) || !wire.ValidID(r.PacketID) {
+			in.cfg.Logger.Warn("ingest: an old receipt file is not the central's; left alone", "path", filepath.Base(filepath.Dir(path)))
+			continue
+		}
+		m := wire.Manifest{KioskID: r.KioskID, PacketID: r.PacketID}
+		if err := in.record(m, filepath.Dir(path), r, b, Filed{}); err != nil {
+			return err
+		}
+	}
+	if len(found) > 0 {
+		in.cfg.Logger.Info("ingest: receipts of the state folder moved into the ledger", "count", len(found))
+	}
+	return nil
 }
 
 // Close closes the ledger New opened (none when Config.Ledger was given).

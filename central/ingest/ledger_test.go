@@ -136,3 +136,47 @@ func (f *fixture) deliverTo(in *Ingest, p sealedPacket) ([]Reply, error) {
 	}
 	return r, err
 }
+
+// TestImportsOldReceipts: a state folder of the version before the ledger
+// (receipt files) is moved into the ledger when ingest starts, so a packet
+// filed then is answered with its receipt and not filed again.
+func TestImportsOldReceipts(t *testing.T) {
+	f := newFixture(t)
+	p := f.seal(t, "k-a", "k-a", "", 1000)
+	r := f.deliver(t, p, []int{0})
+	if rc := f.receipt(t, r); rc.Status != wire.ReceiptFiled {
+		t.Fatal(rc)
+	}
+	// As the old version left it: the receipt in the packet's folder, no
+	// ledger.
+	dir := f.in.packetDir("k-a", p.m.PacketID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "manifest"), p.offer, 0o600)
+	os.WriteFile(filepath.Join(dir, "receipt"), r[0].Payload, 0o600)
+	forged := f.in.packetDir("k-a", "forged")
+	os.MkdirAll(forged, 0o700)
+	os.WriteFile(filepath.Join(forged, "receipt"), []byte(`{"type":"receipt","body":{},"sig":"AAAA"}`), 0o600)
+	f.in.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(filepath.Join(f.in.cfg.StateDir, "ledger.db"+suffix))
+	}
+	cfg := f.in.cfg
+	cfg.Ledger = nil
+	in, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the old packet folder is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(forged, "receipt")); err != nil {
+		t.Fatalf("a receipt not signed by the central was touched: %v", err)
+	}
+	again, err := in.Handle(wire.OfferTopic("k-a", p.m.PacketID), p.offer)
+	if err != nil || len(again) != 1 || string(again[0].Payload) != string(r[0].Payload) || len(f.filed) != 1 {
+		t.Fatalf("offer after the upgrade: %v %v, filed %d", again, err, len(f.filed))
+	}
+}
