@@ -23,8 +23,16 @@ func (a *Appliance) UpdateState() update.State {
 }
 
 // ErrUpdating refuses customers while the kiosk switches to an update:
-// the customer screen says it is out of service for an update.
-var ErrUpdating = errors.New("out of service for an update")
+// the customer screen says it is out of service for an update (its
+// ReasonKey, "out-of-service.update").
+var ErrUpdating error = updating{}
+
+type updating struct{}
+
+func (updating) Error() string { return "out of service for an update" }
+
+// ReasonKey is the customer screen's message key.
+func (updating) ReasonKey() string { return "out-of-service.update" }
 
 // UpdateParts configure over-the-air updates of the application bundle.
 type UpdateParts struct {
