@@ -160,8 +160,7 @@ func handle(client mqtt.Client, in *Ingest, m mqtt.Message) {
 // only after a message was handled (so a crash means redelivery, not loss),
 // and automatic reconnection.
 func NewClient(o ClientOptions) mqtt.Client {
-	opts := mqtt.NewClientOptions().
-		SetClientID(o.ClientID).
+	opts := o.MQTTOptions().
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(false).
@@ -173,6 +172,13 @@ func NewClient(o ClientOptions) mqtt.Client {
 	if o.OnConnect != nil {
 		opts.SetOnConnectHandler(o.OnConnect)
 	}
+	return mqtt.NewClient(opts)
+}
+
+// MQTTOptions are paho's options for o's brokers, client id, user and TLS,
+// for a caller to complete.
+func (o ClientOptions) MQTTOptions() *mqtt.ClientOptions {
+	opts := mqtt.NewClientOptions().SetClientID(o.ClientID)
 	for _, b := range o.Brokers {
 		opts.AddBroker(b)
 	}
@@ -182,5 +188,5 @@ func NewClient(o ClientOptions) mqtt.Client {
 	if o.TLS != nil {
 		opts.SetTLSConfig(o.TLS)
 	}
-	return mqtt.NewClient(opts)
+	return opts
 }

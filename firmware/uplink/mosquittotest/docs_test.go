@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/einwurf/einwurf/central/brokeracl"
 )
 
 // TestDocumentedBrokerConfig: the configuration the tests run mosquitto
@@ -13,10 +15,14 @@ func TestDocumentedBrokerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	enrol, err := brokeracl.EnrolCommands("k-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, want := range map[string]string{
 		"mosquitto.conf":         Render(Production),
-		"dynamic-security.json":  string(DynsecConfig()),
-		"the enrolment commands": string(EnrolCommands("k-0001")),
+		"dynamic-security.json":  string(brokeracl.Config()),
+		"the enrolment commands": string(enrol),
 	} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("docs/operations.md does not show %s as tested:\n%s", name, want)

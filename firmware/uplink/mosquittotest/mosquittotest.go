@@ -9,19 +9,20 @@
 // einwurf/v1/c/<its id>/, and cannot join the ingest's shared subscription.
 // (mosquitto 2.0's acl_file does not check subscriptions at all, and its
 // dynamic-security plugin has no %u patterns: each kiosk gets its own role,
-// made by Broker.Enrol as the central's enrolment does.)
+// made by Broker.Enrol as the central's enrolment does; the rules are
+// central/brokeracl's.)
 //
 // It is a test helper (as net/http/httptest is), not part of the appliance.
 package mosquittotest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -37,11 +38,13 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/einwurf/einwurf/central/brokeracl"
 )
 
 // CentralUser is the common name of the central's certificate; the ACL
 // gives it every topic.
-const CentralUser = "central"
+const CentralUser = brokeracl.CentralUser
 
 // MessageSizeLimit is the broker's message_size_limit, as in production:
 // a message larger than this is dropped by the broker.
@@ -265,75 +268,6 @@ func Render(values map[string]string) string {
 	return out
 }
 
-// ACL is one rule of the dynamic-security plugin.
-type ACL struct {
-	Type  string `json:"acltype"`
-	Topic string `json:"topic"`
-	Allow bool   `json:"allow"`
-}
-
-// CentralACLs are the central role's rules: everything, and the plugin's
-// control topic, through which enrolment adds kiosks.
-var CentralACLs = []ACL{
-	{"publishClientSend", "#", true}, {"publishClientReceive", "#", true}, {"subscribePattern", "#", true},
-	{"publishClientSend", "$CONTROL/dynamic-security/#", true},
-	{"publishClientReceive", "$CONTROL/dynamic-security/#", true},
-	{"subscribePattern", "$CONTROL/dynamic-security/#", true},
-}
-
-// KioskACLs are the rules of kiosk id's own role: publish under its
-// topics, subscribe to and receive only what the central sends it. With
-// the default of "deny", nothing else — in particular no shared
-// subscription — is allowed.
-func KioskACLs(id string) []ACL {
-	return []ACL{
-		{"publishClientSend", "einwurf/v1/k/" + id + "/#", true},
-		{"subscribePattern", "einwurf/v1/c/" + id + "/#", true},
-		{"publishClientReceive", "einwurf/v1/c/" + id + "/#", true},
-	}
-}
-
-type roleRef struct {
-	Name string `json:"rolename"`
-}
-
-// DynsecConfig is the plugin's file at first start: deny by default, and
-// the central's client and role.
-func DynsecConfig() []byte {
-	type role struct {
-		Name string `json:"rolename"`
-		ACLs []ACL  `json:"acls"`
-	}
-	type client struct {
-		Username string    `json:"username"`
-		Roles    []roleRef `json:"roles"`
-	}
-	b, _ := json.MarshalIndent(struct {
-		Default map[string]bool `json:"defaultACLAccess"`
-		Clients []client        `json:"clients"`
-		Groups  []struct{}      `json:"groups"`
-		Roles   []role          `json:"roles"`
-	}{
-		Default: map[string]bool{"publishClientSend": false, "publishClientReceive": false, "subscribe": false, "unsubscribe": true},
-		Clients: []client{{CentralUser, []roleRef{{"central"}}}},
-		Groups:  []struct{}{},
-		Roles:   []role{{"central", CentralACLs}},
-	}, "", "  ")
-	return b
-}
-
-// EnrolCommands are the dynamic-security commands that let kiosk id in:
-// its role and its client (no password: it authenticates with its
-// certificate). The central publishes them to $CONTROL/dynamic-security/v1
-// when it enrols a kiosk.
-func EnrolCommands(id string) []byte {
-	b, _ := json.MarshalIndent(map[string]any{"commands": []any{
-		map[string]any{"command": "createRole", "rolename": "kiosk-" + id, "acls": KioskACLs(id)},
-		map[string]any{"command": "createClient", "username": id, "roles": []roleRef{{"kiosk-" + id}}},
-	}}, "", "  ")
-	return b
-}
-
 // dynsecPlugin finds mosquitto's dynamic-security plugin.
 func dynsecPlugin() (string, error) {
 	for _, pat := range []string{"/usr/lib/*/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so",
@@ -386,7 +320,7 @@ func Start(opt Options) (*Broker, error) {
 		return nil, err
 	}
 	dynsec := filepath.Join(opt.Dir, "dynamic-security.json")
-	if err := os.WriteFile(dynsec, DynsecConfig(), 0o600); err != nil {
+	if err := os.WriteFile(dynsec, brokeracl.Config(), 0o600); err != nil {
 		return nil, err
 	}
 	var conf strings.Builder
@@ -410,9 +344,9 @@ func Start(opt Options) (*Broker, error) {
 	return b, nil
 }
 
-// Enrol lets kiosk id in, as the central's enrolment does: it publishes
-// EnrolCommands as the central and waits for the plugin's answer (at most
-// 10 s). The plugin keeps it in its file across restarts.
+// Enrol lets kiosk id in, as the central's enrolment does
+// (brokeracl.Enrol, over the central's listener), waiting at most 10 s. The
+// plugin keeps it in its file across restarts.
 func (b *Broker) Enrol(id string) error {
 	tc, err := b.opt.PKI.ClientTLS(CentralUser)
 	if err != nil {
@@ -425,39 +359,12 @@ func (b *Broker) Enrol(id string) error {
 		return fmt.Errorf("mosquittotest: enrol %s: connect: %v", id, t.Error())
 	}
 	defer c.Disconnect(50)
-	answer := make(chan []byte, 1)
-	t := c.Subscribe("$CONTROL/dynamic-security/v1/response", 1, func(_ mqtt.Client, m mqtt.Message) {
-		select {
-		case answer <- m.Payload():
-		default:
-		}
-	})
-	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return fmt.Errorf("mosquittotest: enrol %s: subscribe: %v", id, t.Error())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := brokeracl.Enrol(ctx, c, id); err != nil {
+		return fmt.Errorf("mosquittotest: enrol %s: %w: %s", id, err, b.Log())
 	}
-	if t := c.Publish("$CONTROL/dynamic-security/v1", 1, false, EnrolCommands(id)); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-		return fmt.Errorf("mosquittotest: enrol %s: publish: %v", id, t.Error())
-	}
-	select {
-	case a := <-answer:
-		var r struct {
-			Responses []struct {
-				Command string `json:"command"`
-				Error   string `json:"error"`
-			} `json:"responses"`
-		}
-		if err := json.Unmarshal(a, &r); err != nil || len(r.Responses) != 2 {
-			return fmt.Errorf("mosquittotest: enrol %s: answer %s", id, a)
-		}
-		for _, x := range r.Responses {
-			if x.Error != "" {
-				return fmt.Errorf("mosquittotest: enrol %s: %s: %s", id, x.Command, x.Error)
-			}
-		}
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("mosquittotest: enrol %s: no answer: %s", id, b.Log())
-	}
+	return nil
 }
 
 func (b *Broker) start() error {
@@ -573,3 +480,10 @@ func (b *Broker) Restart() error {
 
 // Start again after Stop or Kill, on the same port.
 func (b *Broker) Start() error { return b.start() }
+
+// EnrolCommands is brokeracl.EnrolCommands for a kiosk id known to be
+// valid (nil otherwise).
+func EnrolCommands(id string) []byte {
+	b, _ := brokeracl.EnrolCommands(id)
+	return b
+}
