@@ -104,6 +104,24 @@ type Config struct {
 	IdleTimeout Duration `json:"idle_timeout"`
 	// RemoveBlank leaves blank pages out by default (the customer can undo).
 	RemoveBlank bool `json:"remove_blank"`
+	// Update configures over-the-air updates (nil: none; docs/update.md).
+	Update *Update `json:"update,omitempty"`
+}
+
+// Update configures over-the-air updates of the application bundle. They
+// run only when einwurfd was started by einwurf-launch from a slot.
+type Update struct {
+	// MetadataURL and TargetsURL are the update server's TUF repository,
+	// e.g. https://central.example:8443/tuf/metadata/.
+	MetadataURL string `json:"metadata_url"`
+	TargetsURL  string `json:"targets_url"`
+	// Root is the file of the TUF root the image ships (trusted first).
+	Root string `json:"root"`
+	// Window is the maintenance window, "02:00-04:00" local time (empty:
+	// any time when no visit is in progress).
+	Window string `json:"window,omitempty"`
+	// HealthDeadline bounds the health check after a switch (default 2m).
+	HealthDeadline Duration `json:"health_deadline,omitempty"`
 }
 
 // Default returns the configuration used where the file says nothing.
@@ -151,6 +169,19 @@ func Load(path string) (Config, error) {
 // Validate checks the configuration as a whole. It reads no file; a
 // kiosk also runs CheckKiosk.
 func (c Config) Validate() error {
+	if u := c.Update; u != nil {
+		for _, v := range []struct{ name, url string }{{"metadata_url", u.MetadataURL}, {"targets_url", u.TargetsURL}} {
+			if p, err := url.Parse(v.url); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+				return fmt.Errorf("%w: update.%s %q: an http(s) URL", ErrInvalid, v.name, v.url)
+			}
+		}
+		if u.Root == "" {
+			return fmt.Errorf("%w: update.root: the TUF root file is missing", ErrInvalid)
+		}
+		if u.HealthDeadline < 0 {
+			return fmt.Errorf("%w: update.health_deadline is negative", ErrInvalid)
+		}
+	}
 	if c.KioskID != "" && !wire.ValidID(c.KioskID) {
 		return fmt.Errorf("%w: kiosk_id %q: lower-case letters, digits and '-', at most 64, e.g. \"k-0001\"", ErrInvalid, c.KioskID)
 	}

@@ -67,10 +67,16 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 		brd.Close()
 		return nil, err
 	}
+	up, err := updateParts(cfg, log)
+	if err != nil {
+		brd.Close()
+		return nil, err
+	}
 	a, err := appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
 		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log,
-		Speaker: speech.NewEspeak(log), Printer: openPrinter(host, log), Reboot: appliance.SystemReboot})
+		Speaker: speech.NewEspeak(log), Printer: openPrinter(host, log), Reboot: appliance.SystemReboot,
+		Update: up})
 	if err != nil {
 		return nil, err
 	}
