@@ -471,7 +471,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// drain sends every spool entry that is due, oldest first. A packet that
+// stuckPerDrain bounds the stuck packets one drain retries.
+const stuckPerDrain = 2
+
+// drain sends every spool entry that is due, new ones first. A packet that
 // makes no progress is put back for a later retry (with back-off, and an
 // alarm after StuckTries) and the next one is sent: one stuck document
 // holds up no other. Only a fault of the connection ends the drain early.
@@ -491,16 +494,27 @@ func (u *Uplink) drain(ctx context.Context) (time.Duration, error) {
 	// yet, look like the central (or the link) rather than the packets,
 	// and the drain ends for the caller's back-off.
 	progressed, silent := false, 0
+	// New packets go first, oldest first; then at most stuckPerDrain of
+	// the stuck ones whose retry is due (the rest on the next drain, at
+	// once), so a new document waits behind no more than that.
+	var fresh, due []spool.Entry
 	for _, e := range entries {
 		id := e.Manifest.PacketID
 		listed[id] = true
-		a := u.stuck[id]
-		if a != nil {
-			if wait := time.Until(a.next); wait > 0 {
-				next = min(next, wait)
-				continue
-			}
+		switch a := u.stuck[id]; {
+		case a == nil:
+			fresh = append(fresh, e)
+		case time.Until(a.next) > 0:
+			next = min(next, time.Until(a.next))
+		case len(due) < stuckPerDrain:
+			due = append(due, e)
+		default:
+			next = 0
 		}
+	}
+	for _, e := range append(fresh, due...) {
+		id := e.Manifest.PacketID
+		a := u.stuck[id]
 		err := u.send(ctx, e)
 		switch {
 		case err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrBadReceipt):
