@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/einwurf/einwurf/central/ingest"
@@ -30,7 +31,11 @@ type dashboard struct {
 
 // startDashboard starts the monitor beside the simulated kiosk: it follows
 // the kiosk through the embedded broker and sends it signed commands.
-func (s *simulation) startDashboard(ctx context.Context, addr, centralDir string, central *keys.Central, reg *keys.Register,
+//
+// When addr is taken and movable, a free port is taken instead (as the
+// broker does): another program, or another simulation, may hold the
+// default.
+func (s *simulation) startDashboard(ctx context.Context, addr string, movable bool, centralDir string, central *keys.Central, reg *keys.Register,
 	brokerURL, centralSecret string, log *slog.Logger) error {
 	db := filepath.Join(centralDir, "central.db")
 	st, err := sqlite.Open(ctx, db, sqlite.Options{})
@@ -53,6 +58,9 @@ func (s *simulation) startDashboard(ctx context.Context, addr, centralDir string
 		}
 	}()
 	ln, err := net.Listen("tcp", addr)
+	if err != nil && movable && errors.Is(err, syscall.EADDRINUSE) {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		cancel()
 		<-done

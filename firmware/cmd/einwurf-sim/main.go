@@ -55,7 +55,9 @@ type flags struct {
 	code       string
 	profile    string
 	dashboard  string // the central's dashboard address
-	verbose    bool
+	// dashboardSet: -dashboard given, so its address or nothing.
+	dashboardSet bool
+	verbose      bool
 	// Tests only (no command-line flag): the watchdog's time-out and pet
 	// interval and the device loop's interval (0: the appliance's default).
 	dogTimeout, dogInterval, deviceInterval time.Duration
@@ -81,7 +83,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
-	fs.Visit(func(fl *flag.Flag) { f.brokerSet = f.brokerSet || fl.Name == "broker" })
+	fs.Visit(func(fl *flag.Flag) {
+		f.brokerSet = f.brokerSet || fl.Name == "broker"
+		f.dashboardSet = f.dashboardSet || fl.Name == "dashboard"
+	})
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}

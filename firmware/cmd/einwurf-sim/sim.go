@@ -157,7 +157,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	s.inbox = filepath.Join(centralDir, "inbox")
 	// The dashboard's store is the ingest's ledger too: one central
 	// database, as einwurf-central's -db.
-	if err := s.startDashboard(ctx, f.dashboard, centralDir, central, reg, s.broker.URL(), centralSecret, log); err != nil {
+	if err := s.startDashboard(ctx, f.dashboard, !f.dashboardSet, centralDir, central, reg, s.broker.URL(), centralSecret, log); err != nil {
 		return nil, err
 	}
 	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: s.inbox, Ledger: s.dashboard.Store,
