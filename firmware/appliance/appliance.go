@@ -213,7 +213,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		Settings: scanner.Settings{Source: scanner.SourceFeeder, Duplex: p.Config.Scanner.Duplex,
 			Resolution: p.Config.Scanner.Resolution, ColorMode: scanner.ColorMode(p.Config.Scanner.Color), Format: scanner.FormatJPEG},
 		IdleTimeout: time.Duration(p.Config.IdleTimeout), CanAccept: a.ready,
-		Printer: p.Printer, KioskName: a.KioskID, Logger: a.log})
+		Printer: p.Printer, KioskName: a.KioskID, Labels: ui.ReceiptLabels, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,6 @@ type submitter struct{ n int }
 // testStatement stands in for the kiosk's signed statement in the QR code.
 const testStatement = "EINWURF1:TEST-STATEMENT-0123456789"
 
-
 func (s *submitter) Submit(_ context.Context, d session.Document) (session.Receipt, error) {
 	if _, err := os.Stat(d.PDF); err != nil {
 		return session.Receipt{}, err
