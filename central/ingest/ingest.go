@@ -153,8 +153,11 @@ type Config struct {
 	// nil opens a SQLite ledger (ledger.db) in StateDir, for one process.
 	Ledger store.Ledger
 	// Owner names this process in the ledger's claims; it must differ
-	// between processes (default: host name, process id and a random
-	// part). Lease is how long a claim holds (default DefaultLease).
+	// between processes and should stay the same across a process's
+	// restarts, so a restarted process takes its own claims back at once
+	// instead of after their lease. Default: the MQTT client id when Run
+	// runs it, else host name, process id and a random part. Lease is how
+	// long a claim holds (default DefaultLease).
 	Owner string
 	Lease time.Duration
 }
@@ -197,6 +200,9 @@ type Ingest struct {
 	cfg   Config
 	locks sync.Map    // packet dir → *sync.Mutex (within one process; the ledger's claim across)
 	own   store.Store // the ledger New opened, closed by Close
+	// defaultOwner is set when Config.Owner was not given: Run names the
+	// claims after its client id.
+	defaultOwner bool
 	// beforeRecord, when set (tests), runs after a packet was filed into
 	// the inbox and before its record goes into the ledger: the moment a
 	// process killed mid-filing leaves behind.
@@ -220,7 +226,8 @@ func New(cfg Config) (*Ingest, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
-	if cfg.Owner == "" {
+	defaultOwner := cfg.Owner == ""
+	if defaultOwner {
 		host, _ := os.Hostname()
 		cfg.Owner = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), time.Now().UnixNano()&0xffffff)
 	}
@@ -229,11 +236,13 @@ func New(cfg Config) (*Ingest, error) {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
 	}
-	in := &Ingest{cfg: cfg}
+	in := &Ingest{cfg: cfg, defaultOwner: defaultOwner}
 	if cfg.Ledger == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
 		defer cancel()
-		st, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, "ledger.db"), sqlite.Options{Now: cfg.Now})
+		// Leases by the host's clock, not Config.Now: processes sharing
+		// the file share that clock.
+		st, err := sqlite.Open(ctx, filepath.Join(cfg.StateDir, "ledger.db"), sqlite.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("ingest: ledger: %w", err)
 		}

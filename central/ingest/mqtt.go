@@ -85,6 +85,11 @@ func Run(ctx context.Context, o ClientOptions, in *Ingest, group string, workers
 	if workers <= 0 {
 		workers = 4
 	}
+	if in.defaultOwner && o.ClientID != "" {
+		// Stable across restarts: a restarted process takes its own
+		// claims back at once.
+		in.cfg.Owner = o.ClientID
+	}
 	work := make(chan mqtt.Message, 4*workers)
 	filter := wire.PacketFilter
 	if group != "" {
