@@ -6,10 +6,13 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/einwurf/einwurf/central/keys"
 	"github.com/einwurf/einwurf/central/monitor"
@@ -106,5 +109,71 @@ func TestUseradd(t *testing.T) {
 	}
 	if _, err := st.Account(context.Background(), "bob"); err == nil {
 		t.Fatal("bob saved")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServe starts the dashboard (its broker unreachable: the monitor keeps
+// retrying, the pages are served) and stops it with the context.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	keyDir := filepath.Join(dir, "keys")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"keygen", "-keys", keyDir}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var so, se syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-keys", keyDir, "-db", filepath.Join(dir, "c.db"), "-listen", "127.0.0.1:0",
+			"-broker", "tcp://127.0.0.1:1"}, &so, &se)
+	}()
+	var base string
+	deadline := time.Now().Add(20 * time.Second)
+	for base == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no address printed; stderr: %s", se.String())
+		}
+		if s, ok := strings.CutPrefix(strings.TrimSpace(so.String()), "dashboard on "); ok {
+			base = s
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for path, want := range map[string]int{"login": 200, "metrics": 200, "": 200} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET /%s: %d", path, resp.StatusCode)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }
