@@ -616,7 +616,7 @@ func (wb *web) send(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	back := "/commands?done=sent"
-	if len(kiosks) == 1 && strings.HasPrefix(r.Referer(), "http") && strings.Contains(r.Referer(), "/kiosk/") {
+	if len(kiosks) == 1 && r.PostFormValue("back") == "kiosk" {
 		back = "/kiosk/" + url.PathEscape(kiosks[0]) + "?done=sent"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)

@@ -195,7 +195,11 @@ func TestDashboardInChromium(t *testing.T) {
 	b.axeCheck("kiosk")
 	b.shot("06-kiosk.png")
 	b.do("send out of service", chromedp.SetValue(chromedp.ID("kind"), wire.CmdOutOfService),
-		chromedp.SetValue(chromedp.ID("reason"), "maintenance"), chromedp.Submit(chromedp.ID("kind")))
+		chromedp.SetValue(chromedp.ID("reason"), "maintenance"), chromedp.Submit(chromedp.ID("kind")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if got := b.eval(`location.pathname`); got != "/kiosk/"+id {
+		t.Errorf("after sending, the browser is on %s, not back on the kiosk page", got)
+	}
 	b.do("open the audit log", chromedp.Navigate(base+"/commands"), chromedp.WaitVisible(chromedp.ID("audit")))
 	b.poll("kiosk answered done", `[...document.querySelectorAll("#audit tr")].some(r => r.textContent.includes("out-of-service") && r.textContent.includes("done"))`, 30*time.Second)
 	b.axeCheck("commands")
