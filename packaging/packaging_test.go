@@ -52,8 +52,12 @@ func fields(typ reflect.Type, prefix string) []string {
 		if name == "" || name == "-" {
 			continue
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[config.Duration]() {
-			out = append(out, fields(f.Type, prefix+name+".")...)
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			out = append(out, fields(ft, prefix+name+".")...)
 			continue
 		}
 		out = append(out, prefix+name)
