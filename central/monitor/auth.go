@@ -152,8 +152,18 @@ func tokenHash(tok string) string {
 	return hex.EncodeToString(s[:])
 }
 
+// maxHashing bounds the password checks running at once: each takes
+// 64 MiB, so a flood of logins must queue, not exhaust the memory.
+const maxHashing = 2
+
 // login checks the password and starts a session; it returns the cookie.
 func (m *Monitor) login(ctx context.Context, login, pw string) (*http.Cookie, error) {
+	select {
+	case m.hashing <- struct{}{}:
+		defer func() { <-m.hashing }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	a, err := m.cfg.Store.Account(ctx, login)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a wrong password, so logins cannot be

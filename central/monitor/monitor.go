@@ -58,6 +58,8 @@ type Monitor struct {
 	mu  sync.Mutex // read-modify-write of one kiosk's state
 	pub Publisher  // guarded by mu
 	met *metrics
+	// hashing holds a token per password check running (see maxHashing).
+	hashing chan struct{}
 }
 
 // New returns a Monitor.
@@ -77,7 +79,7 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, hub: newHub(), pub: cfg.Publish}
+	m := &Monitor{cfg: cfg, hub: newHub(), pub: cfg.Publish, hashing: make(chan struct{}, maxHashing)}
 	m.met = newMetrics(m)
 	return m, nil
 }

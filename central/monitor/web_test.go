@@ -382,3 +382,22 @@ func TestSitesNamesAndRollout(t *testing.T) {
 		t.Fatal("sort by site ascending")
 	}
 }
+
+// TestLoginsQueue checks that password checks beyond maxHashing wait:
+// a flood of logins cannot take 64 MiB each at once.
+func TestLoginsQueue(t *testing.T) {
+	f := newFixture(t)
+	f.account("ada", RoleAdmin)
+	for range maxHashing {
+		f.m.hashing <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := f.m.login(ctx, "ada", "a long enough password"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("login with every slot taken: %v", err)
+	}
+	<-f.m.hashing
+	if _, err := f.m.login(context.Background(), "ada", "a long enough password"); err != nil {
+		t.Fatalf("login with a slot free: %v", err)
+	}
+}
