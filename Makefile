@@ -122,3 +122,16 @@ release-check: release
 bench-fleet: deps
 	EINWURF_BENCH_KIOSKS=$${EINWURF_BENCH_KIOSKS:-2000} EINWURF_BENCH_WINDOW=$${EINWURF_BENCH_WINDOW:-30s} \
 	$(GO) test -run '^$$' -bench 'CentralFleet|FilingShared' -benchtime 1x -timeout 40m ./central/loadtest/
+
+# --- the virtual kiosk board (vm/README.md) -------------------------------------
+# Debian's arm64 kernel (fetched with a private apt state), real U-Boot for
+# QEMU, a Go init and the arm64 simulation as the service, in two A/B disks:
+# bin/vm/disk.img and bin/vm/disk-bad-b.img (slot b fails its health check).
+.PHONY: vm vm-test
+vm: arm64
+	vm/build.sh bin/arm64/einwurf-sim -data '$$DATA'
+
+# Boot to ready, switch and commit, and the rollback by U-Boot's counter,
+# each in qemu-system-aarch64 (about 65 s here; the tests log their times).
+vm-test: vm
+	$(GO) test -tags vm -count=1 -v -timeout 15m ./vm/

@@ -7,6 +7,9 @@
 #   bootcount          boots on trial so far (this script counts them)
 #   bootlimit          boots on trial before falling back (at most 9)
 #   rollback           set to 1 when this script fell back
+#   einwurf_saveenv    if set, a command run instead of saveenv (a board
+#                      whose environment is not where saveenv writes, such as
+#                      the virtual board of vm/, whose block is on the disk)
 # Disk: virtio 0, partition 2 is slot a, partition 3 is slot b.
 
 if test -z "${boot_slot}"; then setenv boot_slot a; fi
@@ -21,7 +24,7 @@ if test "${upgrade_available}" = "1"; then
 		setenv bootcount 0
 		setenv rollback 1
 	fi
-	saveenv
+	if test -n "${einwurf_saveenv}"; then run einwurf_saveenv; else saveenv; fi
 fi
 if test "${boot_slot}" = "b"; then setenv rootpart 3; else setenv rootpart 2; fi
 echo "einwurf: booting slot ${boot_slot} (virtio 0:${rootpart})"
