@@ -23,6 +23,9 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/ota"
+	"github.com/einwurf/einwurf/ota/durable"
+	"github.com/einwurf/einwurf/ota/ubootenv"
 )
 
 const uboot = "/usr/lib/u-boot/qemu_arm64/u-boot.bin"
@@ -185,12 +188,23 @@ func TestBootReady(t *testing.T) {
 	}
 }
 
-// TestSwitchCommit: the switch an update makes (boot_slot=b on trial, as
-// ota's Slots do through fw_env.config), set with the host's fw_setenv; U-Boot
-// counts the trial boot, slot b comes up healthy and commits it.
+// TestSwitchCommit: the switch an update makes, by the kiosk's own
+// ota.Slots.SwitchTo on the disk's block (the updater's last step before the
+// reboot); U-Boot counts the trial boot, slot b comes up healthy and its init
+// commits it with ota.Slots.Commit. The host's fw_printenv checks the result.
 func TestSwitchCommit(t *testing.T) {
 	b := newBoard(t, "disk.img")
-	b.setenv("vm_after_ready", "poweroff", "boot_slot", "b", "upgrade_available", "1", "bootcount", "0")
+	b.setenv("vm_after_ready", "poweroff")
+	cfg, err := ubootenv.ParseConfig([]byte(b.disk + " 0x100000 0x4000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (ota.Slots{FS: durable.OS{}, Kind: ota.KindRootfs, Env: cfg}).SwitchTo("b"); err != nil {
+		t.Fatal(err)
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "1" {
+		t.Fatalf("fw_printenv after SwitchTo: %v", env)
+	}
 	ev := b.run(limit)
 	if _, n := find(ev, "einwurf-vm: slot b up (bootcount 1, upgrade_available 1)"); n != 1 {
 		t.Fatalf("slot b not booted once on trial with the count at 1: %v", ev)

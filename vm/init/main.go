@@ -5,8 +5,8 @@
 // format fw_printenv reads), starts the kiosk service and waits for it to
 // report ready, then runs the slot's health check:
 //
-//   - healthy and on trial (upgrade_available=1): commits the slot
-//     (upgrade_available=0, bootcount=0), as the kiosk's updater would;
+//   - healthy and on trial (upgrade_available=1): commits the slot with the
+//     kiosk's own ota.Slots.Commit (upgrade_available=0, bootcount=0);
 //   - unhealthy (the slot's /etc/einwurf-vm/health says "fail", or the
 //     service did not come up): reboots without committing, so U-Boot's boot
 //     counter falls back to the other slot.
@@ -29,6 +29,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/einwurf/einwurf/ota"
+	"github.com/einwurf/einwurf/ota/durable"
 	"github.com/einwurf/einwurf/ota/ubootenv"
 )
 
@@ -75,10 +77,22 @@ func run(start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("environment: %w", err)
 	}
+	// The kiosk's own reading of the boot environment (ota.Slots), as its
+	// updater does after a switch.
+	slots := ota.Slots{FS: durable.OS{}, Kind: ota.KindRootfs, Env: cfg}
+	benv, err := slots.Read()
+	if err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
 	slot := cmdlineValue("einwurf.slot")
-	bootcount, _ := env.Get("bootcount")
-	trial, _ := env.Get("upgrade_available")
-	say("slot %s up (bootcount %s, upgrade_available %s)", slot, bootcount, trial)
+	trial := "0"
+	if benv.Trial {
+		trial = "1"
+	}
+	say("slot %s up (bootcount %d, upgrade_available %s)", slot, benv.BootCount, trial)
+	if benv.Slot != slot {
+		return fmt.Errorf("booted slot %q, the environment says %q", slot, benv.Slot)
+	}
 
 	if err := loopbackUp(); err != nil {
 		return err
@@ -104,7 +118,7 @@ func run(start time.Time) error {
 		return afterReady(env)
 	}
 	if trial == "1" {
-		if err := env.Set(map[string]string{"upgrade_available": "0", "bootcount": "0"}); err != nil {
+		if err := slots.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 		say("committed slot %s", slot)
