@@ -160,9 +160,9 @@ func (r *remote) bundle(context.Context) (wire.SupportBundle, error) {
 	t := r.a.telemetry()
 	return wire.SupportBundle{
 		Versions: map[string]string{"einwurf": r.p.Version, "go": runtime.Version(), "slot": r.p.Slot},
-		Counters: map[string]int64{"delivered": st.Delivered, "rejected": st.Rejected, "dropped": st.Dropped,
+		Counters: r.a.withServiceCounters(map[string]int64{"delivered": st.Delivered, "rejected": st.Rejected, "dropped": st.Dropped,
 			"chunks_sent": st.ChunksSent, "reconnects": st.Reconnects, "visits": t.Visits, "pages": t.Pages,
-			"commands_dropped": r.handler.Dropped()},
+			"commands_dropped": r.handler.Dropped()}),
 		Telemetry: &t, Config: red, Files: r.a.serviceFiles()}, nil
 }
 

@@ -50,6 +50,12 @@ func (a *Appliance) startService(p *Parts) error {
 		return err
 	}
 	a.counters = c
+	// Closed last: what the last second counted is kept.
+	a.closers = append(a.closers, func() {
+		if err := c.Flush(); err != nil {
+			a.log.Warn("einwurfd: counters not written", "err", err)
+		}
+	})
 	a.reads = &service.ReadLog{}
 	p.Scanner = service.CountingScanner{Scanner: p.Scanner, C: c}
 	a.scan = p.Scanner
@@ -337,4 +343,26 @@ func (a *Appliance) serviceFiles() map[string]string {
 		}
 	}
 	return files
+}
+
+// withServiceCounters adds the persistent counters (they take the place
+// of the visit's in-memory visits and pages) and the wear parts' pages to
+// m, for the support bundle.
+func (a *Appliance) withServiceCounters(m map[string]int64) map[string]int64 {
+	if a.counters == nil {
+		return m
+	}
+	for k, v := range a.counters.Counts() {
+		m[k] = v
+	}
+	for k, c := range a.counters.Consumables() {
+		m[k+".since"] = c.Since
+	}
+	return m
+}
+
+// SupportBundleJSON returns the support bundle as service mode writes it
+// to a USB stick (and the central's command returns it): no personal data.
+func (a *Appliance) SupportBundleJSON(ctx context.Context) ([]byte, error) {
+	return (&serviceHost{a: a, p: a.remote.p}).SupportBundle(ctx)
 }

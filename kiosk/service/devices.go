@@ -40,6 +40,8 @@ func ScannerDevice(c scanner.Capabilities, st scanner.Status, err error) Device 
 	case err != nil:
 		d.Light, d.Key = Red, "dev.scanner.absent"
 		d.Args["error"] = errKey(err)
+	case errors.Is(st.Err, scanner.ErrFeederEmpty):
+		// Waiting for paper: the normal state between visits.
 	case st.Err != nil:
 		d.Light, d.Key = Yellow, "dev.scanner.fault"
 		d.Args["error"] = errKey(st.Err)

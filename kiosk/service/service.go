@@ -450,7 +450,12 @@ func (m *Mode) SetOutOfService(ctx context.Context, reason string) error {
 
 // ResetConsumable starts a consumable's count afresh after replacing it.
 func (m *Mode) ResetConsumable(name string) error {
-	return m.act("reset."+name, func() error { return m.cfg.Counters.Reset(name) })
+	return m.act("reset."+name, func() error {
+		if err := m.cfg.Counters.Reset(name); err != nil {
+			return err
+		}
+		return m.cfg.Counters.Flush() // a staff action is kept at once
+	})
 }
 
 // WriteBundle writes the support bundle to the USB stick and returns the

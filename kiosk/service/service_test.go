@@ -284,6 +284,12 @@ func TestCountersPersist(t *testing.T) {
 	if err := c2.Reset(FeedRoller); err != nil || c2.Consumables()[FeedRoller].Since != 0 || c2.Consumables()[SeparationPad].Since != 5 {
 		t.Fatal(err, c2.Consumables())
 	}
+	if err := c2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if c3, err := OpenCounters(dir); err != nil || c3.Consumables()[FeedRoller].Since != 0 {
+		t.Fatalf("reset not kept: %v %v", c3.Consumables(), err)
+	}
 	if err := c2.Reset("toner"); err == nil {
 		t.Fatal("reset an unknown part")
 	}

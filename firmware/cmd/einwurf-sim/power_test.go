@@ -67,6 +67,7 @@ type simView struct {
 	State          string `json:"state"`
 	NotReady       string `json:"not_ready"`
 	NotReadyReason string `json:"not_ready_reason"`
+	Service        bool   `json:"service"`
 }
 
 func getView(t *testing.T, s *simulation) simView {

@@ -78,7 +78,8 @@ function li(light, name, sentence) {
   const e = document.createElement("li");
   e.innerHTML = '<span class="light"></span><b></b><span></span>';
   e.querySelector(".light").classList.add(light);
-  e.querySelector(".light").setAttribute("aria-label", light);
+  e.querySelector(".light").setAttribute("role", "img");
+  e.querySelector(".light").setAttribute("aria-label", t("light." + light));
   e.querySelector("b").textContent = name;
   e.querySelector("span:last-child").textContent = sentence;
   return e;
@@ -93,6 +94,7 @@ function renderOpen() {
   dl.replaceChildren(...(st.devices || []).map((d) => {
     const a = Object.assign({}, d.args || {});
     if (a.error) a.error = errText(a.error);
+    if ("feeder" in a) a.feeder = cat["feeder." + a.feeder] || t("feeder.unknown");
     for (const k of ["last", "oldest", "at"]) if (k in a) a[k] = a[k] ? when(a[k]) : t("none");
     if (d.id === "reader" && st.last_read) { a.at = when(st.last_read.at); a.kind = st.last_read.symbology; a.length = st.last_read.length; }
     const e = li(d.light, t("dev." + d.id), t(d.key, a));
