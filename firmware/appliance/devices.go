@@ -50,7 +50,14 @@ type devices struct {
 	fault atomic.Pointer[DeviceFault]
 	// status is the scanner's last answer and when it came.
 	status atomic.Pointer[scannerSeen]
+	// misses counts the scanner's failed answers in a row (the loop's
+	// own): one miss (a profile switch, a device reset) is not yet absent.
+	misses int
 }
+
+// absentAfter is how many failed answers in a row put the kiosk out of
+// service.
+const absentAfter = 3
 
 // scannerSeen is one answer of the scanner.
 type scannerSeen struct {
@@ -118,9 +125,14 @@ func (a *Appliance) checkScanner(ctx context.Context) {
 	if absent == nil && errors.Is(st.Err, scanner.ErrOffline) {
 		absent = st.Err // it answers, but says it is down
 	}
+	if absent != nil {
+		d.misses++
+	} else {
+		d.misses = 0
+	}
 	old := d.fault.Load()
 	switch {
-	case absent != nil && old == nil:
+	case absent != nil && old == nil && d.misses >= absentAfter:
 		f := DeviceFault{Device: "scanner", Err: absent}
 		d.fault.Store(&f)
 		// A visit under way is left alone: its own scan fails with the
