@@ -131,7 +131,14 @@ bench-fleet: deps
 vm: arm64
 	vm/build.sh bin/arm64/einwurf-sim -data '$$DATA'
 
-# Boot to ready, switch and commit, and the rollback by U-Boot's counter,
+# Boot to ready, switch and commit, a power cut right after the switch, and
+# the rollback by U-Boot's counter,
 # each in qemu-system-aarch64 (about 65 s here; the tests log their times).
 vm-test: vm
 	$(GO) test -tags vm -count=1 -v -timeout 15m ./vm/
+
+# Boot time to ready of the virtual board (BenchmarkBootToReady: s/boot from
+# QEMU start, init-s/boot from the init's start).
+.PHONY: vm-bench
+vm-bench: vm
+	$(GO) test -tags vm -run '^$$' -bench BootToReady -benchtime 3x -timeout 15m ./vm/

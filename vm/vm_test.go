@@ -32,7 +32,7 @@ const uboot = "/usr/lib/u-boot/qemu_arm64/u-boot.bin"
 
 // board is one copy of a built disk, its fw_env.config and its console.
 type board struct {
-	t       *testing.T
+	t       testing.TB
 	disk    string
 	fwenv   string
 	qemu    string
@@ -40,7 +40,7 @@ type board struct {
 	setter  string
 }
 
-func newBoard(t *testing.T, image string) *board {
+func newBoard(t testing.TB, image string) *board {
 	t.Helper()
 	b := &board{t: t}
 	b.qemu = testtool.NeedTool(t, "qemu-system-aarch64")
@@ -103,7 +103,11 @@ type event struct {
 // returning the console's U-Boot and init lines ("einwurf" prefixed) with
 // their times since QEMU started. The whole console goes to the test log
 // only on failure.
-func (b *board) run(limit time.Duration) []event {
+func (b *board) run(limit time.Duration) []event { return b.runUntil(limit, "") }
+
+// runUntil is run, but when a console line starts with cut (if not empty)
+// QEMU is killed there: a power cut.
+func (b *board) runUntil(limit time.Duration, cut string) []event {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -130,9 +134,19 @@ func (b *board) run(limit time.Duration) []event {
 		if strings.HasPrefix(l, "einwurf") {
 			events = append(events, event{time.Since(start), l})
 		}
+		if cut != "" && strings.HasPrefix(l, cut) {
+			_ = cmd.Process.Kill()
+			break
+		}
 	}
 	_, _ = io.Copy(io.Discard, out)
 	werr := cmd.Wait()
+	if cut != "" {
+		if _, n := find(events, cut); n == 1 {
+			return events // killed as asked
+		}
+		b.t.Fatalf("board powered off before %q", cut)
+	}
 	if ctx.Err() != nil || werr != nil || b.t.Failed() {
 		b.t.Logf("console:\n%s", console.String())
 	}
@@ -249,4 +263,47 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("environment after rollback: %v", env)
 	}
 	t.Logf("rollback: 3 trial boots of b and a ready again in %.1f s", time.Since(start).Seconds())
+}
+
+// TestPowerCutAfterSwitch is one case of scenario 4: the power is cut right
+// after U-Boot counted the first trial boot of the new slot (QEMU killed when
+// the script says it boots b). The board boots b again on trial (count 2),
+// which commits; nothing is lost and no slot is skipped.
+func TestPowerCutAfterSwitch(t *testing.T) {
+	b := newBoard(t, "disk.img")
+	b.setenv("vm_after_ready", "poweroff", "boot_slot", "b", "upgrade_available", "1", "bootcount", "0")
+	b.runUntil(limit, "einwurf: booting slot b")
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "1" || env["bootcount"] != "1" {
+		t.Fatalf("environment after the cut: %v", env)
+	}
+	ev := b.run(limit)
+	if _, n := find(ev, "einwurf-vm: slot b up (bootcount 2, upgrade_available 1)"); n != 1 {
+		t.Fatalf("slot b not booted on trial with the count at 2: %v", ev)
+	}
+	if _, n := find(ev, "einwurf-vm: committed slot b"); n != 1 {
+		t.Fatalf("slot b not committed: %v", ev)
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["bootcount"] != "0" {
+		t.Fatalf("environment after commit: %v", env)
+	}
+}
+
+// BenchmarkBootToReady measures one boot of the board: QEMU start to the
+// init's ready line (s/boot), and the init's own start to ready (init-s).
+func BenchmarkBootToReady(bb *testing.B) {
+	b := newBoard(bb, "disk.img")
+	b.setenv("vm_after_ready", "poweroff")
+	var total, init time.Duration
+	for i := 0; i < bb.N; i++ {
+		ev := b.run(limit)
+		r, n := find(ev, "einwurf-vm: ready slot=a")
+		if n != 1 {
+			bb.Fatalf("no ready: %v", ev)
+		}
+		ms, _ := time.ParseDuration(readyRE.FindStringSubmatch(r.line)[2] + "ms")
+		total += r.at
+		init += ms
+	}
+	bb.ReportMetric(total.Seconds()/float64(bb.N), "s/boot")
+	bb.ReportMetric(init.Seconds()/float64(bb.N), "init-s/boot")
 }
