@@ -263,6 +263,7 @@ func runInstaller(tb testing.TB, dir, url string, kill *func(), env ...string) (
 	cmd.Env = append(append(os.Environ(), "OTA_BENCH_DIR="+dir, "OTA_BENCH_URL="+url), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}

@@ -75,6 +75,8 @@ func (k *kioskRun) start() {
 	}
 	k.cmd = exec.Command(k.launch, "-dir", k.app, "--", "-data", k.data, "-listen", "127.0.0.1:0", "-broker", "127.0.0.1:0", "-dashboard", "127.0.0.1:0")
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	// The kiosk dies with the test process, even when that is killed.
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := k.cmd.Start(); err != nil {
 		k.t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestEndToEndUpdateAndRollback(t *testing.T) {
 		}
 		defer st.Close()
 		m := &release.Manager{Store: st, Repo: repo}
-		if err := m.Start(ctx, store.Rollout{ID: id, Target: target, Group: "sim", Percent: 100, FailThreshold: 1}); err != nil {
+		if err := m.Start(ctx, store.Rollout{ID: id, Target: target, Group: "", Percent: 100, FailThreshold: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

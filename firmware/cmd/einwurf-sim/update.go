@@ -45,7 +45,7 @@ func (s *simulation) startUpdates(ctx context.Context, centralDir, kioskID strin
 	}
 	s.closers = append(s.closers, func() { st.Close() })
 	if _, err := st.Kiosk(ctx, kioskID); errors.Is(err, store.ErrNotFound) {
-		if err := st.PutKiosk(ctx, store.KioskState{KioskID: kioskID, Site: "sim", Updated: time.Now()}); err != nil {
+		if err := st.PutKiosk(ctx, store.KioskState{KioskID: kioskID, Site: "simulation", Updated: time.Now()}); err != nil {
 			return nil, err
 		}
 	}
