@@ -20,11 +20,13 @@ import (
 type eventWatch struct {
 	t  *testing.T
 	ch chan string
+	// tm receives the kiosk's telemetry.
+	tm chan string
 }
 
 func watchEvents(t *testing.T, s *simulation) *eventWatch {
 	t.Helper()
-	w := &eventWatch{t: t, ch: make(chan string, 64)}
+	w := &eventWatch{t: t, ch: make(chan string, 64), tm: make(chan string, 8)}
 	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("monitor-events").
 		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -34,6 +36,14 @@ func watchEvents(t *testing.T, s *simulation) *eventWatch {
 	if tok := cl.Subscribe("einwurf/v1/k/+/event", 1, func(_ mqtt.Client, m mqtt.Message) {
 		select {
 		case w.ch <- string(m.Payload()):
+		default:
+		}
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal("subscribe:", tok.Error())
+	}
+	if tok := cl.Subscribe("einwurf/v1/k/+/telemetry", 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case w.tm <- string(m.Payload()):
 		default:
 		}
 	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

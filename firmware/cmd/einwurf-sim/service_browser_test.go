@@ -268,6 +268,20 @@ func TestServiceModeInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev = watchEvents(t, s)
+	// The counters kept reach the central in telemetry (sent a second
+	// after start, then every 30 s).
+	select {
+	case tm := <-ev.tm:
+		var got struct {
+			Counters map[string]int64 `json:"counters"`
+		}
+		if err := json.Unmarshal([]byte(tm), &got); err != nil || got.Counters[service.CountPages] != before[service.CountPages] ||
+			got.Counters[service.CountJams] != before[service.CountJams] || got.Counters["feed-roller.since"] != 0 {
+			t.Fatalf("telemetry after the restart: %s (%v), want counters %v", tm, err, before)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("no telemetry after the restart")
+	}
 	board("service_key", true)
 	postJSON(t, s.UIURL+"sim/api/badge", `{"number":"`+simBadge+`"}`)
 	ev.wait("service.login")
