@@ -82,7 +82,7 @@ func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 func newClock() *clock               { return &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)} }
 
-func testStaff(t *testing.T, now func() time.Time) *Staff {
+func testStaff(t testing.TB, now func() time.Time) *Staff {
 	t.Helper()
 	pub, key, _ := ed25519.GenerateKey(nil)
 	salt := hex.EncodeToString(make([]byte, 16))
@@ -332,4 +332,16 @@ func TestHandlerPIN(t *testing.T) {
 		t.Fatal(r, err)
 	}
 	r.Body.Close()
+}
+
+// BenchmarkPINCheck is what one PIN try costs the kiosk (argon2id at the
+// staff list's parameters, one slot): the price of a guess.
+func BenchmarkPINCheck(b *testing.B) {
+	s := testStaff(b, nil)
+	for b.Loop() {
+		if _, err := s.PIN(testPIN); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/try")
 }

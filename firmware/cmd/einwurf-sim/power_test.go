@@ -156,6 +156,7 @@ func TestScannerOffNoReset(t *testing.T) {
 	// Out of service on the customer's screen, and it stays so for well
 	// over the watchdog's time-out, while the watchdog is petted.
 	longest, pets := watchPets(3*dogTimeout, nil)
+	t.Logf("scanner off for %v: longest time without a keepalive %v, %d keepalives (time-out %v)", 3*dogTimeout, longest, pets, dogTimeout)
 	if longest >= dogTimeout || pets < 5 {
 		t.Fatalf("scanner off: watchdog went %v without a keepalive (%d in all); the board would reset", longest, pets)
 	}
