@@ -149,7 +149,7 @@ func TestStaffBadgeAndPIN(t *testing.T) {
 	}
 }
 
-func newTestMode(t *testing.T) (*Mode, *fakeHost, *clock) {
+func newTestMode(t testing.TB) (*Mode, *fakeHost, *clock) {
 	t.Helper()
 	c := newClock()
 	cs, err := OpenCounters(t.TempDir())
