@@ -31,10 +31,12 @@ var notMQTT = map[string]string{
 	"Statement":       "printed in the receipt's QR code",
 	"SignedStatement": "printed in the receipt's QR code",
 	"Signed":          "the envelope, spelt out in each signed message",
+	"StaffList":       "staff-list.json, a signed file given to kiosks",
+	"PINSlot":         "inside StaffList",
 }
 
 // notMQTTTypes are signature domains of messages that are not MQTT messages.
-var notMQTTTypes = map[string]bool{wire.TypeStatement: true}
+var notMQTTTypes = map[string]bool{wire.TypeStatement: true, wire.TypeStaffList: true}
 
 // enums ties groups of wire's constants to the enum of a schema property:
 // constant name prefix → schema, property.
@@ -204,7 +206,8 @@ func samples(t *testing.T) map[string][]sample {
 	tm := wire.Telemetry{KioskID: kiosk, Time: now, Model: "fi-7300nx", Serial: "A1B2", SpoolEntries: 2, SpoolBytes: 4 << 20,
 		DiskFree: 8 << 30, DiskState: "ok", Quarantined: 1, Sent: 40, Visits: 55, Pages: 230, TempMilliC: 41500, Scanner: "ready",
 		Oldest: now.Add(-time.Hour), LastDelivery: now.Add(-time.Minute), Printer: "ok", Reader: "ok",
-		Consumables: map[string]string{"paper": "low"}, OutOfService: "maintenance"}
+		Consumables: map[string]string{"paper": "low"}, OutOfService: "maintenance",
+		Counters: map[string]int64{"pages": 230, "feed-roller.since": 1200}}
 	bundle, _ := json.Marshal(wire.SupportBundle{KioskID: kiosk, Time: now, Versions: map[string]string{"einwurfd": "1.2.3"},
 		Counters: map[string]int64{"visits": 55}, Telemetry: &tm, Config: json.RawMessage(`{"site":"nord"}`),
 		Files: map[string]string{"journal": "…"}})
@@ -237,7 +240,9 @@ func samples(t *testing.T) map[string][]sample {
 			wire.Command{KioskID: kiosk, Seq: 12, Expires: now.Add(time.Hour), Kind: wire.CmdOutOfService, Args: map[string]string{"reason": "maintenance"}})},
 		"UpdateOfferTopic": {signed("update-offer", wire.UpdateOfferTopic(kiosk), wire.TypeUpdateOffer,
 			wire.UpdateOffer{KioskID: kiosk, Seq: 14, Expires: now.Add(time.Hour), RolloutID: "r1", Target: "einwurf-1.3.0.raucb",
-				Version: "1.3.0", Kind: "bundle", MetadataURL: "https://central.example/tuf/", TargetsURL: "https://central.example/targets/"})},
+				Version: "1.3.0", Kind: "bundle", MetadataURL: "https://central.example/tuf/", TargetsURL: "https://central.example/targets/"}),
+			signed("update-ack", wire.UpdateOfferTopic(kiosk), wire.TypeUpdateAck,
+				wire.UpdateAck{KioskID: kiosk, RolloutID: "r1", Version: "1.3.0", State: wire.UpdateTrial, Time: now})},
 	}
 }
 
