@@ -63,7 +63,8 @@ RELEASE_FLAGS = -trimpath -buildmode=pie -ldflags '-s -w -X main.version=$(VERSI
 #    cannot run without binfmt_misc ("exec format error"; CI cannot count on
 #    registering it): the test binary again (TestKioskKilledMidTransfer,
 #    TestIngestKilledMidWrite, TestStatusAndLastWill,
-#    TestCrashLeavesNothingReadable) or programs the test builds
+#    TestCrashLeavesNothingReadable, TestExactlyOnceTwoProcesses,
+#    TestKill9AtEveryPoint) or programs the test builds
 #    (TestReceiptProvesSubmission: einwurf-central; TestEndToEndUpdateAndRollback:
 #    einwurf-launch, and a whole qemu-system board besides).
 #  - TestAgreesWithDmtxread: 139 s emulated (pure Go compared with dmtxread on
@@ -75,7 +76,7 @@ RELEASE_FLAGS = -trimpath -buildmode=pie -ldflags '-s -w -X main.version=$(VERSI
 #  - TestSoak: the soak runs in make soak.
 # Native programs (Chromium, mosquitto, qpdf, PostgreSQL) are fine: the
 # kernel runs them natively as children of the emulated test.
-ARM64_SKIP ?= ^(TestKioskKilledMidTransfer|TestIngestKilledMidWrite|TestStatusAndLastWill|TestCrashLeavesNothingReadable|TestReceiptProvesSubmission|TestEndToEndUpdateAndRollback|TestAgreesWithDmtxread|TestNothingReadableOnTheBroker|TestVisitAgainstEveryProfile|TestSoak)$$
+ARM64_SKIP ?= ^(TestKioskKilledMidTransfer|TestExactlyOnceTwoProcesses|TestKill9AtEveryPoint|TestIngestKilledMidWrite|TestStatusAndLastWill|TestCrashLeavesNothingReadable|TestReceiptProvesSubmission|TestEndToEndUpdateAndRollback|TestAgreesWithDmtxread|TestNothingReadableOnTheBroker|TestVisitAgainstEveryProfile|TestSoak)$$
 
 cross:
 	@bash .ci/cross
