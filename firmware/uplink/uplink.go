@@ -71,8 +71,7 @@ type Config struct {
 	// Backoff bounds for reconnecting and retrying (defaults 500ms, 30s).
 	MinBackoff, MaxBackoff time.Duration
 	// A packet that makes no progress is retried after StuckBackoff,
-	// doubling up to MaxStuckBackoff (defaults 15s, 10m; no longer than
-	// MaxBackoff before it is alarmed); meanwhile the
+	// doubling up to MaxStuckBackoff (defaults 15s, 10m); meanwhile the
 	// packets behind it are sent. After StuckTries attempts without
 	// progress (default 3) it raises EventPacketStuck naming the packet
 	// id, once, and keeps being retried. A delivery proves the central
@@ -544,11 +543,6 @@ func (u *Uplink) drain(ctx context.Context) (time.Duration, error) {
 			a.tries++
 			backoff := u.cfg.StuckBackoff << min(a.tries-1, 20)
 			backoff = min(backoff, u.cfg.MaxStuckBackoff)
-			if a.tries < u.cfg.StuckTries {
-				// Not yet alarmed: as likely a passing fault as the packet,
-				// so no longer than a reconnect waits.
-				backoff = min(backoff, u.cfg.MaxBackoff)
-			}
 			a.next = time.Now().Add(jitter(backoff))
 			next = min(next, time.Until(a.next))
 			slog.Warn("uplink: packet made no progress, retrying later", "packet", id, "tries", a.tries, "retry_in", backoff)
