@@ -19,6 +19,7 @@ import (
 
 	"github.com/einwurf/einwurf/board/identity"
 	"github.com/einwurf/einwurf/firmware/command"
+	"github.com/einwurf/einwurf/internal/atomicfile"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -115,7 +116,7 @@ func (r *remote) service(_ context.Context, out bool, reason string) error {
 		r.a.Notice("service.in", "")
 		return nil
 	}
-	if err := command.WriteFileAtomic(r.oosPath, []byte(reason+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(r.oosPath, []byte(reason+"\n"), 0o600); err != nil {
 		return err
 	}
 	r.oos.Store(&reason)
@@ -177,7 +178,7 @@ func (r *remote) rotate(context.Context) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := command.WriteFileAtomic(r.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(r.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("rotate key: %w", err)
 	}
 	r.key.Store(&k)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/internal/atomicfile"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -288,7 +289,7 @@ func TestSeqFile(t *testing.T) {
 	if err != nil || s2.Value() != 3 {
 		t.Fatal(s2, err)
 	}
-	if err := WriteFileAtomic(p, []byte("three\n"), 0o600); err != nil {
+	if err := atomicfile.Write(p, []byte("three\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenSeq(p); err == nil {

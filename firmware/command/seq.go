@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/einwurf/einwurf/internal/atomicfile"
 )
 
 // Seq is a sequence number persisted in one small file, written
@@ -65,47 +67,9 @@ func (s *Seq) Next() (uint64, error) {
 }
 
 func (s *Seq) storeLocked(v uint64) error {
-	if err := WriteFileAtomic(s.path, []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(s.path, []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("command: store sequence: %w", err)
 	}
 	s.v = v
 	return nil
-}
-
-// WriteFileAtomic writes path with mode: temp → fsync → rename → fsync of
-// the folder, so a crash leaves the old or the new content.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

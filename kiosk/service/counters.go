@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/einwurf/einwurf/internal/atomicfile"
 )
 
 // Counter names.
@@ -147,42 +149,11 @@ func (c *Counters) Flush() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(c.path, b); err != nil {
+	if err := atomicfile.Write(c.path, b, 0o600); err != nil {
 		c.mu.Lock()
 		c.dirty = true // try again at the next Flush
 		c.mu.Unlock()
 		return fmt.Errorf("service: counters: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes b to path: temp → fsync → rename → fsync of the
-// folder.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/einwurf/einwurf/internal/atomicfile"
 )
 
 // State is where service mode stands.
@@ -474,7 +476,7 @@ func (m *Mode) WriteBundle(ctx context.Context) (string, error) {
 			return err
 		}
 		path = filepath.Join(m.cfg.USBDir, "einwurf-support-"+m.cfg.Now().UTC().Format("20060102-150405")+".json")
-		return writeFileAtomic(path, b)
+		return atomicfile.Write(path, b, 0o600)
 	})
 	return path, err
 }
