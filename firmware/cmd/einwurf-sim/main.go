@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	scannersim "github.com/einwurf/einwurf/drivers/scanner/sim"
+	"github.com/einwurf/einwurf/firmware/appliance"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -98,11 +98,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if f.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := appliance.NewLogger(stderr, f.verbose)
 	s, err := startSim(ctx, f, log)
 	if err != nil {
 		return err

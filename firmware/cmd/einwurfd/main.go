@@ -13,11 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/config"
 )
 
@@ -83,11 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.check != "" {
 		return checkConfig(f, stdout)
 	}
-	level := slog.LevelInfo
-	if f.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := appliance.NewLogger(stderr, f.verbose)
 	a, err := startBoard(ctx, f, log)
 	if err != nil {
 		return err
