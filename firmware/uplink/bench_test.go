@@ -13,13 +13,14 @@ import (
 	"github.com/einwurf/einwurf/firmware/uplink"
 	"github.com/einwurf/einwurf/firmware/uplink/internal/e2e"
 	"github.com/einwurf/einwurf/firmware/uplink/mosquittotest"
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 // benchWorld is a world whose broker takes one message of limit bytes, so
 // mosquitto_pub -f can send a whole packet for comparison.
 func benchWorld(b *testing.B, limit int) *e2e.World {
 	b.Helper()
-	needMosquitto(b)
+	mosquittotest.Need(b)
 	w, err := e2e.NewWorldLimit(b.TempDir(), limit)
 	if err != nil {
 		b.Fatal(err)
@@ -80,14 +81,7 @@ func mosquittoPub(b *testing.B, w *e2e.World, file string, size int) time.Durati
 	b.Helper()
 	var bins [2]string
 	for i, name := range []string{"mosquitto_pub", "mosquitto_sub"} {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				b.Fatalf("%s is required in CI", name)
-			}
-			b.Skipf("%s not installed", name)
-		}
-		bins[i] = p
+		bins[i] = testtool.NeedTool(b, name)
 	}
 	pki := w.PKI.Dir
 	topic := "einwurf/v1/k/k-a/bench"

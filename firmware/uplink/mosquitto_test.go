@@ -29,20 +29,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// needMosquitto skips without mosquitto, except in CI, where it fails.
-func needMosquitto(t testing.TB) {
-	t.Helper()
-	if _, err := mosquittotest.Binary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto is required in CI: %v", err)
-		}
-		t.Skipf("mosquitto not installed (%v): skipping", err)
-	}
-}
-
 func newWorld(t testing.TB, kiosks ...string) *e2e.World {
 	t.Helper()
-	needMosquitto(t)
+	mosquittotest.Need(t)
 	w, err := e2e.NewWorld(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@
 package testtool
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +19,22 @@ func NeedTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (required under CI)", name)
-		}
-		t.Skipf("%s not installed", name)
+		SkipOrFail(t, "%s not installed", name)
 	}
 	return p
+}
+
+// SkipOrFail is the one answer to "something a test needs is not on this
+// machine": outside CI it skips the test with the message; under CI=true,
+// where every program, package and image the tests need must be there, it
+// fails the test.
+func SkipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (required under CI=true)")
+	}
+	t.Skip(msg)
 }
 
 // ShotDir is the folder a test writes pictures for a person to look at:

@@ -69,18 +69,6 @@ type outOfService struct{}
 func (outOfService) Error() string     { return "out of service" }
 func (outOfService) ReasonKey() string { return "out-of-service.maintenance" }
 
-// axeSource is axe-core from tools/npm (npm ci --prefix tools/npm).
-func axeSource(t *testing.T) string {
-	b, err := os.ReadFile("../../tools/npm/node_modules/axe-core/axe.min.js")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("axe-core is missing (CI=true; npm ci --prefix tools/npm): %v", err)
-		}
-		t.Skip("axe-core not installed (npm ci --prefix tools/npm); skipping the browser test")
-	}
-	return string(b)
-}
-
 type axeResult struct {
 	Violations []struct {
 		ID    string `json:"id"`
@@ -104,7 +92,7 @@ type browser struct {
 
 func newBrowser(t *testing.T, k *session.Kiosk) *browser {
 	path := testtool.NeedTool(t, "chromium")
-	axe := axeSource(t)
+	axe := testtool.AxeSource(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),

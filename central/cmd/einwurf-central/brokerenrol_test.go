@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,12 +17,7 @@ import (
 // "einwurf-central broker-enrol" it gets its own topics (and still nothing
 // else).
 func TestBrokerEnrol(t *testing.T) {
-	if _, err := mosquittotest.Binary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto is required in CI: %v", err)
-		}
-		t.Skipf("mosquitto not installed (%v): skipping", err)
-	}
+	mosquittotest.Need(t)
 	dir := t.TempDir()
 	pki, err := mosquittotest.NewPKI(filepath.Join(dir, "pki"))
 	if err != nil {

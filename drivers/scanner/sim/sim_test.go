@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/datamatrix"
 )
@@ -27,14 +28,7 @@ import (
 // the test is skipped, except in CI, where it fails.
 func needProgram(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
+	return testtool.NeedTool(t, name)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }

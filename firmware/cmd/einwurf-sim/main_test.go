@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/einwurf/einwurf/firmware/broker"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/kiosk/session"
 )
 
@@ -26,14 +27,7 @@ import (
 // (failing under CI=true, where every program must be installed).
 func need(t *testing.T, prog string) string {
 	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing (CI=true)", prog)
-		}
-		t.Skipf("%s not installed; skipping", prog)
-	}
-	return p
+	return testtool.NeedTool(t, prog)
 }
 
 func TestDemo(t *testing.T) {

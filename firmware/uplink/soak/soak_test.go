@@ -51,17 +51,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needMosquitto skips without mosquitto, except in CI, where it fails.
-func needMosquitto(t *testing.T) {
-	t.Helper()
-	if _, err := mosquittotest.Binary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto is required in CI: %v", err)
-		}
-		t.Skipf("mosquitto not installed (%v): skipping", err)
-	}
-}
-
 // soak is the state of a soak run.
 type soak struct {
 	t       *testing.T
@@ -144,7 +133,7 @@ func TestSoak(t *testing.T) {
 	if err != nil || runs <= 0 {
 		t.Fatalf("SOAK_RUNS=%q is not a positive number", runsEnv)
 	}
-	needMosquitto(t)
+	mosquittotest.Need(t)
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("SOAK_SEED"), 10, 64); err == nil {
 		seed = s
