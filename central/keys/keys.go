@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/einwurf/einwurf/internal/atomicfile"
+
 	"filippo.io/age"
 
 	"github.com/einwurf/einwurf/wire"
@@ -232,36 +234,11 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	return b, nil
 }
 
-// WriteFileAtomic writes path: temp → fsync → rename → fsync of the folder.
+// WriteFileAtomic writes path so that a crash leaves the old content or the
+// new (internal/atomicfile).
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("keys: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("keys: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("keys: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
