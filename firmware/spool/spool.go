@@ -27,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/einwurf/einwurf/internal/atomicfile"
+
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -421,28 +423,13 @@ func statfsFree(dir string) (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-// writeAtomic writes name in dir: temp → fsync → rename → fsync dir.
+// writeAtomic writes name in dir so that a crash leaves the old content or
+// the new (internal/atomicfile).
 func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, name), data, 0o600); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("spool: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("spool: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {
