@@ -66,7 +66,8 @@ const (
 	RefusedMalformed = "malformed"    // not a signed command at all
 	RefusedSignature = "signature"    // not signed by the central
 	RefusedExpired   = "expired"      // past its expiry
-	RefusedReplayed  = "replayed"     // sequence not after the last one carried out
+	RefusedReplayed  = "replayed"     // sequence already carried out
+	RefusedTooOld    = "too-old"      // sequence below the kiosk's anti-replay window
 	RefusedKiosk     = "other-kiosk"  // addressed to another kiosk
 	RefusedKind      = "unknown-kind" // a kind this kiosk does not know
 	RefusedArgs      = "bad-args"     // arguments missing or not allowed

@@ -64,7 +64,7 @@ func (a *Appliance) startRemote(p Parts) error {
 			r.oos.Store(&s)
 		}
 	}
-	cmdSeq, err := command.OpenSeq(filepath.Join(p.KioskDir, "command.seq"))
+	cmdWindow, err := command.OpenWindow(filepath.Join(p.KioskDir, "command.seq"))
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (a *Appliance) startRemote(p Parts) error {
 		return err
 	}
 	r.births = &command.Births{KioskID: p.KioskID, Version: p.Version, Slot: p.Slot, Site: p.Site, Key: r.Key, Seq: birthSeq}
-	r.handler = command.New(command.Config{KioskID: p.KioskID, CentralKey: p.Central.SignPub, Key: r.Key, Seq: cmdSeq,
+	r.handler = command.New(command.Config{KioskID: p.KioskID, CentralKey: p.Central.SignPub, Key: r.Key, Window: cmdWindow,
 		Publish: func(topic string, b []byte) error { return a.Uplink.PublishSigned(topic, b, false) },
 		Hooks: command.Hooks{Reboot: p.Reboot, Service: r.service, ResendStatus: r.resend,
 			SupportBundle: r.bundle, CheckUpdates: r.checkUpdates, RotateKey: r.rotate},

@@ -30,13 +30,24 @@ var (
 	ErrSignature = errors.New("command: not signed by the central")
 	ErrKiosk     = errors.New("command: for another kiosk")
 	ErrExpired   = errors.New("command: expired")
-	ErrReplayed  = errors.New("command: sequence not after the last one")
+	ErrReplayed  = errors.New("command: sequence already carried out")
 	ErrKind      = errors.New("command: unknown kind")
 	ErrArgs      = errors.New("command: bad arguments")
 	// ErrNoHook is returned when the kiosk has no way to carry out a
 	// known command (the result is "failed", not "refused").
 	ErrNoHook = errors.New("command: not supported on this kiosk")
 )
+
+// stateGroup names, per kind, the state a command sets, where a newer
+// command of the same group supersedes an older one that arrives late.
+var stateGroup = map[string]string{
+	wire.CmdOutOfService: "service",
+	wire.CmdInService:    "service",
+}
+
+// ReasonSuperseded is the reason of a "done" result for a command that
+// arrived after a newer one setting the same state: it changed nothing.
+const ReasonSuperseded = "superseded"
 
 // allowedArgs lists, per kind, the arguments a command may carry.
 var allowedArgs = map[string][]string{
@@ -51,10 +62,11 @@ var allowedArgs = map[string][]string{
 
 // Parse checks a command message as it arrived and returns the command.
 // It verifies the envelope, the central's signature, that the command is
-// for kioskID, not expired at now, newer than lastSeq, of a known kind and
-// with allowed arguments. It changes nothing; on error the returned command
-// holds what could be read after the signature check (zero before it).
-func Parse(data []byte, central ed25519.PublicKey, kioskID string, lastSeq uint64, now time.Time) (wire.Command, error) {
+// for kioskID, not expired at now, not carried out before and not older
+// than the anti-replay window w, of a known kind and with allowed
+// arguments. It changes nothing; on error the returned command holds what
+// could be read after the signature check (zero before it).
+func Parse(data []byte, central ed25519.PublicKey, kioskID string, w *Window, now time.Time) (wire.Command, error) {
 	s, err := wire.OpenSigned(data, wire.TypeCommand)
 	if err != nil {
 		return wire.Command{}, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -71,8 +83,9 @@ func Parse(data []byte, central ed25519.PublicKey, kioskID string, lastSeq uint6
 		return c, ErrKiosk
 	case c.Expires.IsZero() || !now.Before(c.Expires):
 		return c, ErrExpired
-	case c.Seq <= lastSeq:
-		return c, fmt.Errorf("%w: %d, last %d", ErrReplayed, c.Seq, lastSeq)
+	}
+	if err := w.Check(c.Seq); err != nil {
+		return c, err
 	}
 	allowed, ok := allowedArgs[c.Kind]
 	if !ok {
@@ -107,6 +120,8 @@ func Refusal(err error) string {
 		return wire.RefusedKiosk
 	case errors.Is(err, ErrExpired):
 		return wire.RefusedExpired
+	case errors.Is(err, ErrTooOld):
+		return wire.RefusedTooOld
 	case errors.Is(err, ErrReplayed):
 		return wire.RefusedReplayed
 	case errors.Is(err, ErrKind):
@@ -144,8 +159,9 @@ type Config struct {
 	CentralKey ed25519.PublicKey
 	// Key returns the current device key (which RotateKey may change).
 	Key func() ed25519.PrivateKey
-	// Seq is the persisted sequence of the last command carried out.
-	Seq *Seq
+	// Window is the persisted anti-replay window of the commands carried
+	// out.
+	Window *Window
 	// Publish sends a signed result to wire.CommandResultTopic; it may be
 	// called from Handle's goroutine and should queue when offline.
 	Publish func(topic string, payload []byte) error
@@ -243,7 +259,7 @@ func (h *Handler) Handle(ctx context.Context, data []byte) wire.CommandResult {
 func (h *Handler) handle(ctx context.Context, data []byte) wire.CommandResult {
 	now := h.cfg.Now()
 	res := wire.CommandResult{KioskID: h.cfg.KioskID, Time: now.UTC()}
-	c, err := Parse(data, h.cfg.CentralKey, h.cfg.KioskID, h.cfg.Seq.Value(), now)
+	c, err := Parse(data, h.cfg.CentralKey, h.cfg.KioskID, h.cfg.Window, now)
 	if err != nil {
 		res.Status, res.Reason = wire.ResultRefused, Refusal(err)
 		if !errors.Is(err, ErrSignature) && !errors.Is(err, ErrMalformed) {
@@ -253,11 +269,21 @@ func (h *Handler) handle(ctx context.Context, data []byte) wire.CommandResult {
 		return res
 	}
 	res.Seq, res.Kind = c.Seq, c.Kind
+	// A command that sets a state (out of / in service) and arrives after
+	// a newer one that set it is marked carried out but changes nothing:
+	// the newer word stands.
+	group := stateGroup[c.Kind]
+	superseded := group != "" && h.cfg.Window.Latest(group) > c.Seq
 	// The sequence is stored before the command runs: a command that
 	// reboots the kiosk must not run again after the reboot.
-	if err := h.cfg.Seq.Store(c.Seq); err != nil {
+	if err := h.cfg.Window.Mark(c.Seq, group); err != nil {
 		res.Status, res.Reason = wire.ResultFailed, "storage"
 		h.cfg.Log.Error("command: sequence not stored", "err", err)
+		return res
+	}
+	if superseded {
+		res.Status, res.Reason = wire.ResultDone, ReasonSuperseded
+		h.cfg.Log.Info("command superseded by a newer one", "seq", c.Seq, "kind", c.Kind)
 		return res
 	}
 	hctx, cancel := context.WithTimeout(ctx, h.cfg.HookTimeout)

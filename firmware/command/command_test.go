@@ -40,13 +40,13 @@ func newRig(t *testing.T) *rig {
 // open (re)creates the handler from the persisted sequence, as after a
 // restart of the kiosk.
 func (r *rig) open() {
-	seq, err := OpenSeq(r.seqPath)
+	win, err := OpenWindow(r.seqPath)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	rec := func(s string) { r.calls = append(r.calls, s) }
 	r.h = New(Config{KioskID: "k-1", CentralKey: r.centralPub, Key: func() ed25519.PrivateKey { return r.device },
-		Seq: seq, Now: func() time.Time { return r.now },
+		Window: win, Now: func() time.Time { return r.now },
 		Publish: func(topic string, b []byte) error {
 			if topic != wire.CommandResultTopic("k-1") {
 				r.t.Errorf("result on %s", topic)
@@ -125,11 +125,11 @@ func (r *rig) wantCalls(want ...string) {
 
 func (r *rig) wantSeq(want uint64) {
 	r.t.Helper()
-	if got := r.h.cfg.Seq.Value(); got != want {
+	if got := r.h.cfg.Window.High(); got != want {
 		r.t.Fatalf("sequence %d, want %d", got, want)
 	}
-	s, err := OpenSeq(r.seqPath)
-	if err != nil || s.Value() != want {
+	s, err := OpenWindow(r.seqPath)
+	if err != nil || s.High() != want {
 		r.t.Fatalf("persisted sequence %v %v, want %d", s, err, want)
 	}
 }
@@ -201,13 +201,17 @@ func TestRefusedChangeNothing(t *testing.T) {
 	r.open()
 	r.wantRefused(r.send(first), wire.RefusedReplayed)
 
-	// Reordered: seq 7 is carried out, then seq 6 arrives late.
-	late := r.cmd(r.central, wire.Command{Seq: 6, Kind: wire.CmdInService})
+	// Reordered: seq 7 is carried out, then seq 6 arrives late: carried
+	// out once (see TestReordered), not twice.
+	late := r.cmd(r.central, wire.Command{Seq: 6, Kind: wire.CmdResendStatus})
 	if res := r.send(r.cmd(r.central, wire.Command{Seq: 7, Kind: wire.CmdResendStatus})); res.Status != wire.ResultDone {
 		t.Fatalf("%+v", res)
 	}
-	r.calls = nil
+	if res := r.send(late); res.Status != wire.ResultDone {
+		t.Fatalf("late seq 6: %+v", res)
+	}
 	r.wantRefused(r.send(late), wire.RefusedReplayed)
+	r.calls = nil
 
 	cases := []struct {
 		name, reason string

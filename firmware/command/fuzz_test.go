@@ -2,6 +2,8 @@ package command
 
 import (
 	"crypto/ed25519"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,10 +27,20 @@ func FuzzParse(f *testing.F) {
 		b, _ := wire.Sign(central, wire.TypeCommand, c)
 		f.Add(b)
 	}
+	// A window whose highest number is 3, everything at and below it
+	// carried out (the earlier file format).
+	wpath := filepath.Join(f.TempDir(), "command.seq")
+	if err := os.WriteFile(wpath, []byte("3\n"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	win, err := OpenWindow(wpath)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add([]byte(`{"type":"command","body":{},"sig":""}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data, pub, "k-1", 3, now)
+		c, err := Parse(data, pub, "k-1", win, now)
 		if err != nil {
 			if Refusal(err) == "" {
 				t.Fatalf("refusal without a reason: %v", err)
