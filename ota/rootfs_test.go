@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/einwurf/einwurf/ota/internal/tuftest"
 	"github.com/einwurf/einwurf/ota/tuf"
 	"github.com/einwurf/einwurf/ota/ubootenv"
+	"github.com/einwurf/einwurf/ota/ubootenv/envtest"
 	"github.com/einwurf/einwurf/wire"
 	"github.com/einwurf/einwurf/wire/blocks"
 )
@@ -24,11 +23,14 @@ import (
 // A root file system update through the U-Boot environment, every change
 // of which the real fw_printenv reads back: the switch puts slot b on
 // trial, the boot (boot.cmd's logic) counts, a good version commits, a bad
-// one falls back to a.
+// one falls back to a. A root file system flashed at the factory has no
+// block index: the updater indexes the running partition and still
+// fetches only the changed blocks.
 func TestRootfsThroughUBootEnv(t *testing.T) {
-	printenv := testtool.NeedTool(t, "fw_printenv")
-	for _, healthy := range []bool{true, false} {
-		t.Run(fmt.Sprintf("healthy=%v", healthy), func(t *testing.T) {
+	testtool.NeedTool(t, "fw_printenv")
+	for _, tc := range []struct{ healthy, factory bool }{{true, false}, {false, false}, {true, true}} {
+		healthy := tc.healthy
+		t.Run(fmt.Sprintf("healthy=%v,factory=%v", healthy, tc.factory), func(t *testing.T) {
 			dir := t.TempDir()
 			fsys := durable.OS{}
 			dev := filepath.Join(dir, "mmcblk0")
@@ -39,18 +41,7 @@ func TestRootfsThroughUBootEnv(t *testing.T) {
 			confPath := filepath.Join(dir, "fw_env.config")
 			os.WriteFile(confPath, []byte(conf), 0o644)
 			cfg, _ := ubootenv.ParseConfig([]byte(conf))
-			fw := func() map[string]string {
-				out, err := exec.Command(printenv, "-c", confPath).CombinedOutput()
-				if err != nil {
-					t.Fatalf("fw_printenv: %v\n%s", err, out)
-				}
-				m := map[string]string{}
-				for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-					k, v, _ := strings.Cut(l, "=")
-					m[k] = v
-				}
-				return m
-			}
+			fw := func() map[string]string { return envtest.Printenv(t, confPath) }
 			partA, partB := filepath.Join(dir, "vda2"), filepath.Join(dir, "vda3")
 			const partSize = 3 << 20
 			oldImg := bytes.Repeat([]byte("rootfs 1.0 "), 200000)[:2<<20]
@@ -65,7 +56,9 @@ func TestRootfsThroughUBootEnv(t *testing.T) {
 			}
 			idx, _ := blocks.Build(bytes.NewReader(oldImg), blocks.DefaultSize)
 			os.MkdirAll(filepath.Join(dir, "ota", "tuf"), 0o755)
-			durable.WriteFile(fsys, filepath.Join(dir, "ota", "index-a.json"), idx.Marshal())
+			if !tc.factory {
+				durable.WriteFile(fsys, filepath.Join(dir, "ota", "index-a.json"), idx.Marshal())
+			}
 
 			repo := tuftest.New(t, 3, 2, t0)
 			durable.WriteFile(fsys, filepath.Join(dir, "ota", "tuf", "root.json"), repo.RootBytes())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -28,6 +29,9 @@ var (
 	ErrBusy = errors.New("ota: another update is under way")
 	// ErrCrash is what a test Hook returns to stop the machine where it is.
 	ErrCrash = errors.New("ota: stopped by hook")
+	// ErrNoUpdate is returned by Newest when the repository holds nothing
+	// newer of the updater's kind.
+	ErrNoUpdate = errors.New("ota: no update")
 )
 
 // Custom is a target's custom metadata, as the release tool writes it.
@@ -138,6 +142,43 @@ func (u *Updater) report(progress float64) {
 	}
 	u.c.Report(wire.UpdateReport{RolloutID: u.state.RolloutID, Target: u.state.Target, Version: u.state.Version,
 		State: u.state.Phase, Progress: progress, Reason: u.state.Reason, Time: u.c.Now()})
+}
+
+// Kind returns the kind of payload the updater installs (KindBundle or
+// KindRootfs).
+func (u *Updater) Kind() string { return u.c.Slots.Kind }
+
+// Newest asks the repository now (a TUF refresh) for the newest target of
+// the updater's kind above the running version, and returns it as an
+// offer of no rollout (the kiosk's own check, "check for updates now"):
+// Offer carries it out like any other. It returns ErrNoUpdate when there is
+// none. It must not run beside Offer or Resume.
+func (u *Updater) Newest(ctx context.Context) (wire.UpdateOffer, error) {
+	if err := u.c.TUF.Refresh(ctx); err != nil {
+		return wire.UpdateOffer{}, err
+	}
+	names, err := u.c.TUF.TargetNames()
+	if err != nil {
+		return wire.UpdateOffer{}, err
+	}
+	var best wire.UpdateOffer
+	for _, n := range names {
+		tg, err := u.c.TUF.Target(n)
+		if err != nil {
+			return wire.UpdateOffer{}, err
+		}
+		var cu Custom
+		if len(tg.Custom) == 0 || json.Unmarshal(tg.Custom, &cu) != nil || cu.Kind != u.c.Slots.Kind || cu.Blocks == "" {
+			continue // a block index, or another kind
+		}
+		if CompareVersions(cu.Version, u.c.Version) > 0 && (best.Target == "" || CompareVersions(cu.Version, best.Version) > 0) {
+			best = wire.UpdateOffer{Target: n, Version: cu.Version, Kind: cu.Kind}
+		}
+	}
+	if best.Target == "" {
+		return best, ErrNoUpdate
+	}
+	return best, nil
 }
 
 // Offer starts (or resumes) the update an offer names. The offer's
@@ -422,6 +463,11 @@ func (u *Updater) download(ctx context.Context, tg tuf.Target, idx blocks.Index)
 			active = &x
 		}
 	}
+	if active == nil && u.c.Slots.Kind == KindRootfs {
+		// A root file system flashed at the factory has no index: the
+		// running partition is read (locally, once) for blocks to reuse.
+		active = u.indexPartition(u.c.Slots.Image[u.c.Booted], idx)
+	}
 	img := u.c.Slots.Image[u.state.Slot]
 	if u.c.Slots.Kind == KindBundle {
 		if err := u.c.FS.MkdirAll(path.Dir(img)); err != nil {
@@ -465,6 +511,21 @@ func (u *Updater) download(ctx context.Context, tg tuf.Target, idx blocks.Index)
 		}
 	}
 	return sum, err
+}
+
+// indexPartition builds the block index of the first idx.Length bytes of
+// a partition (nil when it cannot be read).
+func (u *Updater) indexPartition(part string, idx blocks.Index) *blocks.Index {
+	f, err := u.c.FS.OpenFile(part, os.O_RDONLY)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	x, err := blocks.Build(io.NewSectionReader(f, 0, idx.Length), idx.Size)
+	if err != nil || x.Length != idx.Length {
+		return nil
+	}
+	return &x
 }
 
 func (u *Updater) unpack(image string, n int64) error {

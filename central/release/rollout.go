@@ -319,6 +319,18 @@ func (m *Manager) HandleReport(ctx context.Context, topic string, payload []byte
 	if rep.KioskID != kioskID {
 		return fmt.Errorf("%w: kiosk id", ErrReport)
 	}
+	if rep.RolloutID == "" {
+		// An update the kiosk found itself ("check for updates now"):
+		// no rollout to record it in; its trial gets its round trip and
+		// its outcome is acknowledged.
+		if _, ok := kioskState(rep.State); !ok {
+			return fmt.Errorf("%w: state %q", ErrReport, rep.State)
+		}
+		if m.Log != nil {
+			m.Log.Info("release: update without rollout", "kiosk", kioskID, "version", rep.Version, "state", rep.State, "reason", rep.Reason)
+		}
+		return m.ack(ctx, kioskID, "", rep)
+	}
 	r, err := m.Store.Rollout(ctx, rep.RolloutID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: unknown rollout", ErrReport)
@@ -342,19 +354,30 @@ func (m *Manager) HandleReport(ctx context.Context, topic string, payload []byte
 	default:
 		return m.stepIfRunning(ctx, r)
 	}
-	if m.Publish != nil {
-		// Recorded: the kiosk may stop re-sending it (committed, rolled
-		// back, refused), or its health check has its round trip (trial).
-		ack, err := wire.Sign(m.SignKey, wire.TypeUpdateAck, wire.UpdateAck{KioskID: kioskID, RolloutID: r.ID,
-			Version: rep.Version, State: rep.State, Time: m.now()})
-		if err != nil {
-			return err
-		}
-		if err := m.Publish(ctx, wire.UpdateOfferTopic(kioskID), ack, false); err != nil {
-			return err
-		}
+	if err := m.ack(ctx, kioskID, r.ID, rep); err != nil {
+		return err
 	}
 	return m.stepIfRunning(ctx, r)
+}
+
+// ack answers a recorded report: the kiosk may stop re-sending it
+// (committed, rolled back, refused), or its health check has its round
+// trip (trial). Other states get no answer.
+func (m *Manager) ack(ctx context.Context, kioskID, rollout string, rep wire.UpdateReport) error {
+	switch rep.State {
+	case wire.UpdateTrial, wire.UpdateCommitted, wire.UpdateRolledBack, wire.UpdateRefused:
+	default:
+		return nil
+	}
+	if m.Publish == nil {
+		return nil
+	}
+	ack, err := wire.Sign(m.SignKey, wire.TypeUpdateAck, wire.UpdateAck{KioskID: kioskID, RolloutID: rollout,
+		Version: rep.Version, State: rep.State, Time: m.now()})
+	if err != nil {
+		return err
+	}
+	return m.Publish(ctx, wire.UpdateOfferTopic(kioskID), ack, false)
 }
 
 func (m *Manager) stepIfRunning(ctx context.Context, r store.Rollout) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/board/watchdog"
+	"github.com/einwurf/einwurf/firmware/command"
 	"github.com/einwurf/einwurf/firmware/update"
 	"github.com/einwurf/einwurf/kiosk/session"
 	"github.com/einwurf/einwurf/wire"
@@ -34,11 +35,17 @@ func (updating) Error() string { return "out of service for an update" }
 // ReasonKey is the customer screen's message key.
 func (updating) ReasonKey() string { return "out-of-service.update" }
 
-// UpdateParts configure over-the-air updates of the application bundle.
+// UpdateParts configure over-the-air updates: of the application bundle
+// (when Booted names the slot the launcher started), of the root file
+// system (when Rootfs is set), or both.
 type UpdateParts struct {
 	Settings update.Settings
-	// Booted is the slot the launcher started (update.FromEnvironment).
+	// Booted is the slot the launcher started (update.FromEnvironment);
+	// "": no application bundle updates.
 	Booted string
+	// Rootfs names the root file system's slots (nil: no root file system
+	// updates). Its switch reboots the board through Parts.Reboot.
+	Rootfs *update.RootfsConfig
 	// RootJSON is the TUF root the kiosk trusts first.
 	RootJSON []byte
 	// HealthDeadline bounds the health check after a switch.
@@ -51,7 +58,18 @@ type UpdateParts struct {
 // through it, the appliance's checks as the health check after a switch.
 func (a *Appliance) startUpdate(ctx context.Context, p Parts, uplinkDone <-chan struct{}) error {
 	u := p.Update
-	svc, err := update.NewApp(update.Parts{Settings: u.Settings, KioskID: a.KioskID, Version: p.Version,
+	var rootfs *update.Rootfs
+	if u.Rootfs != nil {
+		if p.Reboot == nil {
+			return errors.New("root file system updates need Parts.Reboot")
+		}
+		r, err := update.LoadRootfs(*u.Rootfs, p.Reboot)
+		if err != nil {
+			return err
+		}
+		rootfs = &r
+	}
+	svc, err := update.NewService(update.Parts{Settings: u.Settings, KioskID: a.KioskID, Version: p.Version, Rootfs: rootfs,
 		Booted: u.Booted, CentralKey: p.Central.SignPub, DeviceKey: p.Key, RootJSON: u.RootJSON,
 		Publish: func(topic string, payload []byte, retained bool) error {
 			return a.Uplink.Publish(topic, json.RawMessage(payload), retained)
@@ -64,6 +82,16 @@ func (a *Appliance) startUpdate(ctx context.Context, p Parts, uplinkDone <-chan 
 		return err
 	}
 	a.update.Store(svc)
+	a.RegisterUpdateCheck(func(ctx context.Context) error {
+		err := svc.CheckNow(ctx)
+		switch {
+		case errors.Is(err, update.ErrNoUpdate):
+			return command.Done("no-update")
+		case errors.Is(err, update.ErrInProgress):
+			return command.Done("update-in-progress")
+		}
+		return err
+	})
 	if o := a.offer.Swap(nil); o != nil {
 		svc.Offer(*o)
 	}

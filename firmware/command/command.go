@@ -49,6 +49,13 @@ var stateGroup = map[string]string{
 // arrived after a newer one setting the same state: it changed nothing.
 const ReasonSuperseded = "superseded"
 
+// Done is what a hook returns when it carried the command out and has an
+// outcome worth naming ("no-update"): the result is "done" with Done as
+// its reason code (a code, no personal data).
+type Done string
+
+func (d Done) Error() string { return string(d) }
+
 // allowedArgs lists, per kind, the arguments a command may carry.
 var allowedArgs = map[string][]string{
 	wire.CmdReboot:        nil,
@@ -288,7 +295,13 @@ func (h *Handler) handle(ctx context.Context, data []byte) wire.CommandResult {
 	}
 	hctx, cancel := context.WithTimeout(ctx, h.cfg.HookTimeout)
 	defer cancel()
-	if err := h.run(hctx, c, &res); err != nil {
+	err = h.run(hctx, c, &res)
+	if d, ok := errors.AsType[Done](err); ok {
+		res.Status, res.Reason = wire.ResultDone, string(d)
+		h.cfg.Log.Info("command done", "seq", c.Seq, "kind", c.Kind, "outcome", res.Reason)
+		return res
+	}
+	if err != nil {
 		res.Status, res.Reason = wire.ResultFailed, reasonOf(err)
 		h.cfg.Log.Warn("command failed", "seq", c.Seq, "kind", c.Kind, "err", err)
 		return res

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
@@ -122,6 +123,56 @@ type Update struct {
 	Window string `json:"window,omitempty"`
 	// HealthDeadline bounds the health check after a switch (default 2m).
 	HealthDeadline Duration `json:"health_deadline,omitempty"`
+	// Rootfs turns on root file system updates (A/B partitions switched
+	// through U-Boot's environment); nil: application bundles only.
+	Rootfs *UpdateRootfs `json:"rootfs,omitempty"`
+}
+
+// UpdateRootfs names the running system's root file system slots, its
+// U-Boot environment and where its version and booted slot are read.
+type UpdateRootfs struct {
+	// SlotA and SlotB are the partitions of slot a and b, e.g.
+	// /dev/mmcblk0p2 and /dev/mmcblk0p3 (the virtual board: /dev/vda2,
+	// /dev/vda3).
+	SlotA string `json:"slot_a"`
+	SlotB string `json:"slot_b"`
+	// FWEnvConfig is the U-Boot environment's fw_env.config (default
+	// /etc/fw_env.config).
+	FWEnvConfig string `json:"fw_env_config,omitempty"`
+	// Cmdline is where the kernel command line is read, einwurf.slot=
+	// naming the booted slot (default /proc/cmdline).
+	Cmdline string `json:"cmdline,omitempty"`
+	// VersionFile holds the root file system's version: an os-release
+	// file's IMAGE_VERSION=, or the version alone (default
+	// /etc/os-release).
+	VersionFile string `json:"version_file,omitempty"`
+	// Dir is the update state of the root file system, on the writable
+	// data partition (default DATA/rootfs-update).
+	Dir string `json:"dir,omitempty"`
+}
+
+// Defaults of UpdateRootfs.
+const (
+	DefaultFWEnvConfig = "/etc/fw_env.config"
+	DefaultCmdline     = "/proc/cmdline"
+	DefaultVersionFile = "/etc/os-release"
+)
+
+// WithDefaults returns r with its empty paths filled in (Dir below data).
+func (r UpdateRootfs) WithDefaults(data string) UpdateRootfs {
+	if r.FWEnvConfig == "" {
+		r.FWEnvConfig = DefaultFWEnvConfig
+	}
+	if r.Cmdline == "" {
+		r.Cmdline = DefaultCmdline
+	}
+	if r.VersionFile == "" {
+		r.VersionFile = DefaultVersionFile
+	}
+	if r.Dir == "" {
+		r.Dir = filepath.Join(data, "rootfs-update")
+	}
+	return r
 }
 
 // Default returns the configuration used where the file says nothing.
@@ -180,6 +231,17 @@ func (c Config) Validate() error {
 		}
 		if u.HealthDeadline < 0 {
 			return fmt.Errorf("%w: update.health_deadline is negative", ErrInvalid)
+		}
+		if r := u.Rootfs; r != nil {
+			for _, v := range []struct{ name, path string }{{"slot_a", r.SlotA}, {"slot_b", r.SlotB},
+				{"fw_env_config", r.FWEnvConfig}, {"cmdline", r.Cmdline}, {"version_file", r.VersionFile}, {"dir", r.Dir}} {
+				if (v.path != "" || v.name == "slot_a" || v.name == "slot_b") && !filepath.IsAbs(v.path) {
+					return fmt.Errorf("%w: update.rootfs.%s %q: an absolute path", ErrInvalid, v.name, v.path)
+				}
+			}
+			if filepath.Clean(r.SlotA) == filepath.Clean(r.SlotB) {
+				return fmt.Errorf("%w: update.rootfs: slot_a and slot_b are the same partition", ErrInvalid)
+			}
 		}
 	}
 	if c.KioskID != "" && !wire.ValidID(c.KioskID) {

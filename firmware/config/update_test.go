@@ -26,3 +26,27 @@ func TestUpdateSection(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateRootfsSection(t *testing.T) {
+	const head = `{"update": {"metadata_url": "https://c/tuf/metadata/", "targets_url": "https://c/tuf/targets/", "root": "/r.json", "rootfs": `
+	c, err := Parse([]byte(head + `{"slot_a": "/dev/vda2", "slot_b": "/dev/vda3"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Update.Rootfs.WithDefaults("/var/lib/einwurf")
+	if r.SlotA != "/dev/vda2" || r.SlotB != "/dev/vda3" || r.FWEnvConfig != DefaultFWEnvConfig ||
+		r.Cmdline != DefaultCmdline || r.VersionFile != DefaultVersionFile || r.Dir != "/var/lib/einwurf/rootfs-update" {
+		t.Fatalf("%+v", r)
+	}
+	for _, bad := range []string{
+		`{"slot_a": "/dev/vda2"}`,
+		`{"slot_a": "/dev/vda2", "slot_b": "/dev/vda2"}`,
+		`{"slot_a": "vda2", "slot_b": "/dev/vda3"}`,
+		`{"slot_a": "/dev/vda2", "slot_b": "/dev/vda3", "fw_env_config": "fw_env.config"}`,
+		`{"slot_a": "/dev/vda2", "slot_b": "/dev/vda3", "partition": "/dev/vda4"}`,
+	} {
+		if _, err := Parse([]byte(head + bad + `}}`)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -35,9 +35,10 @@ type Config struct {
 	KioskID    string
 	CentralKey ed25519.PublicKey  // verifies offers
 	DeviceKey  ed25519.PrivateKey // signs reports
-	// Updater is the ota machine; its Report, Switching and Restart are
-	// set by New when nil... (see NewUpdater).
-	Updater *ota.Updater
+	// Updaters are the ota machines, one per payload kind the kiosk
+	// installs (application bundle, root file system); their Report and
+	// Switching are the Service's (see NewService).
+	Updaters []*ota.Updater
 	// SeqFile keeps the last accepted offer's sequence number.
 	SeqFile string
 	FS      durable.FS
@@ -55,6 +56,7 @@ type Service struct {
 	pending []wire.UpdateReport
 	kick    chan struct{}
 	acks    chan struct{} // the central acknowledged the trial report
+	checks  chan chan error
 	// switching is true while the kiosk is out of service for an update.
 	switching atomic.Bool
 	phase     atomic.Value // string
@@ -71,7 +73,8 @@ func New(c Config) *Service {
 	if c.FS == nil {
 		c.FS = durable.OS{}
 	}
-	s := &Service{c: c, offers: make(chan []byte, 1), kick: make(chan struct{}, 1), acks: make(chan struct{}, 1)}
+	s := &Service{c: c, offers: make(chan []byte, 1), kick: make(chan struct{}, 1), acks: make(chan struct{}, 1),
+		checks: make(chan chan error)}
 	s.phase.Store("")
 	return s
 }
@@ -114,18 +117,20 @@ func (s *Service) Offer(payload []byte) {
 			s.c.Log.Warn("update: acknowledgement refused", "err", err)
 			return
 		}
-		st := s.c.Updater.State()
-		switch {
-		case a.RolloutID != st.RolloutID:
-		case a.State == wire.UpdateTrial:
-			select {
-			case s.acks <- struct{}{}:
-			default:
-			}
-		case a.State == st.Phase && st.Done():
-			// The central has recorded the outcome: stop re-sending it.
-			if err := s.c.Updater.MarkReported(a.State); err != nil {
-				s.c.Log.Warn("update: state not saved", "err", err)
+		for _, u := range s.c.Updaters {
+			st := u.State()
+			switch {
+			case a.RolloutID != st.RolloutID || st.Phase == "":
+			case a.State == wire.UpdateTrial && st.Phase == wire.UpdateTrial:
+				select {
+				case s.acks <- struct{}{}:
+				default:
+				}
+			case a.State == st.Phase && st.Done():
+				// The central has recorded the outcome: stop re-sending it.
+				if err := u.MarkReported(a.State); err != nil {
+					s.c.Log.Warn("update: state not saved", "err", err)
+				}
 			}
 		}
 		return
@@ -152,7 +157,7 @@ func (s *Service) AwaitAck(ctx context.Context) error {
 	case <-s.acks:
 		return nil
 	case <-ctx.Done():
-		return errors.New("central-no-answer")
+		return errors.New("receipt-round-trip")
 	}
 }
 
@@ -176,7 +181,84 @@ func (s *Service) Check(payload []byte) (wire.UpdateOffer, error) {
 	if o.Kind != ota.KindBundle && o.Kind != ota.KindRootfs {
 		return o, fmt.Errorf("%w: kind %q", ErrOffer, o.Kind)
 	}
+	if len(s.c.Updaters) > 0 && s.updater(o.Kind) == nil {
+		return o, fmt.Errorf("%w: kind %q is not installed here", ErrOffer, o.Kind)
+	}
 	return o, nil
+}
+
+// updater returns the machine installing kind (nil: none).
+func (s *Service) updater(kind string) *ota.Updater {
+	for _, u := range s.c.Updaters {
+		if u.Kind() == kind {
+			return u
+		}
+	}
+	return nil
+}
+
+// Outcomes of CheckNow that are no fault.
+var (
+	// ErrNoUpdate: the repository holds nothing newer for this kiosk.
+	ErrNoUpdate = errors.New("update: no update")
+	// ErrInProgress: an update is under way already.
+	ErrInProgress = errors.New("update: an update is under way")
+)
+
+// CheckNow asks the update repository now ("check for updates now"):
+// it returns nil when it found an update newer than the running version
+// and started installing it (the normal flow: download, the maintenance
+// window, switch, health check, reports), ErrNoUpdate when there is none,
+// ErrInProgress while an update is under way, or the fault that kept it
+// from asking. It waits for the Service's loop (Run) until ctx ends.
+func (s *Service) CheckNow(ctx context.Context) error {
+	for _, u := range s.c.Updaters {
+		if !u.State().Done() {
+			return ErrInProgress
+		}
+	}
+	reply := make(chan error, 1)
+	select {
+	case s.checks <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// check is CheckNow on the Service's loop: each updater asks the
+// repository; the first one that finds an update runs it.
+func (s *Service) check(ctx context.Context, reply chan<- error) {
+	var found *ota.Updater
+	var offer wire.UpdateOffer
+	err := ErrNoUpdate
+	for _, u := range s.c.Updaters {
+		if !u.State().Done() {
+			err = ErrInProgress
+			break
+		}
+		o, e := u.Newest(ctx)
+		if errors.Is(e, ota.ErrNoUpdate) {
+			continue
+		}
+		if e != nil {
+			err = e
+			continue
+		}
+		found, offer, err = u, o, nil
+		break
+	}
+	reply <- err
+	if found == nil {
+		return
+	}
+	s.c.Log.Info("update: found by a check", "target", offer.Target, "version", offer.Version, "kind", offer.Kind)
+	s.carryOut(ctx, found, offer)
 }
 
 func (s *Service) lastSeq() uint64 {
@@ -193,13 +275,17 @@ func (s *Service) lastSeq() uint64 {
 // sent as the broker connection allows.
 func (s *Service) Run(ctx context.Context) error {
 	go s.sendReports(ctx)
-	if err := s.c.Updater.Resume(ctx); err != nil && ctx.Err() == nil {
-		s.c.Log.Warn("update: resume", "err", err)
+	for _, u := range s.c.Updaters {
+		if err := u.Resume(ctx); err != nil && ctx.Err() == nil {
+			s.c.Log.Warn("update: resume", "kind", u.Kind(), "err", err)
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case reply := <-s.checks:
+			s.check(ctx, reply)
 		case p := <-s.offers:
 			o, err := s.Check(p)
 			if err != nil {
@@ -211,23 +297,36 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 			s.c.Log.Info("update: offer", "target", o.Target, "version", o.Version, "rollout", o.RolloutID)
-			err = s.c.Updater.Offer(ctx, o)
-			for err != nil && ctx.Err() == nil && !errors.Is(err, ota.ErrRefused) && !errors.Is(err, ota.ErrBusy) {
-				// A fault (network, disk): try again later from where it stopped.
-				s.c.Log.Warn("update: interrupted, resuming later", "err", err)
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(30 * time.Second):
-				case p := <-s.offers:
-					s.Offer(p) // handled after this one
-				}
-				err = s.c.Updater.Resume(ctx)
+			u := s.updater(o.Kind)
+			if u == nil {
+				s.c.Log.Warn("update: offer of a kind not installed here", "kind", o.Kind)
+				continue
 			}
-			if err != nil && ctx.Err() == nil {
-				s.c.Log.Warn("update: offer ended", "err", err)
-			}
+			s.carryOut(ctx, u, o)
 		}
+	}
+}
+
+// carryOut runs an offer on u until it ends (refused, switched, failed for
+// good) or ctx does; faults are retried from where it stopped.
+func (s *Service) carryOut(ctx context.Context, u *ota.Updater, o wire.UpdateOffer) {
+	err := u.Offer(ctx, o)
+	for err != nil && ctx.Err() == nil && !errors.Is(err, ota.ErrRefused) && !errors.Is(err, ota.ErrBusy) {
+		// A fault (network, disk): try again later from where it stopped.
+		s.c.Log.Warn("update: interrupted, resuming later", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(30 * time.Second):
+		case p := <-s.offers:
+			s.Offer(p) // handled after this one
+		case reply := <-s.checks:
+			reply <- ErrInProgress
+		}
+		err = u.Resume(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.c.Log.Warn("update: offer ended", "err", err)
 	}
 }
 
@@ -262,11 +361,14 @@ func (s *Service) sendReports(ctx context.Context) {
 			s.drop()
 		}
 		// An outcome the central has not acknowledged is sent again.
-		if st := s.c.Updater.State(); st.Done() && st.Phase != "" && st.Reported != st.Phase &&
-			time.Since(lastResend) > ResendInterval {
-			lastResend = time.Now()
-			s.Report(wire.UpdateReport{RolloutID: st.RolloutID, Target: st.Target, Version: st.Version,
-				State: st.Phase, Reason: st.Reason, Time: s.c.Now()})
+		if time.Since(lastResend) > ResendInterval {
+			for _, u := range s.c.Updaters {
+				if st := u.State(); st.Done() && st.Phase != "" && st.Reported != st.Phase {
+					lastResend = time.Now()
+					s.Report(wire.UpdateReport{RolloutID: st.RolloutID, Target: st.Target, Version: st.Version,
+						State: st.Phase, Reason: st.Reason, Time: s.c.Now()})
+				}
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strconv"
 	"time"
 
@@ -313,6 +314,23 @@ func (c *Client) Target(name string) (Target, error) {
 		t.Path = dir + hex.EncodeToString(h) + "." + base
 	}
 	return t, nil
+}
+
+// TargetNames returns the names of the trusted targets, sorted. Call
+// Refresh first.
+func (c *Client) TargetNames() ([]string, error) {
+	if c.targets == nil {
+		return nil, fmt.Errorf("%w: no trusted targets", ErrNotFound)
+	}
+	if c.expired(c.targets.common) || c.timestamp == nil || c.expired(c.timestamp.common) {
+		return nil, fmt.Errorf("%w: trusted metadata", ErrExpired)
+	}
+	names := make([]string, 0, len(c.targets.Targets))
+	for n := range c.targets.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 func hashEqual(got []byte, wantHex string) bool {

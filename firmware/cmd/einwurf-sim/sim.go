@@ -190,7 +190,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	s.reader = barcodesim.New()
 	s.closers = append(s.closers, func() { s.reader.Close() })
 	s.board = simBoard
-	up, err := s.startUpdates(ctx, centralDir, kioskID, central, reg, centralSecret)
+	up, reboot, err := s.startUpdates(ctx, cfg, f.data, centralDir, kioskID, central, reg, centralSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
 		WatchdogTimeout: f.dogTimeout, WatchdogInterval: f.dogInterval, DeviceInterval: f.deviceInterval,
 		Printer:    receipts,
-		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up, Service: svcParts})
+		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up, Service: svcParts, Reboot: reboot})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/einwurf/einwurf/central/store/sqlite"
 	"github.com/einwurf/einwurf/firmware/appliance"
 	"github.com/einwurf/einwurf/firmware/broker"
+	"github.com/einwurf/einwurf/firmware/config"
 	"github.com/einwurf/einwurf/firmware/update"
 )
 
@@ -28,12 +29,36 @@ import (
 // release init): the repository over HTTP on loopback, the rollouts of
 // DATA/central/central.db offered over the embedded broker, the kiosk's
 // reports recorded. It returns the kiosk's update parts (nil: no updates).
-func (s *simulation) startUpdates(ctx context.Context, centralDir, kioskID string, central *keys.Central,
-	reg *keys.Register, centralSecret string) (*appliance.UpdateParts, error) {
+// With update.rootfs in the configuration the root file system is updated
+// too (also when not launched from a slot): its switch "reboots" by ending
+// einwurf-sim like a restart for an update (the virtual board's init then
+// reboots the machine), through the reboot it returns.
+func (s *simulation) startUpdates(ctx context.Context, cfg config.Config, data, centralDir, kioskID string, central *keys.Central,
+	reg *keys.Register, centralSecret string) (*appliance.UpdateParts, func(context.Context) error, error) {
 	dir, slot, err := update.FromEnvironment()
-	if errors.Is(err, update.ErrNotLaunched) {
-		return nil, nil
+	var rootfs *config.UpdateRootfs
+	if cfg.Update != nil && cfg.Update.Rootfs != nil {
+		r := cfg.Update.Rootfs.WithDefaults(data)
+		rootfs = &r
 	}
+	if errors.Is(err, update.ErrNotLaunched) {
+		if rootfs == nil {
+			return nil, nil, nil
+		}
+		dir, slot = "", ""
+	}
+	up, err := s.startUpdateServer(ctx, centralDir, kioskID, central, reg, centralSecret, dir, slot)
+	if err != nil || rootfs == nil {
+		return up, nil, err
+	}
+	up.Rootfs = &update.RootfsConfig{SlotA: rootfs.SlotA, SlotB: rootfs.SlotB, FWEnvConfig: rootfs.FWEnvConfig,
+		Cmdline: rootfs.Cmdline, VersionFile: rootfs.VersionFile, Dir: rootfs.Dir}
+	reboot := func(context.Context) error { return up.Restart() }
+	return up, reboot, nil
+}
+
+func (s *simulation) startUpdateServer(ctx context.Context, centralDir, kioskID string, central *keys.Central,
+	reg *keys.Register, centralSecret, dir, slot string) (*appliance.UpdateParts, error) {
 	repo := release.Repo{Dir: filepath.Join(centralDir, "tuf"), Keys: filepath.Join(centralDir, "tuf-keys")}
 	root, err := repo.RootJSON()
 	if err != nil {

@@ -67,7 +67,7 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 		brd.Close()
 		return nil, err
 	}
-	up, err := updateParts(cfg, log)
+	up, err := updateParts(cfg, f.data, log)
 	if err != nil {
 		brd.Close()
 		return nil, err

@@ -13,27 +13,39 @@ import (
 	"github.com/einwurf/einwurf/firmware/update"
 )
 
-// updateParts configures updates of the application bundle when the
-// configuration asks for them and einwurf-launch started einwurfd from a
-// slot (nil otherwise). A restart into the switched slot is a SIGTERM to
-// itself: einwurfd ends cleanly and systemd starts the launcher again.
-func updateParts(cfg config.Config, log *slog.Logger) (*appliance.UpdateParts, error) {
+// updateParts configures updates when the configuration asks for them
+// (nil otherwise): of the application bundle when einwurf-launch started
+// einwurfd from a slot, of the root file system when update.rootfs names
+// its partitions (its switch reboots the board through Parts.Reboot). A
+// restart into a switched application slot is a SIGTERM to itself:
+// einwurfd ends cleanly and systemd starts the launcher again.
+func updateParts(cfg config.Config, data string, log *slog.Logger) (*appliance.UpdateParts, error) {
 	u := cfg.Update
 	if u == nil {
 		return nil, nil
 	}
 	dir, slot, err := update.FromEnvironment()
 	if errors.Is(err, update.ErrNotLaunched) {
-		log.Warn("einwurfd: updates configured, but not started by einwurf-launch: no updates")
-		return nil, nil
+		dir, slot = "", ""
+		if u.Rootfs == nil {
+			log.Warn("einwurfd: updates configured, but not started by einwurf-launch: no updates")
+			return nil, nil
+		}
+		log.Warn("einwurfd: not started by einwurf-launch: root file system updates only")
 	}
 	root, err := os.ReadFile(u.Root)
 	if err != nil {
 		return nil, fmt.Errorf("update: TUF root: %w", err)
 	}
-	return &appliance.UpdateParts{
+	p := &appliance.UpdateParts{
 		Settings: update.Settings{Dir: dir, MetadataURL: u.MetadataURL, TargetsURL: u.TargetsURL, Window: u.Window},
 		Booted:   slot, RootJSON: root, HealthDeadline: time.Duration(u.HealthDeadline),
 		Restart: func() error { return syscall.Kill(os.Getpid(), syscall.SIGTERM) },
-	}, nil
+	}
+	if r := u.Rootfs; r != nil {
+		r := r.WithDefaults(data)
+		p.Rootfs = &update.RootfsConfig{SlotA: r.SlotA, SlotB: r.SlotB, FWEnvConfig: r.FWEnvConfig,
+			Cmdline: r.Cmdline, VersionFile: r.VersionFile, Dir: r.Dir}
+	}
+	return p, nil
 }
