@@ -20,7 +20,7 @@ var (
 
 // failures are the errors that end a job early. An error carrying one of
 // them is never the end of a job, even when it also wraps io.EOF.
-var failures = []error{ErrJam, ErrFeederEmpty, ErrCoverOpen, ErrDoubleFeed, ErrBusy, ErrOffline,
+var failures = []error{ErrJam, ErrFeederEmpty, ErrCoverOpen, ErrDoubleFeed, ErrPageTooLong, ErrBusy, ErrOffline,
 	ErrUnplugged, ErrUnsupported, ErrProtocol, ErrStalled, ErrStopped, ErrClosed}
 
 // Kind returns the scanner error (one of the Err values of this package)

@@ -21,6 +21,7 @@ func TestIsEnd(t *testing.T) {
 		{"offline over eof", fmt.Errorf("%w: %w", ErrOffline, io.EOF), false},
 		{"unexpected eof", io.ErrUnexpectedEOF, false},
 		{"stalled", fmt.Errorf("x: %w", ErrStalled), false},
+		{"page too long over eof", fmt.Errorf("%w: %w", ErrPageTooLong, io.EOF), false},
 	} {
 		if got := IsEnd(c.err); got != c.want {
 			t.Errorf("%s: IsEnd(%v) = %v, want %v", c.name, c.err, got, c.want)

@@ -131,6 +131,10 @@ var (
 	ErrFeederEmpty = errors.New("scanner: feeder empty")
 	ErrCoverOpen   = errors.New("scanner: cover open")
 	ErrDoubleFeed  = errors.New("scanner: double feed")
+	// ErrPageTooLong is a sheet longer than the feeder takes (eSCL
+	// ScannerAdfDuplexPageTooLong): the customer takes it out and scans
+	// it folded or in parts on the next job.
+	ErrPageTooLong = errors.New("scanner: page too long")
 	ErrBusy        = errors.New("scanner: busy")
 	ErrOffline     = errors.New("scanner: offline")
 	ErrUnplugged   = errors.New("scanner: unplugged")

@@ -122,6 +122,7 @@ func TestTransportFailureIsNotTheEnd(t *testing.T) {
 		{"offline", fmt.Errorf("escl: %w: %w", scanner.ErrOffline, io.EOF), "offline"},
 		{"stalled", scanner.ErrStalled, "stalled"},
 		{"stopped", scanner.ErrStopped, "stopped"},
+		{"page too long", fmt.Errorf("escl: %w", scanner.ErrPageTooLong), "page-too-long"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := &scannertest.Scanner{Pages: [][]byte{good, good, good, good}, FailErr: c.err, FailAt: 2}

@@ -1252,7 +1252,7 @@ var errorKeys = []struct {
 }{
 	{ErrNotNumber, "not-a-number"},
 	{scanner.ErrJam, "jam"}, {scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrCoverOpen, "cover-open"},
-	{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
+	{scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrPageTooLong, "page-too-long"}, {scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"},
 	{scanner.ErrUnplugged, "unplugged"}, {scanner.ErrStalled, "stalled"}, {scanner.ErrStopped, "stopped"},
 	{ErrOneSheet, "one-sheet"}, {ErrIncomplete, "incomplete"}, {ErrCannotAccept, "cannot-accept"}, {ErrNoPages, "no-pages"},
 	{ident.ErrInvalid, "invalid-number"}, {ident.ErrEmpty, "invalid-number"}, {ident.ErrTooLong, "invalid-number"},

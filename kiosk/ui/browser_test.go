@@ -315,7 +315,35 @@ func TestScreensInChromium(t *testing.T) {
 	b.click("#scan")
 	b.wait("cover open", `!document.getElementById("error").hidden && !!document.querySelector("#error-picture svg")`)
 	b.check("error-cover-open")
+	b.click("#dismiss")
+	b.wait("dismissed", `document.getElementById("error").hidden`)
+
+	// A sheet too long for the feeder: its own picture and words, spoken
+	// in the customer's language.
+	srv.SetFaults(sim.Faults{PageTooLongAtSheet: 1})
+	b.click("#scan")
+	b.wait("page too long", `!document.getElementById("error").hidden &&
+		!!document.querySelector('#error-picture svg[data-key="page-too-long"]')`)
+	b.check("error-page-too-long", "de", "ar", "uk")
+	for _, lang := range []string{"de", "ar", "uk"} {
+		want := catalogue(t, lang)["err.page-too-long"]
+		heard := func() bool {
+			for _, s := range said.Texts() {
+				if s.Lang == lang && strings.Contains(s.Text, want) {
+					return true
+				}
+			}
+			return false
+		}
+		for i := 0; i < 50 && !heard(); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !heard() {
+			t.Errorf("%s: %q not spoken", lang, want)
+		}
+	}
 	srv.SetFaults(sim.Faults{PageDelay: 4 * time.Second})
+	srv.Load(5) // the customer took the long sheet out and put the others back
 	b.click("#dismiss")
 	b.wait("dismissed", `document.getElementById("error").hidden`)
 

@@ -35,6 +35,7 @@ func TestProfiles(t *testing.T) {
 			{sheets: 3, duplex: true, faults: sim.Faults{JamAtSheet: 2}, pages: 2, err: scanner.ErrJam},
 			{sheets: 3, faults: sim.Faults{CoverOpenAtSheet: 3}, pages: 2, err: scanner.ErrCoverOpen},
 			{sheets: 3, faults: sim.Faults{StopAtSheet: 2}, pages: 1, err: scanner.ErrStopped},
+			{sheets: 3, duplex: true, faults: sim.Faults{PageTooLongAtSheet: 2}, pages: 2, err: scanner.ErrPageTooLong},
 		},
 		// Defect 1: 409 after the last page is the end, not an empty feeder.
 		"end409": {
@@ -50,6 +51,8 @@ func TestProfiles(t *testing.T) {
 			{sheets: 3, faults: sim.Faults{CoverOpenAtSheet: 2}, pages: 1, err: scanner.ErrCoverOpen},
 			{sheets: 3, faults: sim.Faults{DoubleFeedAtSheet: 1}, pages: 0, err: scanner.ErrDoubleFeed},
 			{sheets: 3, faults: sim.Faults{StopAtSheet: 3}, pages: 2, err: scanner.ErrStopped},
+			// The reason names no fault: the feeder's state says too long.
+			{sheets: 3, faults: sim.Faults{PageTooLongAtSheet: 1}, pages: 0, err: scanner.ErrPageTooLong},
 		},
 		"ignores": {
 			{sheets: 3, duplex: true, pages: 3}, // simplex whatever was asked

@@ -270,35 +270,20 @@ func (s *ScannerStatus) Job(jobPath string) *JobInfo {
 
 // AdfError maps an eSCL AdfState to the scanner error it stands for, or nil
 // for states that are not errors (loaded, processing). ScannerAdfEmpty maps
-// to ErrFeederEmpty; whether that is an error depends on the moment.
+// to ErrFeederEmpty; whether that is an error depends on the moment. The
+// table is data (states/states.json).
 func AdfError(state string) error {
-	switch state {
-	case "ScannerAdfJam", "ScannerAdfMispick", "ScannerAdfDuplexPageTooShort",
-		"ScannerAdfDuplexPageTooLong", "ScannerAdfInputTrayFailed":
-		return scanner.ErrJam
-	case "ScannerAdfMultipickDetected":
-		return scanner.ErrDoubleFeed
-	case "ScannerAdfHatchOpen", "ScannerAdfDoorOpen", "ScannerAdfCoverOpen":
-		return scanner.ErrCoverOpen
-	case "ScannerAdfEmpty":
-		return scanner.ErrFeederEmpty
-	}
-	return nil
+	return deviceStates.adf[state]
 }
 
-// jobReasonError maps JobStateReasons of an aborted job.
+// jobReasonError maps JobStateReasons of an aborted job (states/states.json).
 func jobReasonError(reasons []string) error {
 	for _, r := range reasons {
 		l := strings.ToLower(r)
-		switch {
-		case strings.Contains(l, "multipick") || strings.Contains(l, "doublefeed"):
-			return scanner.ErrDoubleFeed
-		case strings.Contains(l, "jam") || strings.Contains(l, "mispick"):
-			return scanner.ErrJam
-		case strings.Contains(l, "open"):
-			return scanner.ErrCoverOpen
-		case strings.Contains(l, "empty") || strings.Contains(l, "nodocument") || strings.Contains(l, "media-empty"):
-			return scanner.ErrFeederEmpty
+		for _, m := range deviceStates.reasons {
+			if strings.Contains(l, m.contains) {
+				return m.err
+			}
 		}
 	}
 	return nil

@@ -145,15 +145,17 @@ func TestParseStatus(t *testing.T) {
 
 func TestAdfError(t *testing.T) {
 	for state, want := range map[string]error{
-		"ScannerAdfJam":               scanner.ErrJam,
-		"ScannerAdfMispick":           scanner.ErrJam,
-		"ScannerAdfMultipickDetected": scanner.ErrDoubleFeed,
-		"ScannerAdfHatchOpen":         scanner.ErrCoverOpen,
-		"ScannerAdfDoorOpen":          scanner.ErrCoverOpen,
-		"ScannerAdfEmpty":             scanner.ErrFeederEmpty,
-		"ScannerAdfLoaded":            nil,
-		"ScannerAdfProcessing":        nil,
-		"":                            nil,
+		"ScannerAdfJam":                scanner.ErrJam,
+		"ScannerAdfMispick":            scanner.ErrJam,
+		"ScannerAdfMultipickDetected":  scanner.ErrDoubleFeed,
+		"ScannerAdfHatchOpen":          scanner.ErrCoverOpen,
+		"ScannerAdfDoorOpen":           scanner.ErrCoverOpen,
+		"ScannerAdfEmpty":              scanner.ErrFeederEmpty,
+		"ScannerAdfDuplexPageTooLong":  scanner.ErrPageTooLong,
+		"ScannerAdfDuplexPageTooShort": scanner.ErrJam,
+		"ScannerAdfLoaded":             nil,
+		"ScannerAdfProcessing":         nil,
+		"":                             nil,
 	} {
 		if got := escl.AdfError(state); got != want {
 			t.Errorf("AdfError(%q) = %v, want %v", state, got, want)

@@ -231,21 +231,22 @@ func (s *Server) Load(sheets int) {
 // Faults are the failures a simulated scanner shows, as in Options. Sheet
 // numbers count within a job, from 1; 0 means never.
 type Faults struct {
-	JamAtSheet        int           `json:"jam_at_sheet,omitempty"`         // jam when sheet k is fed
-	DoubleFeedAtSheet int           `json:"double_feed_at_sheet,omitempty"` // double feed at sheet k
-	FaultStatus       int           `json:"fault_status,omitempty"`         // HTTP status of a feeder fault (0 = the profile's)
-	CoverOpen         bool          `json:"cover_open,omitempty"`           // every job fails at the start
-	CoverOpenAtSheet  int           `json:"cover_open_at_sheet,omitempty"`  // the cover opens as sheet k is fed
-	PageDelay         time.Duration `json:"page_delay,omitempty"`           // time per page
-	Busy503           int           `json:"busy_503,omitempty"`             // 503 answers before each page
-	DisconnectAtSheet int           `json:"disconnect_at_sheet,omitempty"`  // drop the connection mid-page at sheet k
-	FreezeAtSheet     int           `json:"freeze_at_sheet,omitempty"`      // stop sending mid-page at sheet k, connection open
-	StopAtSheet       int           `json:"stop_at_sheet,omitempty"`        // abort the job at sheet k for a reason of its own
+	JamAtSheet         int           `json:"jam_at_sheet,omitempty"`           // jam when sheet k is fed
+	DoubleFeedAtSheet  int           `json:"double_feed_at_sheet,omitempty"`   // double feed at sheet k
+	FaultStatus        int           `json:"fault_status,omitempty"`           // HTTP status of a feeder fault (0 = the profile's)
+	CoverOpen          bool          `json:"cover_open,omitempty"`             // every job fails at the start
+	CoverOpenAtSheet   int           `json:"cover_open_at_sheet,omitempty"`    // the cover opens as sheet k is fed
+	PageDelay          time.Duration `json:"page_delay,omitempty"`             // time per page
+	Busy503            int           `json:"busy_503,omitempty"`               // 503 answers before each page
+	DisconnectAtSheet  int           `json:"disconnect_at_sheet,omitempty"`    // drop the connection mid-page at sheet k
+	FreezeAtSheet      int           `json:"freeze_at_sheet,omitempty"`        // stop sending mid-page at sheet k, connection open
+	StopAtSheet        int           `json:"stop_at_sheet,omitempty"`          // abort the job at sheet k for a reason of its own
+	PageTooLongAtSheet int           `json:"page_too_long_at_sheet,omitempty"` // sheet k is longer than the feeder takes
 }
 
 // check refuses negative numbers.
 func (f Faults) check() error {
-	for _, v := range []int{f.JamAtSheet, f.DoubleFeedAtSheet, f.CoverOpenAtSheet, f.Busy503, f.DisconnectAtSheet, f.FreezeAtSheet, f.StopAtSheet} {
+	for _, v := range []int{f.JamAtSheet, f.DoubleFeedAtSheet, f.CoverOpenAtSheet, f.Busy503, f.DisconnectAtSheet, f.FreezeAtSheet, f.StopAtSheet, f.PageTooLongAtSheet} {
 		if v < 0 {
 			return fmt.Errorf("%w: negative fault number", ErrProfile)
 		}
@@ -274,6 +275,7 @@ func (f Faults) or(o Faults) Faults {
 	f.DisconnectAtSheet = pick(f.DisconnectAtSheet, o.DisconnectAtSheet)
 	f.FreezeAtSheet = pick(f.FreezeAtSheet, o.FreezeAtSheet)
 	f.StopAtSheet = pick(f.StopAtSheet, o.StopAtSheet)
+	f.PageTooLongAtSheet = pick(f.PageTooLongAtSheet, o.PageTooLongAtSheet)
 	return f
 }
 
@@ -568,6 +570,8 @@ func (s *Server) nextDocument(w http.ResponseWriter, r *http.Request) {
 			fault, reason = "ScannerAdfMultipickDetected", "AdfMultipickDetected"
 		case s.f.CoverOpenAtSheet:
 			fault, reason = s.p.CoverState, "AdfCoverOpen"
+		case s.f.PageTooLongAtSheet:
+			fault, reason = "ScannerAdfDuplexPageTooLong", "AdfDuplexPageTooLong"
 		case s.f.StopAtSheet:
 			// The device gives up for a reason of its own; the feeder
 			// looks fine.

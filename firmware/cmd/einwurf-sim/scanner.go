@@ -114,7 +114,7 @@ func (s *simScanner) Close() error {
 
 // Faults a person can trigger from the simulation page, each at a sheet of
 // every job until cleared.
-var faultNames = []string{"jam", "double-feed", "cover-open", "empty", "disconnect", "freeze", "busy", "stop"}
+var faultNames = []string{"jam", "double-feed", "cover-open", "empty", "disconnect", "freeze", "busy", "stop", "page-too-long"}
 
 // setFault puts fault into effect at sheet (1-based; 0 means 2), over the
 // profile's own faults; "" or "clear" clears it.
@@ -144,6 +144,8 @@ func (s *simScanner) setFault(fault string, sheet int) error {
 		f.Busy503 = 1000 // more than any client waits for
 	case "stop":
 		f.StopAtSheet = sheet
+	case "page-too-long":
+		f.PageTooLongAtSheet = sheet
 	default:
 		return fmt.Errorf("unknown fault %q (have %v)", fault, faultNames)
 	}

@@ -86,7 +86,7 @@ func TestVisitAgainstEveryProfile(t *testing.T) {
 	}{
 		{"jam", 2, 0, "jam"}, {"double-feed", 2, 0, "double-feed"}, {"cover-open", 2, 0, "cover-open"},
 		{"empty", 0, 0, "feeder-empty"}, {"disconnect", 2, 1, "offline"}, {"freeze", 2, 1, "stalled"},
-		{"busy", 0, 0, "busy"}, {"stop", 2, 0, "stopped"},
+		{"busy", 0, 0, "busy"}, {"stop", 2, 0, "stopped"}, {"page-too-long", 2, 0, "page-too-long"},
 	} {
 		// Each fault against one of the profiles that report faults
 		// differently, in turn.

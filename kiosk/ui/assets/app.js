@@ -13,7 +13,7 @@ const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "//",
   ..."ABCDEFGHIJKLMNOPQRSTUVWXYZ"];
 const ENTRY_IDLE_MS = 90000; // the keypad forgets a number nobody finishes
 const PICTURES = { "jam": "jam", "double-feed": "double-feed", "cover-open": "cover-open",
-  "feeder-empty": "feeder-empty" };
+  "feeder-empty": "feeder-empty", "page-too-long": "page-too-long" };
 
 const cat = {};
 const ui = { lang: "de", entry: false, typed: "", askCancel: false, zoom: -1, big: false };

@@ -5,6 +5,7 @@ const labels = {
   "jam": "Papierstau", "double-feed": "Doppeleinzug", "cover-open": "Abdeckung offen",
   "empty": "Einzug leer", "disconnect": "Verbindung weg", "freeze": "Gerät hängt",
   "busy": "Gerät beschäftigt", "stop": "Gerät bricht ab",
+  "page-too-long": "Blatt zu lang",
 };
 
 async function send(body) {
