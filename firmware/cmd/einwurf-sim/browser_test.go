@@ -64,7 +64,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 
 	// The simulation page: every profile and every fault is a button.
 	run("open the simulation page", chromedp.Navigate(a.UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("fault-jam")))
-	poll("buttons", `document.querySelectorAll('button.profile').length >= 7 && document.querySelectorAll('button.fault').length === 8`)
+	poll("buttons", `document.querySelectorAll('button.profile').length >= 7 && document.querySelectorAll('button.fault').length === 9`)
 	run("switch to jam200", chromedp.Click(chromedp.ID("profile-jam200")))
 	poll("profile switched", `document.body.dataset.profile === 'jam200'`)
 	run("disconnect at sheet 2", chromedp.Click(chromedp.ID("fault-disconnect")))
