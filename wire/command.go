@@ -25,6 +25,11 @@ const (
 	CmdSupportBundle = "support-bundle"
 	CmdCheckUpdates  = "check-updates"
 	CmdRotateKey     = "rotate-key"
+	// CmdKeyEnrolled is the central's confirmation of a key rotation
+	// (Args["pub"]: the new public key, standard base64): the kiosk stops
+	// announcing the rotation. The monitor sends it by itself; operators
+	// do not.
+	CmdKeyEnrolled = "key-enrolled"
 )
 
 // Command result statuses.

@@ -62,6 +62,19 @@ func (m *Monitor) Send(ctx context.Context, by string, kioskIDs []string, kind s
 	if len(kioskIDs) == 0 {
 		return nil, ErrNoKiosks
 	}
+	return m.send(ctx, by, kioskIDs, kind, args)
+}
+
+// detailNotPublished is the audit log's detail of a command the broker did
+// not take (as far as the monitor knows).
+const detailNotPublished = "not published"
+
+// MonitorUser is the audit log's "by" of the commands the monitor sends by
+// itself (the confirmation of a key rotation).
+const MonitorUser = "monitor"
+
+// send signs, logs and publishes a checked command.
+func (m *Monitor) send(ctx context.Context, by string, kioskIDs []string, kind string, args map[string]string) ([]store.CommandRecord, error) {
 	pub := m.publisher()
 	var out []store.CommandRecord
 	for _, id := range kioskIDs {
@@ -88,7 +101,7 @@ func (m *Monitor) Send(ctx context.Context, by string, kioskIDs []string, kind s
 		}
 		if perr != nil {
 			m.cfg.Log.Warn("monitor: command not published", "kiosk", id, "seq", seq, "err", perr)
-			rec.Result, rec.Detail, rec.Answered = wire.ResultFailed, "not published", m.now()
+			rec.Result, rec.Detail, rec.Answered = wire.ResultFailed, detailNotPublished, m.now()
 			if err := m.cfg.Store.SetResult(ctx, id, seq, rec.Result, rec.Detail, rec.Answered); err != nil {
 				return out, err
 			}

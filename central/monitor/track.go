@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -309,6 +310,9 @@ func (m *Monitor) event(ctx context.Context, id string, e wire.Event, raw []byte
 func (m *Monitor) result(ctx context.Context, id string, pub ed25519.PublicKey, payload []byte) error {
 	var r wire.CommandResult
 	if err := wire.Verify(pub, wire.TypeCommandResult, payload, &r); err != nil {
+		if m.reannounced(ctx, id, pub, payload) {
+			return nil
+		}
 		return fmt.Errorf("%w: command result: %v", ErrMessage, err)
 	}
 	if r.KioskID != id {
@@ -333,9 +337,12 @@ func (m *Monitor) result(ctx context.Context, id string, pub ed25519.PublicKey, 
 	switch {
 	case rec == nil:
 		return fmt.Errorf("%w: result for unknown command %d", ErrMessage, r.Seq)
-	case rec.Result != "":
+	case rec.Kind != r.Kind && r.Status != wire.ResultRefused:
+		return fmt.Errorf("%w: result of a %s for a %s command", ErrMessage, r.Kind, rec.Kind)
+	case rec.Result != "" && rec.Detail != detailNotPublished:
 		// Answered already: a replay's refusal must not overwrite the
-		// first answer.
+		// first answer. (The monitor's own "not published" is no answer:
+		// a publish that timed out may still have reached the kiosk.)
 		return ErrStaleMsg
 	}
 	detail := r.Reason
@@ -351,6 +358,7 @@ func (m *Monitor) result(ctx context.Context, id string, pub ed25519.PublicKey, 
 				return err
 			}
 			detail = "new key enrolled"
+			defer m.confirmKey(ctx, id, kr.NewPub)
 		case wire.CmdSupportBundle:
 			if len(r.Data) > 0 {
 				if err := m.cfg.Store.AddEvent(ctx, id, m.now(), "support-bundle", wire.SeverityInfo, r.Data); err != nil {
@@ -384,4 +392,60 @@ func (m *Monitor) rollout(ctx context.Context, r wire.UpdateReport) error {
 		return nil
 	})
 	return err
+}
+
+// reannounced takes a key rotation the kiosk announces again, signed with
+// the key before the current one: the central enrolled the new key from an
+// earlier copy, but its confirmation did not reach the kiosk. It is
+// confirmed again only when the rotation answers a rotate-key command the
+// central sent and names the key enrolled now; anything else signed with a
+// retired key is not taken.
+func (m *Monitor) reannounced(ctx context.Context, id string, current ed25519.PublicKey, payload []byte) bool {
+	all, ok := m.cfg.Kiosks.(interface {
+		Keys(kioskID string) ([]ed25519.PublicKey, error)
+	})
+	if !ok {
+		return false
+	}
+	keys, err := all.Keys(id)
+	if err != nil {
+		return false
+	}
+	s, err := wire.OpenSigned(payload, wire.TypeCommandResult)
+	if err != nil {
+		return false
+	}
+	var r wire.CommandResult
+	var kr wire.KeyRotation
+	for _, k := range keys {
+		if k.Equal(current) || s.Verify(k, &r) != nil {
+			continue
+		}
+		if r.KioskID != id || r.Kind != wire.CmdRotateKey || r.Status != wire.ResultDone ||
+			json.Unmarshal(r.Data, &kr) != nil || !current.Equal(ed25519.PublicKey(kr.NewPub)) {
+			return false
+		}
+		cmds, err := m.cfg.Store.Commands(ctx, id, 200)
+		if err != nil {
+			return false
+		}
+		for _, c := range cmds {
+			if c.Seq == r.Seq && c.Kind == wire.CmdRotateKey {
+				m.confirmKey(ctx, id, current)
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// confirmKey tells the kiosk, signed, that its new key is enrolled, so it
+// stops announcing the rotation. A confirmation that is lost is sent again
+// when the kiosk announces again.
+func (m *Monitor) confirmKey(ctx context.Context, id string, pub ed25519.PublicKey) {
+	if _, err := m.send(ctx, MonitorUser, []string{id}, wire.CmdKeyEnrolled,
+		map[string]string{"pub": base64.StdEncoding.EncodeToString(pub)}); err != nil {
+		m.cfg.Log.Warn("monitor: key rotation not confirmed", "kiosk", id, "err", err)
+	}
 }

@@ -72,8 +72,12 @@ func (a *Appliance) startRemote(p Parts) error {
 	if err != nil {
 		return err
 	}
+	rotation, err := command.OpenPending(filepath.Join(p.KioskDir, "key-rotation"))
+	if err != nil {
+		return err
+	}
 	r.births = &command.Births{KioskID: p.KioskID, Version: p.Version, Slot: p.Slot, Site: p.Site, Key: r.Key, Seq: birthSeq}
-	r.handler = command.New(command.Config{KioskID: p.KioskID, CentralKey: p.Central.SignPub, Key: r.Key, Window: cmdWindow,
+	r.handler = command.New(command.Config{KioskID: p.KioskID, CentralKey: p.Central.SignPub, Key: r.Key, Window: cmdWindow, Rotation: rotation,
 		Publish: func(topic string, b []byte) error { return a.Uplink.PublishSigned(topic, b, false) },
 		Hooks: command.Hooks{Reboot: p.Reboot, Service: r.service, ResendStatus: r.resend,
 			SupportBundle: r.bundle, CheckUpdates: r.checkUpdates, RotateKey: r.rotate},
@@ -93,8 +97,11 @@ func (r *remote) ready() error {
 	return nil
 }
 
-// publishBirth is the uplink's OnConnect.
+// publishBirth is the uplink's OnConnect. A key rotation the central has
+// not confirmed goes first, so the central knows the key the birth is
+// signed with.
 func (r *remote) publishBirth() {
+	r.handler.Reannounce()
 	b, err := r.births.Next()
 	if err != nil {
 		r.a.log.Warn("einwurfd: birth not made", "err", err)

@@ -56,6 +56,10 @@ type Done string
 
 func (d Done) Error() string { return string(d) }
 
+// ReasonNotPending is the reason of a "done" result for a CmdKeyEnrolled
+// that names no pending rotation (confirmed already): it changed nothing.
+const ReasonNotPending = "not-pending"
+
 // allowedArgs lists, per kind, the arguments a command may carry.
 var allowedArgs = map[string][]string{
 	wire.CmdReboot:        nil,
@@ -65,6 +69,7 @@ var allowedArgs = map[string][]string{
 	wire.CmdSupportBundle: nil,
 	wire.CmdCheckUpdates:  nil,
 	wire.CmdRotateKey:     nil,
+	wire.CmdKeyEnrolled:   {"pub"},
 }
 
 // Parse checks a command message as it arrived and returns the command.
@@ -105,6 +110,11 @@ func Parse(data []byte, central ed25519.PublicKey, kioskID string, w *Window, no
 	}
 	if c.Kind == wire.CmdOutOfService && !wire.ValidServiceReason(c.Args["reason"]) {
 		return c, fmt.Errorf("%w: reason", ErrArgs)
+	}
+	if c.Kind == wire.CmdKeyEnrolled {
+		if _, err := ParseKeyArg(c.Args["pub"]); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -169,6 +179,13 @@ type Config struct {
 	// Window is the persisted anti-replay window of the commands carried
 	// out.
 	Window *Window
+	// Rotation keeps a key rotation until the central confirms it (nil:
+	// key-enrolled is answered "not supported" and nothing is announced
+	// again).
+	Rotation *Pending
+	// AnnounceMin and AnnounceMax bound the back-off with which Run
+	// publishes a pending rotation again (defaults 1 s and 5 min).
+	AnnounceMin, AnnounceMax time.Duration
 	// Publish sends a signed result to wire.CommandResultTopic; it may be
 	// called from Handle's goroutine and should queue when offline.
 	Publish func(topic string, payload []byte) error
@@ -186,6 +203,9 @@ type Handler struct {
 	mu      sync.Mutex // one command at a time: the sequence check and its store
 	queue   chan []byte
 	dropped atomic.Int64
+	// rotated is set when a rotation became pending (Run restarts its
+	// announcement back-off).
+	rotated atomic.Bool
 }
 
 // queueLen bounds the commands waiting; more are dropped (and counted):
@@ -206,15 +226,49 @@ func (h *Handler) Submit(payload []byte) {
 func (h *Handler) Dropped() int64 { return h.dropped.Load() }
 
 // Run handles submitted commands in arrival order until ctx is done.
+// While a key rotation is pending it publishes it again, after AnnounceMin,
+// then twice as long each time up to AnnounceMax.
 func (h *Handler) Run(ctx context.Context) {
+	wait := h.cfg.AnnounceMin
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case b := <-h.queue:
 			h.Handle(ctx, b)
+			if h.rotated.Swap(false) {
+				wait = h.cfg.AnnounceMin
+				t.Reset(wait)
+			}
+		case <-t.C:
+			if h.Reannounce() {
+				wait = min(2*wait, h.cfg.AnnounceMax)
+			} else {
+				wait = h.cfg.AnnounceMax
+			}
+			t.Reset(wait)
 		}
 	}
+}
+
+// Reannounce publishes the pending key rotation again, if there is one,
+// and reports whether there was (the appliance calls it at every connect).
+func (h *Handler) Reannounce() bool {
+	if h.cfg.Rotation == nil {
+		return false
+	}
+	msg, _ := h.cfg.Rotation.Get()
+	if msg == nil {
+		return false
+	}
+	if h.cfg.Publish != nil {
+		if err := h.cfg.Publish(wire.CommandResultTopic(h.cfg.KioskID), msg); err != nil {
+			h.cfg.Log.Warn("command: key rotation not announced", "err", err)
+		}
+	}
+	return true
 }
 
 // New returns a Handler.
@@ -227,6 +281,12 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AnnounceMin <= 0 {
+		cfg.AnnounceMin = time.Second
+	}
+	if cfg.AnnounceMax < cfg.AnnounceMin {
+		cfg.AnnounceMax = max(5*time.Minute, cfg.AnnounceMin)
 	}
 	return &Handler{cfg: cfg, queue: make(chan []byte, queueLen)}
 }
@@ -251,6 +311,15 @@ func (h *Handler) Handle(ctx context.Context, data []byte) wire.CommandResult {
 		}
 	}
 	b, err := wire.Sign(key, wire.TypeCommandResult, res)
+	if err == nil && res.Status == wire.ResultDone && res.Kind == wire.CmdRotateKey && h.cfg.Rotation != nil {
+		// Kept until the central confirms: if this answer is lost, the
+		// copies Run publishes again still prove the new key.
+		if err = h.cfg.Rotation.Set(b); err != nil {
+			h.cfg.Log.Error("command: rotation not kept for announcing again", "err", err)
+		} else {
+			h.rotated.Store(true)
+		}
+	}
 	if err == nil && h.cfg.Publish != nil {
 		err = h.cfg.Publish(wire.CommandResultTopic(h.cfg.KioskID), b)
 	}
@@ -372,6 +441,26 @@ func (h *Handler) run(ctx context.Context, c wire.Command, res *wire.CommandResu
 			return err
 		}
 		res.Data, _ = json.Marshal(wire.KeyRotation{NewPub: nk.Public().(ed25519.PublicKey)})
+		return nil
+	case wire.CmdKeyEnrolled:
+		if h.cfg.Rotation == nil {
+			return ErrNoHook
+		}
+		pub, err := ParseKeyArg(c.Args["pub"])
+		if err != nil {
+			return err
+		}
+		ok, err := h.cfg.Rotation.Confirm(pub)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Confirmed before (the central said it twice), or an older
+			// rotation's key: nothing to end.
+			res.Reason = ReasonNotPending
+		} else {
+			h.cfg.Log.Info("command: key rotation confirmed by the central")
+		}
 		return nil
 	}
 	return ErrKind

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ type dashboard struct {
 	URL     string
 	// DB is the database file (for einwurf-central useradd).
 	DB string
+	// Keys is the central's register of kiosk keys.
+	Keys *keys.Register
 }
 
 // startDashboard starts the monitor beside the simulated kiosk: it follows
@@ -36,7 +39,7 @@ type dashboard struct {
 // broker does): another program, or another simulation, may hold the
 // default.
 func (s *simulation) startDashboard(ctx context.Context, addr string, movable bool, centralDir string, central *keys.Central, reg *keys.Register,
-	brokerURL, centralSecret string, log *slog.Logger) error {
+	brokerURL, centralSecret string, centralTLS *tls.Config, log *slog.Logger) error {
 	db := filepath.Join(centralDir, "central.db")
 	st, err := sqlite.Open(ctx, db, sqlite.Options{})
 	if err != nil {
@@ -52,7 +55,7 @@ func (s *simulation) startDashboard(ctx context.Context, addr string, movable bo
 	go func() {
 		defer close(done)
 		err := m.Run(ctx, ingest.ClientOptions{Brokers: []string{brokerURL}, ClientID: "monitor-sim",
-			Username: broker.CentralUser, Password: centralSecret})
+			Username: broker.CentralUser, Password: centralSecret, TLS: centralTLS})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Warn("einwurf-sim: monitor ended", "err", err)
 		}
@@ -76,6 +79,6 @@ func (s *simulation) startDashboard(ctx context.Context, addr string, movable bo
 		cancel()
 		<-done
 	})
-	s.dashboard = &dashboard{Monitor: m, Store: st, URL: "http://" + ln.Addr().String() + "/", DB: db}
+	s.dashboard = &dashboard{Monitor: m, Store: st, URL: "http://" + ln.Addr().String() + "/", DB: db, Keys: reg}
 	return nil
 }

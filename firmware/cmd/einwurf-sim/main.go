@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,20 @@ type flags struct {
 	// Tests only (no command-line flag): the watchdog's time-out and pet
 	// interval and the device loop's interval (0: the appliance's default).
 	dogTimeout, dogInterval, deviceInterval time.Duration
+	// ext (tests only) routes the kiosk, the ingest and the monitor
+	// through another broker (a real mosquitto) instead of the embedded
+	// one.
+	ext *externalBroker
+}
+
+// externalBroker is a broker the simulation's parts use instead of the
+// embedded one (tests only: mosquitto with its TLS and ACL).
+type externalBroker struct {
+	KioskURL, CentralURL string
+	// KioskTLS lets the kiosk in (its certificate and the broker's ACL)
+	// and returns its TLS configuration.
+	KioskTLS   func(kioskID string) (*tls.Config, error)
+	CentralTLS *tls.Config
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -152,12 +153,20 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { s.broker.Close() })
+	kioskURL, centralURL := s.broker.URL(), s.broker.URL()
+	var kioskTLS, centralTLS *tls.Config
+	if f.ext != nil {
+		kioskURL, centralURL, centralTLS = f.ext.KioskURL, f.ext.CentralURL, f.ext.CentralTLS
+		if kioskTLS, err = f.ext.KioskTLS(kioskID); err != nil {
+			return nil, err
+		}
+	}
 
 	// The central's ingest, in-process.
 	s.inbox = filepath.Join(centralDir, "inbox")
 	// The dashboard's store is the ingest's ledger too: one central
 	// database, as einwurf-central's -db.
-	if err := s.startDashboard(ctx, f.dashboard, !f.dashboardSet, centralDir, central, reg, s.broker.URL(), centralSecret, log); err != nil {
+	if err := s.startDashboard(ctx, f.dashboard, !f.dashboardSet, centralDir, central, reg, centralURL, centralSecret, centralTLS, log); err != nil {
 		return nil, err
 	}
 	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: s.inbox, Ledger: s.dashboard.Store,
@@ -173,8 +182,8 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	}
 	ingestDone := make(chan struct{})
 	go func() {
-		ingest.Run(ctx, ingest.ClientOptions{Brokers: []string{s.broker.URL()}, ClientID: "ingest-sim",
-			Username: broker.CentralUser, Password: centralSecret}, in, "ingest", 2)
+		ingest.Run(ctx, ingest.ClientOptions{Brokers: []string{centralURL}, ClientID: "ingest-sim",
+			Username: broker.CentralUser, Password: centralSecret, TLS: centralTLS}, in, "ingest", 2)
 		close(ingestDone)
 	}()
 	s.closers = append(s.closers, func() { cancel(); <-ingestDone })
@@ -203,7 +212,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		return nil, err
 	}
 	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key, Site: "simulation",
-		Version: version, Brokers: []string{s.broker.URL()}, Username: kioskID, Password: kioskSecret,
+		Version: version, Brokers: []string{kioskURL}, TLS: kioskTLS, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
 		Scanner: s.scanner,
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
