@@ -12,6 +12,11 @@ import (
 // TypeStaffList is the signature domain of a StaffList.
 const TypeStaffList = "staff-list"
 
+// StaffListTopic carries the central's signed StaffList to one kiosk,
+// retained: a kiosk gets the newest list at every connect, also after being
+// offline or at its first start, and keeps it only when its Seq is newer.
+func StaffListTopic(kioskID string) string { return CentralPrefix(kioskID) + "/staff-list" }
+
 // StaffList is who may open a kiosk's service mode, signed by the central:
 // staff badges as salted hashes of their numbers (a Wiegand reader sends
 // digits only, so it never carries a customer number, which has a letter),

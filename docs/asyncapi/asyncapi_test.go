@@ -36,7 +36,7 @@ var notMQTT = map[string]string{
 }
 
 // notMQTTTypes are signature domains of messages that are not MQTT messages.
-var notMQTTTypes = map[string]bool{wire.TypeStatement: true, wire.TypeStaffList: true}
+var notMQTTTypes = map[string]bool{wire.TypeStatement: true}
 
 // enums ties groups of wire's constants to the enum of a schema property:
 // constant name prefix → schema, property.
@@ -243,6 +243,9 @@ func samples(t *testing.T) map[string][]sample {
 				Version: "1.3.0", Kind: "bundle", MetadataURL: "https://central.example/tuf/", TargetsURL: "https://central.example/targets/"}),
 			signed("update-ack", wire.UpdateOfferTopic(kiosk), wire.TypeUpdateAck,
 				wire.UpdateAck{KioskID: kiosk, RolloutID: "r1", Version: "1.3.0", State: wire.UpdateTrial, Time: now})},
+		"StaffListTopic": {signed("staff-list", wire.StaffListTopic(kiosk), wire.TypeStaffList,
+			wire.StaffList{Seq: 3, Issued: now, Salt: strings.Repeat("0f", 16), Badges: []string{sha},
+				PINs: []wire.PINSlot{{Slot: 1, Salt: []byte("0123456789abcdef"), Hash: []byte("fedcba9876543210"), Time: 2, MemoryKiB: 19 << 10, Threads: 1}}})},
 	}
 }
 

@@ -121,7 +121,12 @@ type Appliance struct {
 	logs       *service.LogRing
 	printer    printer.Printer
 	visitsSeen int64
-	update     atomic.Pointer[update.Service]
+	// staff is the staff list in use, staffPath its file, staffIn the
+	// lists the central pushes (stafflist.go).
+	staff     *service.Staff
+	staffPath string
+	staffIn   chan []byte
+	update    atomic.Pointer[update.Service]
 	// offer is an update offer that came before the update service ran.
 	offer atomic.Pointer[[]byte]
 	// remote carries out the central's commands (commands.go).
@@ -190,9 +195,11 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if err := a.startRemote(p); err != nil {
 		return nil, err
 	}
+	a.staffIn = make(chan []byte, staffInLen)
 	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
 		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version,
-		OnUpdateOffer: a.offerUpdate, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered})
+		OnUpdateOffer: a.offerUpdate, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered,
+		OnStaffList: a.staffListIn})
 	for _, f := range early {
 		f()
 	}
@@ -207,6 +214,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if err := a.startService(&p); err != nil {
 		return nil, err
 	}
+	go a.takeStaffLists(ctx)
 	sealer := &submit.Sealer{KioskID: a.KioskID, Key: p.Key, CurrentKey: a.remote.Key, Recipient: recipient, Spool: a.Spool, Kick: a.Uplink.Kick}
 	a.Kiosk, err = session.New(session.Config{Scanner: a.scan, Submitter: sealer,
 		WorkDir: filepath.Join(p.KioskDir, "visits"), Document: document.DefaultOptions(), RemoveBlank: p.Config.RemoveBlank,

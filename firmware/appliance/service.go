@@ -68,6 +68,7 @@ func (a *Appliance) startService(p *Parts) error {
 	if path == "" {
 		path = filepath.Join(p.KioskDir, "staff-list.json")
 	}
+	a.staff, a.staffPath = staff, path
 	if err := staff.LoadFile(path); err != nil {
 		a.log.Warn("einwurfd: no staff list: service mode cannot be logged into", "err", err)
 	}

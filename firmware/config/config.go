@@ -107,6 +107,16 @@ type Config struct {
 	RemoveBlank bool `json:"remove_blank"`
 	// Update configures over-the-air updates (nil: none; docs/update.md).
 	Update *Update `json:"update,omitempty"`
+	// Service configures service mode for facilities staff.
+	Service Service `json:"service"`
+}
+
+// Service configures service mode (kiosk/service).
+type Service struct {
+	// BadgeReader is the staff badge reader: "wiegand" (a reader on the
+	// profile's Wiegand D0/D1 lines, next to the customers' imager) or
+	// "" (none: staff log in with a PIN).
+	BadgeReader string `json:"badge_reader,omitempty"`
 }
 
 // Update configures over-the-air updates of the application bundle. They
@@ -274,6 +284,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: reader mode %q (ssi or plain)", ErrInvalid, c.Reader.Mode)
 	case c.Reader.Baud < 0 || c.Reader.Baud > 921600:
 		return fmt.Errorf("%w: reader baud %d", ErrInvalid, c.Reader.Baud)
+	}
+	switch c.Service.BadgeReader {
+	case "":
+	case "wiegand":
+		if c.Reader.Kind == "wiegand" {
+			return fmt.Errorf("%w: service.badge_reader \"wiegand\": the Wiegand lines already carry the customers' reader (reader.kind); a badge reader needs reader.kind \"imager\"", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: service.badge_reader %q (\"wiegand\" or none)", ErrInvalid, c.Service.BadgeReader)
 	}
 	if c.Scanner.URL != "" {
 		if u, err := url.Parse(c.Scanner.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

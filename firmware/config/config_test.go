@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,6 +39,8 @@ func TestParseBad(t *testing.T) {
 		`{"reader":{"kind":"laser"}}`,
 		`{"reader":{"kind":"imager","mode":"morse"}}`,
 		`{"kiosk_id":"KIOSK-1"}`,
+		`{"service":{"badge_reader":"imager"}}`,
+		`{"reader":{"kind":"wiegand"},"service":{"badge_reader":"wiegand"}}`,
 		`{"kiosk_id":"../../etc"}`,
 		`{"kiosk_id":"k/1"}`,
 		`{"kiosk_id":"-k"}`,
@@ -65,4 +68,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a configuration that does not validate")
 		}
 	})
+}
+
+// A Wiegand badge reader next to the customers' imager is accepted.
+func TestServiceBadgeReader(t *testing.T) {
+	c, err := Parse([]byte(`{"service":{"badge_reader":"wiegand"}}`))
+	if err != nil || c.Service.BadgeReader != "wiegand" || c.Reader.Kind != "imager" {
+		t.Fatalf("%+v %v", c.Service, err)
+	}
+	if _, err := Parse([]byte(`{"reader":{"kind":"wiegand"},"service":{"badge_reader":"wiegand"}}`)); !errors.Is(err, ErrInvalid) ||
+		!strings.Contains(err.Error(), "service.badge_reader") {
+		t.Fatalf("two readers on the Wiegand lines: %v", err)
+	}
 }

@@ -98,6 +98,10 @@ type Config struct {
 	// came, unverified (the command handler checks it). It is called from
 	// the MQTT client's handler and must not block. May be nil.
 	OnCommand func(payload []byte)
+	// OnStaffList receives each message on the kiosk's staff list topic
+	// (wire.StaffListTopic, retained) as it came, unverified (service
+	// mode checks it). It must not block. May be nil.
+	OnStaffList func(payload []byte)
 	// Now is the clock for event and telemetry time stamps; nil uses
 	// time.Now. Only stamps: every time-out uses the monotonic clock, so a
 	// jump of the wall clock does not stall or hurry a transfer.
@@ -272,6 +276,11 @@ func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case wire.CommandTopic(u.cfg.KioskID):
 		if u.cfg.OnCommand != nil {
 			u.cfg.OnCommand(m.Payload())
+		}
+		return
+	case wire.StaffListTopic(u.cfg.KioskID):
+		if u.cfg.OnStaffList != nil {
+			u.cfg.OnStaffList(m.Payload())
 		}
 		return
 	default:

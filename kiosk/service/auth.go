@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/einwurf/einwurf/internal/atomicfile"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -21,6 +22,12 @@ var (
 	// ErrNoStaffList means the kiosk has no valid staff list: nobody can
 	// log in until the central sends one.
 	ErrNoStaffList = errors.New("service: no staff list")
+	// ErrStaleList refuses a staff list older than the one held (a replay
+	// of a withdrawn list, say).
+	ErrStaleList = errors.New("service: staff list older than the one held")
+	// ErrSameList means the list is the one held already (a retained
+	// message delivered again at a reconnect): nothing to do.
+	ErrSameList = errors.New("service: staff list already held")
 )
 
 // LockedError is returned while PIN entry is locked after failed tries.
@@ -73,6 +80,44 @@ func (s *Staff) Load(signed []byte) error {
 	}
 	s.list = &l
 	return nil
+}
+
+// Update takes a signed staff list the central sent: it is verified with
+// the central's key and must be newer than the one held (ErrSameList for
+// the same sequence, ErrStaleList for an older one). It is stored at path
+// (temp → fsync → rename → fsync of the folder) before it is used, so a
+// restart keeps it; a list refused, or not stored, changes nothing. It
+// returns the list's sequence number.
+func (s *Staff) Update(signed []byte, path string) (uint64, error) {
+	l, err := wire.OpenStaffList(s.pub, signed)
+	if err != nil {
+		return 0, fmt.Errorf("service: staff list: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.list != nil {
+		switch {
+		case l.Seq == s.list.Seq:
+			return l.Seq, ErrSameList
+		case l.Seq < s.list.Seq:
+			return l.Seq, fmt.Errorf("%w: %d, held %d", ErrStaleList, l.Seq, s.list.Seq)
+		}
+	}
+	if err := atomicfile.Write(path, signed, 0o600); err != nil {
+		return l.Seq, fmt.Errorf("service: staff list not stored: %w", err)
+	}
+	s.list = &l
+	return l.Seq, nil
+}
+
+// Seq is the sequence number of the list held (0: none).
+func (s *Staff) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.list == nil {
+		return 0
+	}
+	return s.list.Seq
 }
 
 // LoadFile loads the signed staff list at path.

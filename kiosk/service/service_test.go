@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -344,4 +345,58 @@ func BenchmarkPINCheck(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/try")
+}
+
+// TestStaffUpdate: a pushed list is stored (atomically) and used; the same
+// list again is nothing to do; an older or foreign-signed one is refused
+// and changes neither the list in use nor the file.
+func TestStaffUpdate(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	salt := hex.EncodeToString(make([]byte, 16))
+	list := func(k ed25519.PrivateKey, seq uint64, badge string) []byte {
+		b, err := wire.SignStaffList(k, wire.StaffList{Seq: seq, Salt: salt, Badges: []string{wire.BadgeHash(salt, badge)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	path := filepath.Join(t.TempDir(), "staff-list.json")
+	s := NewStaff(pub, nil)
+	if _, err := s.Badge(testBadge); !errors.Is(err, ErrNoStaffList) {
+		t.Fatalf("no list: %v", err)
+	}
+	v5 := list(key, 5, testBadge)
+	if seq, err := s.Update(v5, path); err != nil || seq != 5 || s.Seq() != 5 {
+		t.Fatalf("update: %d %v", seq, err)
+	}
+	if _, err := s.Badge(testBadge); err != nil {
+		t.Fatalf("badge after update: %v", err)
+	}
+	if _, err := s.Update(v5, path); !errors.Is(err, ErrSameList) {
+		t.Fatalf("same list: %v", err)
+	}
+	for name, c := range map[string]struct {
+		b    []byte
+		want error
+	}{
+		"older":   {list(key, 4, "99999999"), ErrStaleList},
+		"foreign": {list(other, 9, "99999999"), wire.ErrSignature},
+		"garbage": {[]byte(`{"type":"staff-list"}`), wire.ErrMalformed},
+	} {
+		if _, err := s.Update(c.b, path); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, v5) || s.Seq() != 5 {
+			t.Errorf("%s changed the list (seq %d)", name, s.Seq())
+		}
+		if _, err := s.Badge("99999999"); !errors.Is(err, ErrNotStaff) {
+			t.Errorf("%s: its badge works: %v", name, err)
+		}
+	}
+	// A restart reads the stored list.
+	r := NewStaff(pub, nil)
+	if err := r.LoadFile(path); err != nil || r.Seq() != 5 {
+		t.Fatalf("after restart: %d %v", r.Seq(), err)
+	}
 }

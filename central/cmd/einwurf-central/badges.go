@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/einwurf/einwurf/central/keys"
@@ -63,6 +66,59 @@ func init() {
 					return err
 				}
 				fmt.Fprintf(e.Stderr, "staff list %d: %d badges, %d PINs → %s\n", l.Seq, len(l.Badges), len(l.PINs), *out)
+				return nil
+			}
+		}})
+}
+
+func init() {
+	register(subcommand{Name: "staff-push",
+		Synopsis: "send a signed staff list to kiosks (retained on each kiosk's staff-list topic)",
+		Setup: func(fs *flag.FlagSet, e *env) func(context.Context) error {
+			keyDir := keysFlag(fs)
+			list := fs.String("list", "", "the signed staff list (output of einwurf-central badges)")
+			kiosks := fs.String("kiosk", "", "kiosk ids, comma-separated")
+			mf := mqttFlags(fs, "staff-push")
+			return func(ctx context.Context) error {
+				if *list == "" || *kiosks == "" {
+					return errors.New("staff-push: -list and -kiosk are required")
+				}
+				c, err := keys.Load(*keyDir)
+				if err != nil {
+					return err
+				}
+				b, err := os.ReadFile(*list)
+				if err != nil {
+					return err
+				}
+				// Only a list this central signed goes out: a kiosk would
+				// refuse any other, and say so with an alarm.
+				l, err := wire.OpenStaffList(c.SignKey.Public().(ed25519.PublicKey), bytes.TrimSpace(b))
+				if err != nil {
+					return fmt.Errorf("staff-push: %s: %w", *list, err)
+				}
+				ids := strings.Split(*kiosks, ",")
+				for _, id := range ids {
+					if !wire.ValidID(id) {
+						return fmt.Errorf("staff-push: kiosk id %q", id)
+					}
+				}
+				o, err := mf.options()
+				if err != nil {
+					return err
+				}
+				cl := mqtt.NewClient(o.MQTTOptions().SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second))
+				if t := cl.Connect(); !t.WaitTimeout(15*time.Second) || t.Error() != nil {
+					return fmt.Errorf("staff-push: connect: %v", t.Error())
+				}
+				defer cl.Disconnect(100)
+				for _, id := range ids {
+					t := cl.Publish(wire.StaffListTopic(id), 1, true, bytes.TrimSpace(b))
+					if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+						return fmt.Errorf("staff-push: %s: %v", id, t.Error())
+					}
+				}
+				fmt.Fprintf(e.Stdout, "staff list %d (%d badges, %d PINs) sent to %d kiosk(s)\n", l.Seq, len(l.Badges), len(l.PINs), len(ids))
 				return nil
 			}
 		}})

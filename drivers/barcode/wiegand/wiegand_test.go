@@ -13,6 +13,7 @@ import (
 	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/board/sim"
 	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/drivers/barcode/wiegand/wiegandtest"
 	"periph.io/x/conn/v3/gpio"
 )
 
@@ -57,17 +58,7 @@ func loadRecording(t *testing.T, name string) []sim.Event {
 // synth builds the edges of a frame from a bit string: pulse width,
 // interval between pulse starts.
 func synth(bits string, t0, width, interval time.Duration) []sim.Event {
-	var evs []sim.Event
-	t := t0
-	for _, b := range bits {
-		s := board.WiegandD0
-		if b == '1' {
-			s = board.WiegandD1
-		}
-		evs = append(evs, sim.Event{Signal: s, Level: gpio.Low, At: t}, sim.Event{Signal: s, Level: gpio.High, At: t + width})
-		t += interval
-	}
-	return evs
+	return wiegandtest.Pulses(bits, t0, width, interval)
 }
 
 func setup(t *testing.T, cfg Config) (*sim.Board, *Reader) {

@@ -31,6 +31,11 @@ var errNeedConfig = errors.New("a kiosk needs -config (broker, certificates, cen
 // configuration names it: the board profile's GPIO lines, watchdog and
 // UART, the USB (or network) scanner, the TLS broker connection.
 func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appliance, error) {
+	return startOn(ctx, f, log, kioskMachine)
+}
+
+// startOn is startBoard on the hardware m opens.
+func startOn(ctx context.Context, f flags, log *slog.Logger, m machine) (*appliance.Appliance, error) {
 	if f.config == "" {
 		return nil, errNeedConfig
 	}
@@ -53,7 +58,7 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 	if err != nil {
 		return nil, err
 	}
-	brd, err := board.Open(profile)
+	brd, err := m.openBoard(profile)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", profile.Name, err)
 	}
@@ -62,7 +67,12 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 		brd.Close()
 		return nil, err
 	}
-	scan, host, err := openScanner(cfg.Scanner)
+	badges, err := openBadges(brd, cfg.Service, log)
+	if err != nil {
+		brd.Close()
+		return nil, err
+	}
+	scan, host, err := openScanner(cfg.Scanner, m.openUSB)
 	if err != nil {
 		brd.Close()
 		return nil, err
@@ -72,11 +82,15 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 		brd.Close()
 		return nil, err
 	}
-	a, err := appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
+	parts := appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key,
 		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
 		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log,
-		Speaker: speech.NewEspeak(log), Printer: openPrinter(host, log), Reboot: appliance.SystemReboot,
-		Update: up})
+		Speaker: speech.NewEspeak(log), Printer: openPrinter(host, m.openUSB, log), Reboot: appliance.SystemReboot,
+		Update: up, Service: appliance.ServiceParts{Badges: badges}}
+	if m.tune != nil {
+		m.tune(&parts)
+	}
+	a, err := appliance.Start(ctx, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +105,9 @@ func startBoard(ctx context.Context, f flags, log *slog.Logger) (*appliance.Appl
 // interface (7/1/2). Without USB the kiosk shows the receipt on the screen
 // only; a printer unplugged reports itself offline, and the customer is
 // told before scanning.
-func openPrinter(host usb.Host, log *slog.Logger) printer.Printer {
+func openPrinter(host usb.Host, openUSB func() (usb.Host, error), log *slog.Logger) printer.Printer {
 	if host == nil {
-		h, err := usb.OpenLibUSB()
+		h, err := openUSB()
 		if err != nil {
 			log.Warn("einwurfd: no USB, no receipt printer", "err", err)
 			return nil
@@ -105,7 +119,7 @@ func openPrinter(host usb.Host, log *slog.Logger) printer.Printer {
 
 // openScanner picks the network eSCL scanner the configuration names, or
 // the first IPP-over-USB scanner (then it also returns the USB host).
-func openScanner(c config.Scanner) (scanner.Scanner, usb.Host, error) {
+func openScanner(c config.Scanner, openUSB func() (usb.Host, error)) (scanner.Scanner, usb.Host, error) {
 	rules := escl.KnownQuirks()
 	for i, r := range c.Quirks {
 		if err := r.Check(); err != nil {
@@ -120,7 +134,7 @@ func openScanner(c config.Scanner) (scanner.Scanner, usb.Host, error) {
 	if c.URL != "" {
 		return escl.New(&http.Client{}, c.URL, escl.WithQuirkRules(rules), timeouts), nil, nil
 	}
-	host, err := usb.OpenLibUSB()
+	host, err := openUSB()
 	if err != nil {
 		return nil, nil, fmt.Errorf("usb: %w", err)
 	}

@@ -22,10 +22,10 @@ func TestOpenScannerFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, _, err := openScanner(config.Scanner{URL: s.URL(), Quirks: []escl.QuirkRule{{Source: "matches nothing"}}}); !errors.Is(err, escl.ErrQuirks) {
+	if _, _, err := openScanner(config.Scanner{URL: s.URL(), Quirks: []escl.QuirkRule{{Source: "matches nothing"}}}, kioskMachine.openUSB); !errors.Is(err, escl.ErrQuirks) {
 		t.Fatalf("a rule matching nothing: %v", err)
 	}
-	sc, _, err := openScanner(config.Scanner{URL: s.URL(), Stall: config.Duration(300 * time.Millisecond)})
+	sc, _, err := openScanner(config.Scanner{URL: s.URL(), Stall: config.Duration(300 * time.Millisecond)}, kioskMachine.openUSB)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,162 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/drivers/barcode/wiegand"
+	"github.com/einwurf/einwurf/drivers/barcode/wiegand/wiegandtest"
+	"github.com/einwurf/einwurf/kiosk/service"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// Staff badges of these tests (Wiegand 26-bit numbers).
+const (
+	staffBadge = 12345678
+	otherBadge = 7654321
+)
+
+// staffList signs a list of the badges with key.
+func staffList(t *testing.T, key ed25519.PrivateKey, seq uint64, badges ...uint64) []byte {
+	t.Helper()
+	l := wire.StaffList{Seq: seq, Issued: time.Now().UTC(), Salt: hex.EncodeToString([]byte("0123456789abcdef"))}
+	for _, b := range badges {
+		l.Badges = append(l.Badges, wire.BadgeHash(l.Salt, padBadge(b)))
+	}
+	s, err := wire.SignStaffList(key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// padBadge is the badge number as the 26-bit format reads it: 8 digits.
+func padBadge(n uint64) string {
+	s := strings.Repeat("0", 8) + uintText(n)
+	return s[len(s)-8:]
+}
+
+func uintText(n uint64) string {
+	var b []byte
+	for {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+		if n == 0 {
+			return string(b)
+		}
+	}
+}
+
+// serviceState is GET /service/api/state.
+func (k *testKiosk) serviceState() service.Snapshot {
+	var s struct {
+		Mode service.Snapshot `json:"mode"`
+	}
+	k.get("service/api/state", &s)
+	return s.Mode
+}
+
+// badge holds a staff badge to the Wiegand reader on the panel's lines.
+func (k *testKiosk) badge(n uint64) {
+	k.t.Helper()
+	if err := wiegandtest.Present(k.board, wiegand.Format26.Bits, n); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// pushStaffList publishes a signed staff list as the central does
+// (einwurf-central staff-push): retained, on the kiosk's staff list topic.
+func (k *testKiosk) pushStaffList(b []byte) {
+	k.t.Helper()
+	if tok := k.pub.Publish(wire.StaffListTopic(testKioskID), 1, true, b); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		k.t.Fatalf("publish staff list: %v", tok.Error())
+	}
+}
+
+// TestStaffBadgeOnTheKiosk: einwurfd with service.badge_reader "wiegand"
+// reads staff badges on the panel's Wiegand lines (26-bit frames pulsed on
+// board/sim's GPIO lines) while the imager on the UART stays the
+// customers' reader; the staff list comes from the central over mosquitto
+// (retained, signed), is stored and used at once; an older or
+// foreign-signed list is refused with an alarm and changes nothing.
+func TestStaffBadgeOnTheKiosk(t *testing.T) {
+	k := startTestKiosk(t, kioskOptions{})
+	if !waitFor(10*time.Second, func() bool { return k.view().NotReady == "" }) {
+		t.Fatalf("not ready at start: %+v", k.view())
+	}
+	// The imager is the customers' reader: a number read on it starts a
+	// visit. A badge outside service mode opens nothing and starts nothing.
+	k.badge(staffBadge)
+	if _, err := k.uart.Write([]byte("035F083761\r")); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return k.view().State == "identified" }) {
+		t.Fatalf("a number read on the imager started no visit: %+v", k.view())
+	}
+	if s := k.serviceState(); s.State != service.Closed {
+		t.Fatalf("a badge outside service mode: %+v", s)
+	}
+
+	// The key: service mode, locked; the visit is wiped.
+	if err := k.board.DriveAsserted(board.ServiceKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return k.serviceState().State == service.Locked }) {
+		t.Fatalf("key turned: %+v", k.serviceState())
+	}
+	k.event("service.visit-wiped", "")
+	// No staff list yet: nobody gets in.
+	k.badge(staffBadge)
+	k.event("service.login", "result=no-staff-list")
+
+	// The central pushes its list.
+	listPath := filepath.Join(k.data, "kiosk", "staff-list.json")
+	v10 := staffList(t, k.central.SignKey, 10, staffBadge)
+	k.pushStaffList(v10)
+	k.event("service.staff-list", "seq=10")
+	if b, err := os.ReadFile(listPath); err != nil || !bytes.Equal(b, v10) {
+		t.Fatalf("the pushed list is not stored: %v", err)
+	}
+	k.badge(staffBadge)
+	login := k.event("service.login", "result=ok")
+	if !strings.Contains(login, "who=badge:") || strings.Contains(login, padBadge(staffBadge)) {
+		t.Fatalf("login event: %s", login)
+	}
+	if s := k.serviceState(); s.State != service.Open || s.Who != "badge" {
+		t.Fatalf("after the badge: %+v", s)
+	}
+	if r, err := http.Post(k.a.UIURL+"service/api/logout", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != 200 {
+		t.Fatalf("logout: %v %v", r, err)
+	}
+
+	// An older list (a replay) and one signed by someone else: refused,
+	// reported, nothing changed: their badge does not open, ours does.
+	_, foreign, _ := ed25519.GenerateKey(nil)
+	for _, c := range []struct {
+		list  []byte
+		cause string
+	}{{staffList(t, k.central.SignKey, 5, otherBadge), "stale"}, {staffList(t, foreign, 20, otherBadge), "signature"}} {
+		k.pushStaffList(c.list)
+		k.event("service.staff-list-refused", `"detail":"`+c.cause+`"`)
+		if b, _ := os.ReadFile(listPath); !bytes.Equal(b, v10) {
+			t.Fatalf("a %s list changed the stored one", c.cause)
+		}
+		k.badge(otherBadge)
+		k.event("service.login", "result=not-staff")
+	}
+	k.badge(staffBadge)
+	k.event("service.login", "result=ok")
+	if got := k.a.Uplink.Stats(); got.Dropped != 0 {
+		t.Logf("uplink dropped %d", got.Dropped)
+	}
+}
