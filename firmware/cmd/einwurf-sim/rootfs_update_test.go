@@ -224,3 +224,72 @@ func TestRootfsUpdateThroughTheAppliance(t *testing.T) {
 		t.Fatalf("rolled back with %+v", st)
 	}
 }
+
+// "Check for updates now" through the real command path: the dashboard's
+// signed command reaches the kiosk over MQTT, the updater asks the TUF
+// repository now; with nothing newer the result is done/"no-update";
+// with a newer image in the repository (and no rollout) the result is
+// done and the normal flow follows: download, switch, reboot, trial boot,
+// the central's acknowledgement of the kiosk's own update, commit.
+func TestCheckForUpdatesNow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	v1 := bytes.Repeat([]byte("rootfs 1.0 check now\n"), 60000)
+	b := newRootfsBoard(t, dir, v1)
+	repo := release.Repo{Dir: filepath.Join(b.dataDir, "central", "tuf"), Keys: filepath.Join(b.dataDir, "central", "tuf-keys")}
+	must(t, repo.Init(3, 2))
+	root, _ := repo.RootJSON()
+	must(t, os.WriteFile(filepath.Join(dir, "sys", "root.json"), root, 0o644))
+
+	s, err := startSim(ctx, flags{demo: true, data: b.dataDir, config: b.configFile}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+		k, err := st.Kiosk(ctx, id)
+		return err == nil && k.Online
+	})
+	check := func() store.CommandRecord {
+		t.Helper()
+		recs, err := m.Send(ctx, "test", []string{id}, wire.CmdCheckUpdates, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return answered(t, st, id, recs[0].Seq)
+	}
+	if r := check(); r.Result != wire.ResultDone || r.Detail != "no-update" {
+		t.Fatalf("check with nothing newer: %+v", r)
+	}
+	if st := b.state(); st.Phase != "" {
+		t.Fatalf("a check that found nothing left state %+v", st)
+	}
+
+	v2 := bytes.Repeat([]byte("rootfs 2.0 check now\n"), 60000)
+	f := filepath.Join(dir, "rootfs-2.0.img")
+	must(t, os.WriteFile(f, v2, 0o644))
+	must(t, repo.Add("rootfs-2.0.img", f, "2.0", ota.KindRootfs))
+	// Now the check finds 2.0: done, and the update runs.
+	if r := check(); r.Result != wire.ResultDone || r.Detail != "" {
+		t.Fatalf("check with 2.0 in the repository: %+v", r)
+	}
+	select {
+	case <-s.restart:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("no reboot after the check found 2.0 (state %+v)", b.state())
+	}
+	s.Close()
+	b.wantEnv("after the switch", map[string]string{ota.VarSlot: "b", ota.VarUpgrade: "1"})
+	if st := b.state(); st.Phase != wire.UpdateSwitched || st.RolloutID != "" || st.Version != "2.0" {
+		t.Fatalf("state after the switch: %+v", st)
+	}
+	b.slots.Boot()
+	b.boot("b", "2.0")
+	b.start(ctx, "2.0 committed after its trial", func() bool { return b.state().Phase == wire.UpdateCommitted })
+	b.wantEnv("after the commit", map[string]string{ota.VarSlot: "b", ota.VarUpgrade: "0"})
+	if got, _ := os.ReadFile(b.partB); !bytes.Equal(got[:len(v2)], v2) {
+		t.Fatal("partition b does not hold rootfs 2.0")
+	}
+}
