@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
-	"github.com/einwurf/einwurf/board/watchdog"
 	"github.com/einwurf/einwurf/firmware/command"
+	"github.com/einwurf/einwurf/firmware/spool"
 	"github.com/einwurf/einwurf/firmware/update"
 	"github.com/einwurf/einwurf/kiosk/session"
 	"github.com/einwurf/einwurf/wire"
@@ -101,41 +100,22 @@ func (a *Appliance) startUpdate(ctx context.Context, p Parts, uplinkDone <-chan 
 	return nil
 }
 
-// updateHealth is the check a switched slot must pass to be committed:
-// the uplink connects, the central answers the booted-on-trial report
-// with its signed acknowledgement (a round trip), the UI serves, the
-// scanner answers (or is known absent), the disk has room.
+// updateHealth is the check a switched slot must pass to be committed
+// (healthParts.checks); a failing check's name is the reason reported.
 func (a *Appliance) updateHealth(ctx context.Context, uplinkDone <-chan struct{}) error {
-	for !a.Uplink.Connected() {
-		select {
-		case <-ctx.Done():
-			return errors.New("uplink-not-connected")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), a.Uplink.Telemetry(), false); err != nil {
-		return fmt.Errorf("uplink-publish")
+	h := healthParts{
+		connected: a.Uplink.Connected,
+		publish: func() error {
+			return a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), a.Uplink.Telemetry(), false)
+		},
+		uplinkDone: uplinkDone, uiURL: a.UIURL, devices: a.devs, printer: a.printer,
+		diskAlarm: func() bool { return a.Spool.Usage().State == spool.DiskAlarm },
+		selfTest:  a.svc.Ready,
 	}
 	if svc := a.update.Load(); svc != nil {
-		if err := svc.AwaitAck(ctx); err != nil {
-			return err
-		}
+		h.awaitAck = svc.AwaitAck
 	}
-	for _, c := range a.healthChecks(uplinkDone) {
-		if err := runCheck(ctx, c); err != nil {
-			return fmt.Errorf("%s", c.Name)
-		}
-	}
-	if err := a.ready(); err != nil && !errors.Is(err, ErrUpdating) && !errors.Is(err, ErrServiceMode) {
-		return errors.New("disk")
-	}
-	return nil
-}
-
-func runCheck(ctx context.Context, c watchdog.Check) error {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return c.Run(cctx)
+	return runHealth(ctx, h.checks())
 }
 
 // offerUpdate hands an update offer from the uplink to the update service.
