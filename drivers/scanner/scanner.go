@@ -65,11 +65,15 @@ type Settings struct {
 type Capabilities struct {
 	MakeAndModel string
 	Serial       string
-	Sources      []Source
-	Duplex       bool
-	Resolutions  []int
-	ColorModes   []ColorMode
-	Formats      []string
+	// Firmware is the device's firmware version where it reports one: an
+	// IPP-over-USB scanner's USB release number (bcdDevice); "" where
+	// unknown (eSCL's capabilities have no firmware element).
+	Firmware    string
+	Sources     []Source
+	Duplex      bool
+	Resolutions []int
+	ColorModes  []ColorMode
+	Formats     []string
 	// MaxWidth and MaxHeight are the largest paper size in 1/300 inch.
 	MaxWidth, MaxHeight int
 }

@@ -66,7 +66,8 @@ func (l *LibUSB) List(ctx context.Context) ([]Desc, error) {
 // interface with its class triple and first bulk endpoints, and among them
 // the IPP-over-USB interfaces.
 func DescOf(d *gousb.DeviceDesc) Desc {
-	out := Desc{Bus: d.Bus, Address: d.Address, Path: slices.Clone(d.Path), Vendor: uint16(d.Vendor), Product: uint16(d.Product)}
+	out := Desc{Bus: d.Bus, Address: d.Address, Path: slices.Clone(d.Path), Vendor: uint16(d.Vendor), Product: uint16(d.Product),
+		Release: uint16(d.Device)}
 	cfgs := make([]int, 0, len(d.Configs))
 	for n := range d.Configs {
 		cfgs = append(cfgs, n)

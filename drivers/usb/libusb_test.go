@@ -45,7 +45,7 @@ func TestDescOf(t *testing.T) {
 		return gousb.InterfaceSetting{Number: num, Alternate: alt, Class: gousb.ClassPrinter, SubClass: 1, Protocol: 4,
 			Endpoints: map[gousb.EndpointAddress]gousb.EndpointDesc{bulk(in, true).Address: bulk(in, true), bulk(out, false).Address: bulk(out, false)}}
 	}
-	d := &gousb.DeviceDesc{Bus: 1, Address: 7, Path: []int{2, 3}, Vendor: 0x03f0, Product: 0x0c2a,
+	d := &gousb.DeviceDesc{Bus: 1, Address: 7, Path: []int{2, 3}, Vendor: 0x03f0, Product: 0x0c2a, Device: 0x0213,
 		Configs: map[int]gousb.ConfigDesc{1: {Number: 1, Interfaces: []gousb.InterfaceDesc{
 			// Legacy printer class 7/1/2 on interface 0: not IPP.
 			{Number: 0, AltSettings: []gousb.InterfaceSetting{{Number: 0, Class: gousb.ClassPrinter, SubClass: 1, Protocol: 2,
@@ -60,6 +60,9 @@ func TestDescOf(t *testing.T) {
 				Endpoints: map[gousb.EndpointAddress]gousb.EndpointDesc{0x86: bulk(6, true)}}}},
 		}}}}
 	got := DescOf(d)
+	if got.Release != 0x0213 || got.ReleaseText() != "2.13" {
+		t.Errorf("release (bcdDevice) %#04x %q, want 0x0213 \"2.13\"", got.Release, got.ReleaseText())
+	}
 	c := func(it Interface) Interface {
 		it.Class, it.SubClass, it.Protocol = ClassPrinter, SubclassPrinter, ProtocolIPPOverU
 		return it
@@ -117,5 +120,14 @@ func TestLibUSBOpenMissing(t *testing.T) {
 	cancel()
 	if _, err := l.List(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("List with cancelled context: %v", err)
+	}
+}
+
+// bcdDevice is binary-coded decimal: 0xJJMN is release JJ.MN.
+func TestReleaseText(t *testing.T) {
+	for bcd, want := range map[uint16]string{0: "", 0x0100: "1.00", 0x0123: "1.23", 0x1005: "10.05", 0x9999: "99.99"} {
+		if got := (Desc{Release: bcd}).ReleaseText(); got != want {
+			t.Errorf("%#04x: %q, want %q", bcd, got, want)
+		}
 	}
 }

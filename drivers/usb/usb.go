@@ -94,11 +94,25 @@ type Desc struct {
 	Path    []int
 	Vendor  uint16 // USB vendor ID
 	Product uint16 // USB product ID
+	// Release is the device's release number (bcdDevice), which vendors
+	// raise with the firmware: 0x0123 is release 1.23. See ReleaseText.
+	Release uint16
 	// IPP lists the device's IPP-over-USB interfaces: Find(IPPOverUSB).
 	IPP []Interface
 	// Interfaces lists every alternate setting of every interface of
 	// every configuration, in configuration and interface order.
 	Interfaces []Interface
+}
+
+// ReleaseText is Release as a version, "1.23" for 0x0123 (binary-coded
+// decimal, as USB defines bcdDevice); "" when the device reports 0.
+func (d Desc) ReleaseText() string {
+	if d.Release == 0 {
+		return ""
+	}
+	r := d.Release
+	major := int(r>>12&0xf)*10 + int(r>>8&0xf)
+	return fmt.Sprintf("%d.%d%d", major, r>>4&0xf, r&0xf)
 }
 
 // Find returns the interfaces m matches: per interface number the first

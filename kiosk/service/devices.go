@@ -35,7 +35,10 @@ type Device struct {
 // and the error of asking.
 func ScannerDevice(c scanner.Capabilities, st scanner.Status, err error) Device {
 	d := Device{ID: "scanner", Light: Green, Key: "dev.scanner.ok",
-		Args: map[string]string{"model": c.MakeAndModel, "feeder": st.ADFState, "state": string(st.State)}}
+		Args: map[string]string{"model": c.MakeAndModel, "feeder": st.ADFState, "state": string(st.State), "firmware": c.Firmware}}
+	if c.Firmware == "" {
+		d.Args["firmware"] = "–"
+	}
 	switch {
 	case err != nil:
 		d.Light, d.Key = Red, "dev.scanner.absent"

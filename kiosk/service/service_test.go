@@ -400,3 +400,14 @@ func TestStaffUpdate(t *testing.T) {
 		t.Fatalf("after restart: %d %v", r.Seq(), err)
 	}
 }
+
+// The scanner's line names its firmware where the device reports one.
+func TestScannerDeviceFirmware(t *testing.T) {
+	d := ScannerDevice(scanner.Capabilities{MakeAndModel: "fi-7300NX", Firmware: "1.23"}, scanner.Status{ADFState: "ScannerAdfLoaded"}, nil)
+	if d.Args["firmware"] != "1.23" || d.Args["model"] != "fi-7300NX" {
+		t.Fatalf("%+v", d)
+	}
+	if d := ScannerDevice(scanner.Capabilities{MakeAndModel: "net"}, scanner.Status{}, nil); d.Args["firmware"] != "–" {
+		t.Fatalf("unknown firmware: %+v", d)
+	}
+}

@@ -25,10 +25,11 @@ type Scanner struct {
 	topts []Option
 	eopts []escl.Option
 
-	mu  sync.Mutex
-	dev usb.Device
-	tr  *Transport
-	c   *escl.Client
+	mu   sync.Mutex
+	desc usb.Desc // the device opened
+	dev  usb.Device
+	tr   *Transport
+	c    *escl.Client
 }
 
 var _ scanner.Scanner = (*Scanner)(nil)
@@ -130,7 +131,7 @@ func (s *Scanner) openLocked(ctx context.Context, d usb.Desc, q escl.Quirks, rul
 		_ = dev.Close()
 		return err
 	}
-	s.dev, s.tr = dev, tr
+	s.dev, s.tr, s.desc = dev, tr, d
 	eopts := append([]escl.Option{escl.WithQuirkRules(rules), escl.WithUSBID(d.ID())}, s.eopts...)
 	s.c = escl.New(&http.Client{Transport: tr}, BaseURL, eopts...)
 	return nil
@@ -142,7 +143,14 @@ func (s *Scanner) Capabilities(ctx context.Context) (scanner.Capabilities, error
 	if err != nil {
 		return scanner.Capabilities{}, err
 	}
-	return c.Capabilities(ctx)
+	s.mu.Lock()
+	release := s.desc.ReleaseText()
+	s.mu.Unlock()
+	caps, err := c.Capabilities(ctx)
+	if err == nil && caps.Firmware == "" {
+		caps.Firmware = release
+	}
+	return caps, err
 }
 
 // Status implements scanner.Scanner.

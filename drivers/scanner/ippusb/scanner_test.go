@@ -113,3 +113,42 @@ func TestScannerUSBQuirks(t *testing.T) {
 		_ = s.Close()
 	}
 }
+
+// TestScannerFirmware: an IPP-over-USB scanner's capabilities carry its
+// firmware as its USB device descriptor's release number (eSCL's
+// capabilities have none), and a re-plugged device with new firmware
+// reports the new one.
+func TestScannerFirmware(t *testing.T) {
+	s, err := sim.Start(sim.Options{Resolution: 150, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := usbtest.NewDevice(s.Handler(), 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown()
+	d.SetRelease(0x0142)
+	h := usbtest.NewHost()
+	h.Plug(d)
+	sc := ippusb.NewScanner(h, usb.Desc.IsIPP, nil)
+	defer sc.Close()
+	ctx := ctxT(t, 30*time.Second)
+	c, err := sc.Capabilities(ctx)
+	if err != nil || c.Firmware != "1.42" || c.MakeAndModel == "" {
+		t.Fatalf("capabilities: %+v %v", c, err)
+	}
+	h.Unplug(d)
+	if _, err := sc.Status(ctx); !errors.Is(err, scanner.ErrUnplugged) {
+		t.Fatalf("unplugged: %v", err)
+	}
+	d.SetRelease(0x0200) // updated while unplugged
+	h.Plug(d)
+	if _, err := sc.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := sc.Capabilities(ctx); err != nil || c.Firmware != "2.00" {
+		t.Fatalf("after the update: %+v %v", c, err)
+	}
+}

@@ -239,6 +239,14 @@ func NewDevice(h http.Handler, n, maxPacket int) (*Device, error) {
 	return d, nil
 }
 
+// SetRelease sets the release number (bcdDevice) the device reports, as
+// its firmware would: 0x0123 is release 1.23.
+func (d *Device) SetRelease(bcd uint16) {
+	d.mu.Lock()
+	d.desc.Release = bcd
+	d.mu.Unlock()
+}
+
 // Desc implements usb.Device.
 func (d *Device) Desc() usb.Desc {
 	d.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,83 +23,39 @@ type dashTab struct {
 	shots string
 }
 
+// tab is the tab as testtool's browser helper.
+func (b *dashTab) tab() *testtool.Tab { return testtool.NewTab(b.t, b.ctx, b.shots, b.axe) }
+
 func (b *dashTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.t.Fatalf("%s: %v", what, err)
-	}
+	b.tab().Do(what, actions...)
 }
 
 func (b *dashTab) poll(what, js string, d time.Duration) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(d))); err != nil {
-		body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("main") ? document.querySelector("main").innerText : location.href`))
-		probe, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`String(`+js+`) + " " + (document.getElementById("fleet-rows")||{}).innerHTML`))
-		b.t.Fatalf("%s: %v (now %q); the page shows:\n%s", what, err, probe, body)
-	}
+	b.tab().Poll(what, js, d)
 }
 
 func (b *dashTab) eval(js string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		b.t.Fatalf("%s: %v", js, err)
-	}
-	return s
+	return b.tab().Eval(js)
 }
 
 func (b *dashTab) shot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	p := filepath.Join(b.shots, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Logf("screenshot %s", p)
+	b.tab().Shot(name)
 }
 
 // axeCheck runs axe-core's WCAG 2.1 A and AA rules on the page shown.
 func (b *dashTab) axeCheck(page string) {
 	b.t.Helper()
-	if b.eval(`typeof axe`) != "object" {
-		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](b.axe)); err != nil {
-			b.t.Fatal(err)
-		}
-	}
-	out, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag",
-		values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(r => JSON.stringify(r.violations.map(v =>
-		({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html.slice(0, 120))}))))`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		b.t.Fatalf("axe on %s: %v", page, err)
-	}
-	var vs []struct {
-		ID, Help string
-		Nodes    []string
-	}
-	if err := json.Unmarshal([]byte(out), &vs); err != nil {
-		b.t.Fatalf("axe on %s: %v (%s)", page, err, out)
-	}
-	for _, v := range vs {
-		b.t.Errorf("axe on %s: %s (%s): %v", page, v.ID, v.Help, v.Nodes)
-	}
+	b.tab().Axe(page)
 }
 
 // chromium starts headless Chromium (the path browser) with the project's
 // flags and a window of w×h; it ends with ctx or the test.
 func chromium(t *testing.T, ctx context.Context, browser string, w, h int) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	return bctx
+	return testtool.ChromiumContext(t, ctx, browser, w, h)
 }
 
 // TestDashboardInChromium walks the central's dashboard in the simulated

@@ -52,6 +52,10 @@ type testKiosk struct {
 
 const testKioskID = "k-doubles"
 
+// testScannerRelease is the scanner's USB release number (bcdDevice),
+// shown in service mode as firmware 1.23.
+const testScannerRelease = 0x0123
+
 // kioskOptions vary the kiosk a test starts.
 type kioskOptions struct {
 	// staffList is written to the kiosk's folder before it starts.
@@ -128,6 +132,7 @@ func startTestKiosk(t *testing.T, o kioskOptions) *testKiosk {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { k.scanner.Close() })
+	k.scanner.SetRelease(testScannerRelease) // bcdDevice, as its firmware sets it
 	k.host = usbtest.NewHost()
 	k.host.Plug(k.scanner)
 

@@ -135,6 +135,15 @@ func TestStaffBadgeOnTheKiosk(t *testing.T) {
 	if s := k.serviceState(); s.State != service.Open || s.Who != "badge" {
 		t.Fatalf("after the badge: %+v", s)
 	}
+	// The devices tab names the scanner's firmware: the USB release
+	// number of its device descriptor.
+	var st struct {
+		Devices []service.Device `json:"devices"`
+	}
+	k.get("service/api/state", &st)
+	if len(st.Devices) == 0 || st.Devices[0].ID != "scanner" || st.Devices[0].Args["firmware"] != "1.23" {
+		t.Fatalf("devices: %+v", st.Devices)
+	}
 	if r, err := http.Post(k.a.UIURL+"service/api/logout", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != 200 {
 		t.Fatalf("logout: %v %v", r, err)
 	}

@@ -1,0 +1,45 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"github.com/einwurf/einwurf/central/keys"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/kiosk/service"
+)
+
+// TestServiceDevicesInChromium: on einwurfd with an IPP-over-USB scanner
+// (usbtest, release 1.23 in its device descriptor), staff who logged in
+// with their badge on the Wiegand reader see the scanner's model and
+// firmware in the devices tab, in German and English; the page passes
+// axe-core's WCAG 2.1 AA rules. Screenshots: $EINWURF_SCREENSHOTS/einwurfd-service.
+func TestServiceDevicesInChromium(t *testing.T) {
+	k := startTestKiosk(t, kioskOptions{staffList: func(c *keys.Central) []byte { return staffList(t, c.SignKey, 1, staffBadge) }})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := testtool.Chromium(t, ctx, 1080, 1400, "einwurfd-service")
+	if err := k.board.DriveAsserted(board.ServiceKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return k.serviceState().State == service.Locked }) {
+		t.Fatalf("key turned: %+v", k.serviceState())
+	}
+	k.badge(staffBadge)
+	k.event("service.login", "result=ok")
+	b.Do("service screen", chromedp.Navigate(k.a.UIURL+"service/"))
+	b.Poll("devices listed", `!document.getElementById("open").hidden && document.querySelectorAll("#devices li").length === 8`, 30*time.Second)
+	b.Poll("scanner firmware shown", `document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 10*time.Second)
+	b.Axe("devices (de)")
+	b.Shot("01-devices-firmware-de.png")
+	b.Do("English", chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-lang="en"]').click()`))
+	b.Poll("English devices", `document.getElementById("devices").innerText.includes("ready. Feeder") && document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 10*time.Second)
+	b.Axe("devices (en)")
+	b.Shot("02-devices-firmware-en.png")
+}

@@ -1,0 +1,124 @@
+package testtool
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Tab is one tab of headless Chromium for a browser test: started with the
+// project's flags, with helpers to act, wait, read, take screenshots and
+// run axe-core on the page shown. Failures end the test.
+type Tab struct {
+	T   testing.TB
+	Ctx context.Context
+	// Shots is the folder screenshots go to (see ShotDir).
+	Shots string
+	axe   string
+}
+
+// Chromium starts headless Chromium (/usr/bin/chromium or chromium on
+// PATH; missing, the test skips, or fails under CI=true) with a window of
+// w×h, ending with ctx or the test. Screenshots go to ShotDir(t, shots);
+// axe-core is loaded for Axe (AxeSource: skip or fail when missing).
+func Chromium(t testing.TB, ctx context.Context, w, h int, shots string) *Tab {
+	t.Helper()
+	browser := NeedTool(t, "chromium")
+	axe := AxeSource(t)
+	return NewTab(t, ChromiumContext(t, ctx, browser, w, h), ShotDir(t, shots), axe)
+}
+
+// NewTab is a Tab on a browser context ctx (ChromiumContext), writing
+// screenshots to shots and running the axe-core source axe.
+func NewTab(t testing.TB, ctx context.Context, shots, axe string) *Tab {
+	return &Tab{T: t, Ctx: ctx, Shots: shots, axe: axe}
+}
+
+// ChromiumContext starts headless Chromium (the program browser) with the
+// project's flags and a window of w×h, and returns its browser context;
+// it ends with ctx or the test.
+func ChromiumContext(t testing.TB, ctx context.Context, browser string, w, h int) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	return bctx
+}
+
+// Do runs actions; what names them in a failure.
+func (b *Tab) Do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.T.Helper()
+	if err := chromedp.Do(b.Ctx, actions...); err != nil {
+		b.T.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Poll waits up to d until the expression js is true.
+func (b *Tab) Poll(what, js string, d time.Duration) {
+	b.T.Helper()
+	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(d))); err != nil {
+		body, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : location.href`))
+		b.T.Fatalf("%s: %v; the page shows:\n%s", what, err, body)
+	}
+}
+
+// Eval returns the string the expression js gives.
+func (b *Tab) Eval(js string) string {
+	b.T.Helper()
+	s, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.T.Fatalf("%s: %v", js, err)
+	}
+	return s
+}
+
+// Shot writes a full-page screenshot named name into Shots.
+func (b *Tab) Shot(name string) {
+	b.T.Helper()
+	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	p := filepath.Join(b.Shots, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.T.Fatal(err)
+	}
+	b.T.Logf("screenshot %s", p)
+}
+
+// Axe runs axe-core's WCAG 2.1 A and AA rules on the page shown; each
+// violation is an error of the test.
+func (b *Tab) Axe(page string) {
+	b.T.Helper()
+	if b.Eval(`typeof axe`) != "object" {
+		if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[chromedp.Void](b.axe)); err != nil {
+			b.T.Fatal(err)
+		}
+	}
+	out, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag",
+		values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(r => JSON.stringify(r.violations.map(v =>
+		({id: v.id, help: v.help, nodes: v.nodes.map(n => n.html.slice(0, 120))}))))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.T.Fatalf("axe on %s: %v", page, err)
+	}
+	var vs []struct {
+		ID, Help string
+		Nodes    []string
+	}
+	if err := json.Unmarshal([]byte(out), &vs); err != nil {
+		b.T.Fatalf("axe on %s: %v (%s)", page, err, out)
+	}
+	for _, v := range vs {
+		b.T.Errorf("axe on %s: %s (%s): %v", page, v.ID, v.Help, v.Nodes)
+	}
+}
