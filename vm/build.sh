@@ -38,12 +38,26 @@ slot() { # slot NAME HEALTH [TAG]: bin/vm/slot-NAME[-TAG].img
 		cp "$(find "$k/lib/modules/$kver" -name "$m.ko" | head -1)" "$i/lib/modules/"
 	done
 	cp "$svc" "$i/bin/"
+	# The simulated devices (vm/devices.md): their modules (vm/devices.modules,
+	# in load order; Debian's or built here under bin/vm/modules), loaded by the
+	# init after its own, and the device probe the init runs when the
+	# environment sets vm_probe.
+	local extra=() m
+	[ -s vm/devices.modules ] && extra=($(sed 's/#.*//' vm/devices.modules))
+	for m in "${extra[@]}"; do
+		cp "$(find "$k/lib/modules/$kver" "$out/modules" -name "$m.ko" 2>/dev/null | head -1)" "$i/lib/modules/" ||
+			{ echo "build.sh: module $m not found" >&2; return 1; }
+	done
+	printf '%s\n' "${extra[@]}" >"$i/etc/einwurf-vm/modules"
+	local probe=${VM_PROBE:-bin/arm64/vmprobe}
+	[ -e "$probe" ] && cp "$probe" "$i/bin/vmprobe"
 	echo "/bin/$(basename "$svc") $svcargs" >"$i/etc/einwurf-vm/service"
 	echo "$health" >"$i/etc/einwurf-vm/health"
 	echo "$name" >"$i/etc/einwurf-vm/slot"
 	cp "$out/machine-id" "$i/etc/machine-id"   # the board's identity (board/identity)
 	# Libraries, to a fixed point.
 	local todo=("$svc") seen=" "
+	[ -e "$i/bin/vmprobe" ] && todo+=("$i/bin/vmprobe")
 	while [ ${#todo[@]} -gt 0 ]; do
 		local f=${todo[0]}; todo=("${todo[@]:1}")
 		for n in $(needed "$f"); do

@@ -38,6 +38,8 @@ type board struct {
 	qemu    string
 	printer string
 	setter  string
+	// extra are more QEMU arguments (the simulated devices, devices_test.go).
+	extra []string
 }
 
 func newBoard(t testing.TB, image string) *board {
@@ -111,9 +113,10 @@ func (b *board) runUntil(limit time.Duration, cut string) []event {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, b.qemu, "-M", "virt", "-cpu", "cortex-a57", "-smp", "1", "-m", "512",
-		"-bios", uboot, "-drive", "if=none,file="+b.disk+",format=raw,id=hd0", "-device", "virtio-blk-pci,drive=hd0",
-		"-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio")
+	args := []string{"-M", "virt", "-cpu", "cortex-a57", "-smp", "1", "-m", "512",
+		"-bios", uboot, "-drive", "if=none,file=" + b.disk + ",format=raw,id=hd0", "-device", "virtio-blk-pci,drive=hd0",
+		"-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio"}
+	cmd := exec.CommandContext(ctx, b.qemu, append(args, b.extra...)...)
 	cmd.Stdin = nil
 	out, err := cmd.StdoutPipe()
 	if err != nil {

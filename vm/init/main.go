@@ -66,6 +66,15 @@ func run(start time.Time) error {
 			return fmt.Errorf("module %s: %w", m, err)
 		}
 	}
+	// The simulated devices' modules (vm/devices.modules, in load order;
+	// vm/devices.md): USB host, configfs, gpio-sim.
+	if extra, err := os.ReadFile("/etc/einwurf-vm/modules"); err == nil {
+		for _, m := range strings.Fields(string(extra)) {
+			if err := loadModule("/lib/modules/" + m + ".ko"); err != nil {
+				return fmt.Errorf("module %s: %w", m, err)
+			}
+		}
+	}
 	if err := waitFor("/dev/vda", 10*time.Second); err != nil {
 		return err
 	}
@@ -100,6 +109,9 @@ func run(start time.Time) error {
 	data := "/data"
 	if err := mountData(data); err != nil {
 		return err
+	}
+	if p, _ := env.Get("vm_probe"); p != "" {
+		probe(p)
 	}
 	healthy, detail := service(data)
 	say("service %s after %d ms since init", detail, time.Since(start).Milliseconds())
@@ -268,4 +280,20 @@ func service(data string) (bool, string) {
 	case <-ctx.Done():
 		return false, "not ready in 60 s"
 	}
+}
+
+// probe runs the device probe (/bin/vmprobe, vm/cmd/vmprobe) with the
+// environment's vm_probe as its arguments, before the service starts, with
+// its output on the console: the device tests (vm/devices_test.go) read the
+// simulated devices through the kiosk's own drivers with it.
+func probe(args string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/vmprobe", strings.Fields(args)...)
+	cmd.Env = []string{"PATH=/bin", "TMPDIR=/tmp"}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+		say("probe: %v", err)
+	}
+	say("probe exit %d", cmd.ProcessState.ExitCode()) // -1 if it did not start
 }
