@@ -73,7 +73,7 @@ func (a *Appliance) startService(p *Parts) error {
 		a.log.Warn("einwurfd: no staff list: service mode cannot be logged into", "err", err)
 	}
 	a.svc = service.New(service.Config{Host: &serviceHost{a: a, p: *p}, Staff: staff, Counters: c, Reads: a.reads,
-		USBDir: p.Service.USBDir, Idle: p.Service.Idle, Log: a.log})
+		USBDir: p.Service.USBDir, Idle: p.Service.Idle, LangFile: filepath.Join(p.KioskDir, "service-lang"), Log: a.log})
 	return nil
 }
 
@@ -151,20 +151,8 @@ func (h *serviceHost) Diagnose(ctx context.Context) []service.Device {
 	}
 	// Uplink: broker, last delivery, documents waiting, the oldest's age.
 	tm := a.telemetry()
-	up := service.Device{ID: "uplink", Light: service.Green, Key: "dev.uplink.ok", Args: map[string]string{
-		"broker": brokerHost(h.p.Brokers), "waiting": strconv.Itoa(tm.SpoolEntries), "last": "", "oldest": ""}}
-	if !tm.LastDelivery.IsZero() {
-		up.Args["last"] = tm.LastDelivery.Format(time.RFC3339)
-	}
-	if !tm.Oldest.IsZero() {
-		up.Args["oldest"] = tm.Oldest.Format(time.RFC3339)
-	}
-	if !a.Uplink.Connected() {
-		up.Light, up.Key = service.Red, "dev.uplink.down"
-	} else if tm.SpoolEntries > 0 && time.Since(tm.Oldest) > time.Hour {
-		up.Light = service.Yellow
-	}
-	out = append(out, up)
+	out = append(out, service.UplinkDevice(service.Uplink{Broker: brokerHost(h.p.Brokers), Connected: a.Uplink.Connected(),
+		Waiting: tm.SpoolEntries, Oldest: tm.Oldest, Last: tm.LastDelivery}, time.Duration(h.p.Config.Service.WaitingWarn), time.Now()))
 	// Disk.
 	u := a.Spool.Usage()
 	dk := service.Device{ID: "disk", Light: service.Green, Key: "dev.disk.ok",

@@ -117,6 +117,10 @@ type Service struct {
 	// profile's Wiegand D0/D1 lines, next to the customers' imager) or
 	// "" (none: staff log in with a PIN).
 	BadgeReader string `json:"badge_reader,omitempty"`
+	// WaitingWarn is how long the oldest document may wait for the
+	// central's receipt before the connection's light turns yellow
+	// (0: 1 hour).
+	WaitingWarn Duration `json:"waiting_warn,omitempty"`
 }
 
 // Update configures over-the-air updates of the application bundle. They
@@ -293,6 +297,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("%w: service.badge_reader %q (\"wiegand\" or none)", ErrInvalid, c.Service.BadgeReader)
+	}
+	if w := time.Duration(c.Service.WaitingWarn); w != 0 && (w < time.Minute || w > 7*24*time.Hour) {
+		return fmt.Errorf("%w: service.waiting_warn %v: between 1m and 168h", ErrInvalid, w)
 	}
 	if c.Scanner.URL != "" {
 		if u, err := url.Parse(c.Scanner.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

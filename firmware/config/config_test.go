@@ -40,6 +40,8 @@ func TestParseBad(t *testing.T) {
 		`{"reader":{"kind":"imager","mode":"morse"}}`,
 		`{"kiosk_id":"KIOSK-1"}`,
 		`{"service":{"badge_reader":"imager"}}`,
+		`{"service":{"waiting_warn":"10s"}}`,
+		`{"service":{"waiting_warn":"-1h"}}`,
 		`{"reader":{"kind":"wiegand"},"service":{"badge_reader":"wiegand"}}`,
 		`{"kiosk_id":"../../etc"}`,
 		`{"kiosk_id":"k/1"}`,
@@ -79,5 +81,12 @@ func TestServiceBadgeReader(t *testing.T) {
 	if _, err := Parse([]byte(`{"reader":{"kind":"wiegand"},"service":{"badge_reader":"wiegand"}}`)); !errors.Is(err, ErrInvalid) ||
 		!strings.Contains(err.Error(), "service.badge_reader") {
 		t.Fatalf("two readers on the Wiegand lines: %v", err)
+	}
+}
+
+func TestServiceWaitingWarn(t *testing.T) {
+	c, err := Parse([]byte(`{"service":{"waiting_warn":"20m"}}`))
+	if err != nil || time.Duration(c.Service.WaitingWarn) != 20*time.Minute {
+		t.Fatalf("%+v %v", c.Service, err)
 	}
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -167,3 +168,41 @@ func (r *ReadLog) Saw(s barcode.Scan, at time.Time) {
 
 // Last returns the last read (nil: none since start).
 func (r *ReadLog) Last() *LastRead { return r.last.Load() }
+
+// DefaultWaitingWarn is how long the oldest document may wait for the
+// central's receipt before the connection's light turns yellow.
+const DefaultWaitingWarn = time.Hour
+
+// Uplink is what the connection to the central reports.
+type Uplink struct {
+	Broker    string // host:port, no credentials
+	Connected bool
+	Waiting   int       // documents in the outbox
+	Oldest    time.Time // the oldest one's creation (zero: none)
+	Last      time.Time // the last delivery (zero: none)
+}
+
+// UplinkDevice describes the connection: broker, last delivery, documents
+// waiting and the oldest one's time. Red while not connected; yellow when
+// the oldest has waited longer than warnAfter (0: DefaultWaitingWarn) at
+// now.
+func UplinkDevice(u Uplink, warnAfter time.Duration, now time.Time) Device {
+	if warnAfter <= 0 {
+		warnAfter = DefaultWaitingWarn
+	}
+	d := Device{ID: "uplink", Light: Green, Key: "dev.uplink.ok", Args: map[string]string{
+		"broker": u.Broker, "waiting": strconv.Itoa(u.Waiting), "last": "", "oldest": ""}}
+	if !u.Last.IsZero() {
+		d.Args["last"] = u.Last.Format(time.RFC3339)
+	}
+	if !u.Oldest.IsZero() {
+		d.Args["oldest"] = u.Oldest.Format(time.RFC3339)
+	}
+	switch {
+	case !u.Connected:
+		d.Light, d.Key = Red, "dev.uplink.down"
+	case u.Waiting > 0 && !u.Oldest.IsZero() && now.Sub(u.Oldest) > warnAfter:
+		d.Light = Yellow
+	}
+	return d
+}

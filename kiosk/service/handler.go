@@ -43,6 +43,9 @@ func NewHandler(m *Mode) *Handler {
 	h.mux.HandleFunc("POST /service/api/reset", h.do(func(_ context.Context, b map[string]string) (any, error) {
 		return nil, m.ResetConsumable(b["consumable"])
 	}))
+	h.mux.HandleFunc("POST /service/api/lang", h.do(func(_ context.Context, b map[string]string) (any, error) {
+		return nil, m.SetLang(b["lang"])
+	}))
 	h.mux.HandleFunc("POST /service/api/bundle", h.do(func(ctx context.Context, _ map[string]string) (any, error) {
 		p, err := m.WriteBundle(ctx)
 		return map[string]string{"file": p}, err
@@ -55,7 +58,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 
 // stateReply is what the screen shows.
 type stateReply struct {
-	Mode         Snapshot              `json:"mode"`
+	Mode Snapshot `json:"mode"`
+	// Lang is the staff's language, kept on the kiosk.
+	Lang         string                `json:"lang"`
 	Devices      []Device              `json:"devices,omitempty"`
 	Counts       map[string]int64      `json:"counts,omitempty"`
 	Consumables  map[string]Consumable `json:"consumables,omitempty"`
@@ -65,7 +70,7 @@ type stateReply struct {
 }
 
 func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
-	rep := stateReply{Mode: h.m.Snapshot(), Reasons: Reasons}
+	rep := stateReply{Mode: h.m.Snapshot(), Reasons: Reasons, Lang: h.m.Lang()}
 	if rep.Mode.State == Open {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		rep.Devices = h.m.cfg.Host.Diagnose(ctx)
@@ -133,6 +138,8 @@ func errorKey(err error) string {
 		return "no-staff-list"
 	case errors.Is(err, ErrReason):
 		return "bad-reason"
+	case errors.Is(err, ErrLang):
+		return "bad-lang"
 	case errors.As(err, new(LockedError)):
 		return "locked"
 	}

@@ -104,14 +104,17 @@ type Config struct {
 	Idle time.Duration
 	// Retest is how often a failed self-test is run again (default 10 s).
 	Retest time.Duration
-	Now    func() time.Time
-	Log    *slog.Logger
+	// LangFile keeps the staff's language choice ("": not kept).
+	LangFile string
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Mode is the service mode. Safe for concurrent use; slow work (the
 // self-test, test scans, PIN hashing) never runs under its lock.
 type Mode struct {
-	cfg Config
+	cfg  Config
+	lang *langStore
 
 	mu        sync.Mutex
 	state     State
@@ -142,7 +145,7 @@ func New(cfg Config) *Mode {
 	if cfg.Reads == nil {
 		cfg.Reads = &ReadLog{}
 	}
-	return &Mode{cfg: cfg, state: Closed}
+	return &Mode{cfg: cfg, state: Closed, lang: openLang(cfg.LangFile)}
 }
 
 // Snapshot is service mode's state for the screen.

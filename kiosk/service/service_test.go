@@ -411,3 +411,63 @@ func TestScannerDeviceFirmware(t *testing.T) {
 		t.Fatalf("unknown firmware: %+v", d)
 	}
 }
+
+// TestLangKept: the staff's language is chosen while the key is turned and
+// kept in the kiosk's state, so a restart (of the kiosk or its browser)
+// shows it; unknown languages are refused and change nothing.
+func TestLangKept(t *testing.T) {
+	m, _, _ := newTestMode(t)
+	path := filepath.Join(t.TempDir(), "service-lang")
+	m.lang = openLang(path)
+	if m.Lang() != "de" {
+		t.Fatalf("default %q", m.Lang())
+	}
+	if err := m.SetLang("en"); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("key not turned: %v", err)
+	}
+	m.KeyTurned()
+	srv := NewHandler(m)
+	post := func(body string) int {
+		req := httptest.NewRequest(http.MethodPost, "/service/api/lang", strings.NewReader(body))
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		return w.Code
+	}
+	if c := post(`{"lang":"tlh"}`); c != http.StatusConflict || m.Lang() != "de" {
+		t.Fatalf("unknown language: %d %q", c, m.Lang())
+	}
+	if c := post(`{"lang":"en"}`); c != http.StatusOK || m.Lang() != "en" {
+		t.Fatalf("en: %d %q", c, m.Lang())
+	}
+	if b, _ := os.ReadFile(path); strings.TrimSpace(string(b)) != "en" {
+		t.Fatalf("file %q", b)
+	}
+	if l := openLang(path).get(); l != "en" {
+		t.Fatalf("after a restart: %q", l)
+	}
+	w := httptest.NewRecorder()
+	srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/service/api/state", nil))
+	if !strings.Contains(w.Body.String(), `"lang":"en"`) {
+		t.Fatalf("state: %s", w.Body.String())
+	}
+}
+
+// The connection is yellow once the oldest document has waited longer
+// than the configured time, not before; red while not connected.
+func TestUplinkWaitingWarn(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	u := Uplink{Broker: "broker:8883", Connected: true, Waiting: 2, Oldest: now.Add(-30 * time.Minute)}
+	if d := UplinkDevice(u, 0, now); d.Light != Green {
+		t.Fatalf("30 min, default 1 h: %+v", d)
+	}
+	if d := UplinkDevice(u, 20*time.Minute, now); d.Light != Yellow || d.Args["waiting"] != "2" {
+		t.Fatalf("30 min, warn after 20 min: %+v", d)
+	}
+	if d := UplinkDevice(Uplink{Connected: true, Waiting: 0}, time.Minute, now); d.Light != Green {
+		t.Fatalf("nothing waiting: %+v", d)
+	}
+	u.Connected = false
+	if d := UplinkDevice(u, 0, now); d.Light != Red || d.Key != "dev.uplink.down" {
+		t.Fatalf("not connected: %+v", d)
+	}
+}

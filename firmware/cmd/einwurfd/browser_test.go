@@ -18,8 +18,9 @@ import (
 // TestServiceDevicesInChromium: on einwurfd with an IPP-over-USB scanner
 // (usbtest, release 1.23 in its device descriptor), staff who logged in
 // with their badge on the Wiegand reader see the scanner's model and
-// firmware in the devices tab, in German and English; the page passes
-// axe-core's WCAG 2.1 AA rules. Screenshots: $EINWURF_SCREENSHOTS/einwurfd-service.
+// firmware in the devices tab, in German and English; the language chosen
+// is kept on the kiosk, so a browser started afresh shows it; the page
+// passes axe-core's WCAG 2.1 AA rules. Screenshots: $EINWURF_SCREENSHOTS/einwurfd-service.
 func TestServiceDevicesInChromium(t *testing.T) {
 	k := startTestKiosk(t, kioskOptions{staffList: func(c *keys.Central) []byte { return staffList(t, c.SignKey, 1, staffBadge) }})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -42,4 +43,18 @@ func TestServiceDevicesInChromium(t *testing.T) {
 	b.Poll("English devices", `document.getElementById("devices").innerText.includes("ready. Feeder") && document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 10*time.Second)
 	b.Axe("devices (en)")
 	b.Shot("02-devices-firmware-en.png")
+
+	// The choice is kept on the kiosk: a browser started afresh (a new
+	// profile, nothing in its storage) shows the staff's screen in English.
+	if !waitFor(10*time.Second, func() bool {
+		var st struct{ Lang string }
+		k.get("service/api/state", &st)
+		return st.Lang == "en"
+	}) {
+		t.Fatal("the language choice did not reach the kiosk")
+	}
+	fresh := testtool.Chromium(t, ctx, 1080, 1400, "einwurfd-service")
+	fresh.Do("service screen, new browser", chromedp.Navigate(k.a.UIURL+"service/"))
+	fresh.Poll("English in a new browser", `document.documentElement.lang === "en" && document.getElementById("devices").innerText.includes("ready. Feeder")`, 30*time.Second)
+	fresh.Shot("03-new-browser-still-en.png")
 }

@@ -62,6 +62,9 @@ type kioskOptions struct {
 	staffList func(c *keys.Central) []byte
 	// tune adjusts the parts (after the test's short watchdog times).
 	tune func(*appliance.Parts)
+	// service is the configuration's service section (default: the
+	// Wiegand badge reader).
+	service map[string]any
 }
 
 // Watchdog timing of these tests: a 2 s time-out, pets every 200 ms.
@@ -136,11 +139,14 @@ func startTestKiosk(t *testing.T, o kioskOptions) *testKiosk {
 	k.host = usbtest.NewHost()
 	k.host.Plug(k.scanner)
 
+	if o.service == nil {
+		o.service = map[string]any{"badge_reader": "wiegand"}
+	}
 	cfgFile := writeJSON(t, filepath.Join(dir, "einwurfd.json"), map[string]any{
 		"kiosk_id": testKioskID, "listen": "127.0.0.1:0", "board": profFile,
 		"scanner": map[string]any{"resolution": 150, "color": "Grayscale8", "duplex": false},
 		"reader":  map[string]any{"kind": "imager", "mode": "plain"},
-		"service": map[string]any{"badge_reader": "wiegand"},
+		"service": o.service,
 		"mqtt": map[string]any{"brokers": []string{"tls://" + brk.Addr}, "ca_cert": pki.CAFile,
 			"client_cert": cert, "client_key": key, "central_pub": filepath.Join(dir, "central", "central.pub.json")},
 	})

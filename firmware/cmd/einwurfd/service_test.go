@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/central/keys"
 	"github.com/einwurf/einwurf/drivers/barcode/wiegand"
 	"github.com/einwurf/einwurf/drivers/barcode/wiegand/wiegandtest"
 	"github.com/einwurf/einwurf/kiosk/service"
@@ -167,5 +169,61 @@ func TestStaffBadgeOnTheKiosk(t *testing.T) {
 	k.event("service.login", "result=ok")
 	if got := k.a.Uplink.Stats(); got.Dropped != 0 {
 		t.Logf("uplink dropped %d", got.Dropped)
+	}
+}
+
+// TestWaitingWarnFromConfig: service.waiting_warn reaches service mode's
+// connection line: a document waiting 30 minutes for the central's
+// receipt is yellow with a 20-minute threshold (green with the default
+// hour).
+func TestWaitingWarnFromConfig(t *testing.T) {
+	k := startTestKiosk(t, kioskOptions{
+		staffList: func(c *keys.Central) []byte { return staffList(t, c.SignKey, 1, staffBadge) },
+		service:   map[string]any{"badge_reader": "wiegand", "waiting_warn": "20m"}})
+	// A sealed document that has waited 30 minutes (the test's broker has
+	// no ingest, so no receipt takes it out).
+	p, err := k.a.Spool.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("age-encrypted bytes stand-in")
+	p.Write(payload)
+	sum := sha256.Sum256(payload)
+	m := wire.Manifest{V: 1, PacketID: "0123456789abcdef0123456789abcdef", KioskID: testKioskID,
+		Created: time.Now().Add(-30 * time.Minute).UTC(), Size: int64(len(payload)), SHA256: hex.EncodeToString(sum[:]), ChunkSize: wire.ChunkSize}
+	_, key, _ := ed25519.GenerateKey(nil)
+	signed, _ := wire.Sign(key, wire.TypeManifest, m)
+	if err := p.Commit(m, signed); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.board.DriveAsserted(board.ServiceKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return k.serviceState().State == service.Locked }) {
+		t.Fatalf("key turned: %+v", k.serviceState())
+	}
+	k.badge(staffBadge)
+	// (Not the login event: the uplink sends events after the packet's
+	// offer has waited for progress, which this broker never sends.)
+	if !waitFor(10*time.Second, func() bool { return k.serviceState().State == service.Open }) {
+		t.Fatalf("badge: %+v", k.serviceState())
+	}
+	var up service.Device
+	if !waitFor(10*time.Second, func() bool {
+		var st struct {
+			Devices []service.Device `json:"devices"`
+		}
+		k.get("service/api/state", &st)
+		for _, d := range st.Devices {
+			if d.ID == "uplink" {
+				up = d
+			}
+		}
+		return up.Args["waiting"] == "1"
+	}) {
+		t.Fatalf("the document is not counted: %+v", up)
+	}
+	if up.Light != service.Yellow {
+		t.Fatalf("30 minutes waiting, warn after 20: %+v", up)
 	}
 }

@@ -1,7 +1,10 @@
 "use strict";
 // Service mode's screen: polls /service/api/state and words it in the
 // staff's language (de, en).
-let lang = localStorage.getItem("service-lang") || "de";
+// The language is kept on the kiosk (POST /service/api/lang), so a
+// restarted browser shows the staff's choice.
+let lang = "de";
+let keptLang = ""; // the kiosk's choice as last seen
 let cat = {};
 let st = null;
 let tab = "devices";
@@ -23,7 +26,6 @@ async function loadLang(l) {
   const r = await fetch("/service/i18n/" + l + ".json");
   cat = await r.json();
   lang = l;
-  localStorage.setItem("service-lang", l);
   document.documentElement.lang = l;
   document.querySelectorAll("[data-t]").forEach((e) => (e.textContent = t(e.dataset.t)));
   document.querySelectorAll("[data-lang]").forEach((b) => b.classList.toggle("sel", b.dataset.lang === l));
@@ -154,11 +156,22 @@ async function refresh() {
   try {
     const r = await fetch("/service/api/state");
     st = await r.json();
+    // Follow the kiosk's choice when it changes (at the first answer, or
+    // chosen elsewhere); an answer older than a choice made here is
+    // still the old choice and changes nothing.
+    if (st.lang && st.lang !== keptLang) {
+      keptLang = st.lang;
+      if (st.lang !== lang) await loadLang(st.lang);
+    }
     render();
   } catch (e) {}
 }
 function setup() {
-  document.querySelectorAll("[data-lang]").forEach((b) => (b.onclick = () => loadLang(b.dataset.lang)));
+  document.querySelectorAll("[data-lang]").forEach((b) => (b.onclick = async () => {
+    await loadLang(b.dataset.lang);
+    const r = await post("lang", { lang: b.dataset.lang });
+    if (r.ok) keptLang = b.dataset.lang;
+  }));
   document.querySelectorAll("[data-tab]").forEach((b) => (b.onclick = () => { tab = b.dataset.tab; fix = null; $("message").textContent = ""; render(); }));
   document.querySelectorAll("[data-fix]").forEach((b) => (b.onclick = () => { fix = b.dataset.fix; step = 0; $("message").textContent = ""; render(); }));
   $("nextstep").onclick = () => { step++; render(); };
