@@ -40,13 +40,28 @@ const (
 	Tamper Signal = "tamper"
 	// ScannerPower switches the scanner's power relay; asserted means on.
 	ScannerPower Signal = "scanner_power"
+	// The panel keys beside the headphone jack (an audio-navigation
+	// keypad, EN 301 549 closed functionality): inputs, asserted while
+	// pressed. Prev and Next move between the screen's controls, Select
+	// activates the one that has the focus, Repeat reads the screen again,
+	// VolumeUp and VolumeDown change the speech volume.
+	KeyPrev       Signal = "key_prev"
+	KeyNext       Signal = "key_next"
+	KeySelect     Signal = "key_select"
+	KeyRepeat     Signal = "key_repeat"
+	KeyVolumeUp   Signal = "key_volume_up"
+	KeyVolumeDown Signal = "key_volume_down"
 )
+
+// PanelKeys are the panel key signals, in a stable order.
+var PanelKeys = []Signal{KeyPrev, KeyNext, KeySelect, KeyRepeat, KeyVolumeUp, KeyVolumeDown}
 
 // Signals lists every known signal, in a stable order.
 var Signals = []Signal{
 	ReaderTrigger, ReaderGoodRead, WiegandD0, WiegandD1,
 	LightGreen, LightAmber, LightRed, Buzzer,
 	ServiceKey, Tamper, ScannerPower,
+	KeyPrev, KeyNext, KeySelect, KeyRepeat, KeyVolumeUp, KeyVolumeDown,
 }
 
 // Known reports whether s is one of Signals.

@@ -26,6 +26,7 @@ var LineNames = []string{
 	"SIM_TRIGGER", "SIM_GOOD_READ", "SIM_WIEGAND_D0", "SIM_WIEGAND_D1",
 	"SIM_LIGHT_GREEN", "SIM_LIGHT_AMBER", "SIM_LIGHT_RED", "SIM_BUZZER",
 	"SIM_SERVICE_KEY", "SIM_TAMPER", "SIM_SCANNER_POWER",
+	"SIM_KEY_PREV", "SIM_KEY_NEXT", "SIM_KEY_SELECT", "SIM_KEY_REPEAT", "SIM_KEY_VOLUME_UP", "SIM_KEY_VOLUME_DOWN",
 }
 
 // edgeBuffer is how many edges a pin or edge set holds for its reader; a

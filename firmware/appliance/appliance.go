@@ -242,7 +242,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	// The UI, on loopback.
 	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready,
 		Service: service.NewHandler(a.svc), InService: a.svc.Active,
-		Speaker: p.Speaker, Logger: a.log})
+		Speaker: p.Speaker, Logger: a.log, Keys: panelKeys(ctx, p.Board, a.log)})
 	ln, err := net.Listen("tcp", p.Config.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)

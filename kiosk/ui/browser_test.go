@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
+	"github.com/einwurf/einwurf/board"
+	boardsim "github.com/einwurf/einwurf/board/sim"
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/printer/escpos"
 	printersim "github.com/einwurf/einwurf/drivers/printer/sim"
@@ -252,7 +255,25 @@ func TestScreensInChromium(t *testing.T) {
 		}
 		return nil
 	}
-	h := New(Config{Kiosk: k, InjectCode: k.Identify, Speaker: said, Ready: ready})
+	// The panel keys: the simulated board's lines, watched as on a kiosk.
+	brd, err := boardsim.NewDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, kcancel := context.WithCancel(context.Background())
+	defer kcancel()
+	presses, err := board.WatchKeys(kctx, brd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make(chan string)
+	go func() {
+		defer close(keys)
+		for p := range presses {
+			keys <- string(p)
+		}
+	}()
+	h := New(Config{Kiosk: k, InjectCode: k.Identify, Speaker: said, Ready: ready, Keys: keys})
 	defer h.Close()
 	s := loopbackServer(t, h)
 	b := newBrowser(t, k)
@@ -266,6 +287,7 @@ func TestScreensInChromium(t *testing.T) {
 	}
 	b.screen("idle")
 	b.check("idle")
+	usePanelKeys(t, b, brd, said)
 
 	// A barcode that is no number: told, and it stays until acknowledged.
 	k.Identify("HELLO")
@@ -523,4 +545,88 @@ func TestScreensInChromium(t *testing.T) {
 		t.Errorf("spoken in %v (%d texts)", langs, len(said.Texts()))
 	}
 	t.Logf("%d axe runs, %d texts spoken", b.axes, len(said.Texts()))
+}
+
+// press presses and releases a panel key on the simulated board.
+func press(t *testing.T, brd *boardsim.Board, key board.Signal) {
+	t.Helper()
+	if err := brd.DriveAsserted(key, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := brd.DriveAsserted(key, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * board.KeyDebounce) // a person's next press, not a bounce
+}
+
+// usePanelKeys uses the idle screen with the panel keys only, as a customer
+// who cannot see it would: the focus moves and is said, Select activates,
+// Repeat reads the screen again, the volume keys change the volume.
+func usePanelKeys(t *testing.T, b *browser, brd *boardsim.Board, said *speech.Recorder) {
+	t.Helper()
+	heard := func(what string, ok func(speech.Said) bool) {
+		t.Helper()
+		for range 100 {
+			for _, s := range said.Texts() {
+				if ok(s) {
+					return
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("not spoken: %s (%v)", what, said.Texts())
+	}
+	b.wait("focus on the heading", `document.activeElement === document.getElementById("h-idle")`)
+	press(t, brd, board.KeyNext)
+	b.wait("next: the first control", `document.activeElement === document.querySelector("#screen-idle .to-keypad")`)
+	heard("the focused control", func(s speech.Said) bool { return s.Text == "Nummer eintippen" })
+	press(t, brd, board.KeyNext)
+	b.wait("next: the second control", `document.activeElement === document.getElementById("scan-first")`)
+	press(t, brd, board.KeyPrev)
+	b.wait("prev: back to the first", `document.activeElement === document.querySelector("#screen-idle .to-keypad")`)
+	press(t, brd, board.KeySelect)
+	b.screen("keypad")
+	b.wait("focus on the keypad's heading", `document.activeElement === document.getElementById("h-keypad")`)
+	count := func() int {
+		n := 0
+		for _, s := range said.Texts() {
+			if strings.HasPrefix(s.Text, "Nummer eingeben") {
+				n++
+			}
+		}
+		return n
+	}
+	heard("the keypad screen", func(s speech.Said) bool { return strings.HasPrefix(s.Text, "Nummer eingeben") })
+	before := count()
+	press(t, brd, board.KeyRepeat)
+	for i := 0; i < 100 && count() == before; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if count() != before+1 {
+		t.Fatalf("repeat: the screen was said %d times, then %d", before, count())
+	}
+	v0 := said.Volume(0)
+	press(t, brd, board.KeyVolumeUp)
+	press(t, brd, board.KeyVolumeUp)
+	for i := 0; i < 100 && said.Volume(0) != v0+2; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	press(t, brd, board.KeyVolumeDown)
+	for i := 0; i < 100 && said.Volume(0) != v0+1; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := said.Volume(0); v != v0+1 {
+		t.Fatalf("volume %d after up, up, down from %d", v, v0)
+	}
+	if png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err == nil {
+		os.WriteFile(filepath.Join(b.shots, "panel-keys-keypad-de.png"), png, 0o644)
+	}
+	// Back to the start, with the keys: Prev from the heading reaches the
+	// header, Next wraps round to the keypad's keys; the keyboard's
+	// equivalent (arrow keys) moves the same way.
+	b.click("#key-cancel")
+	b.screen("idle")
+	b.wait("focus on the heading", `document.activeElement === document.getElementById("h-idle")`)
+	b.do("arrow down", chromedp.KeyEvent(kb.ArrowDown))
+	b.wait("arrow down: the first control", `document.activeElement === document.querySelector("#screen-idle .to-keypad")`)
 }

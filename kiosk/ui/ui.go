@@ -67,7 +67,18 @@ type Config struct {
 	// the customer screen then goes to /service/.
 	Service   http.Handler
 	InService func() bool
+	// Keys, when set, delivers the presses of the panel keys beside the
+	// headphone jack, by the name of their board signal ("key_prev",
+	// "key_next", "key_select", "key_repeat", "key_volume_up",
+	// "key_volume_down"). Each press is pushed to the page, which moves
+	// the focus, activates, repeats or changes the volume as the keyboard
+	// and the on-screen buttons do, so the kiosk can be used without
+	// sight. The UI reads it until it is closed or the UI closes.
+	Keys <-chan string
 }
+
+// panelKeys are the key names the page knows; others are dropped.
+var panelKeys = []string{"key_prev", "key_next", "key_select", "key_repeat", "key_volume_up", "key_volume_down"}
 
 // Handler serves the UI.
 type Handler struct {
@@ -81,6 +92,8 @@ type Handler struct {
 	browser string
 	mu      sync.Mutex
 	launch  map[string]time.Time // one-time launch tokens → expiry
+	// keySubs are the event streams the panel keys go to.
+	keySubs map[chan string]struct{}
 }
 
 // cookieName names the browser's cookie.
@@ -103,8 +116,12 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), browser: randomToken(), launch: map[string]time.Time{}}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), browser: randomToken(), launch: map[string]time.Time{},
+		keySubs: map[chan string]struct{}{}}
 	h.scanCtx, h.stop = context.WithCancel(context.Background())
+	if cfg.Keys != nil {
+		go h.fanKeys(cfg.Keys)
+	}
 	k := cfg.Kiosk
 	static, _ := fs.Sub(assets, "assets")
 	files := http.FileServerFS(static)
@@ -258,9 +275,46 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int) {
 	json.NewEncoder(w).Encode(h.current(r))
 }
 
+// fanKeys hands each panel key press to every open event stream.
+func (h *Handler) fanKeys(keys <-chan string) {
+	for {
+		select {
+		case k, ok := <-keys:
+			if !ok {
+				return
+			}
+			if !slices.Contains(panelKeys, k) {
+				continue
+			}
+			h.mu.Lock()
+			for c := range h.keySubs {
+				select {
+				case c <- k:
+				default: // that page is not reading; a key is for now
+				}
+			}
+			h.mu.Unlock()
+		case <-h.scanCtx.Done():
+			return
+		}
+	}
+}
+
+func (h *Handler) subscribeKeys() (chan string, func()) {
+	c := make(chan string, 8)
+	h.mu.Lock()
+	h.keySubs[c] = struct{}{}
+	h.mu.Unlock()
+	return c, func() {
+		h.mu.Lock()
+		delete(h.keySubs, c)
+		h.mu.Unlock()
+	}
+}
+
 // events pushes the view as Server-Sent Events: once at once, then at
 // every change of the visit (and every 15 s, so a dead connection is
-// noticed).
+// noticed); panel key presses as "key" events.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -275,6 +329,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	var last []byte
 	sent := time.Time{}
+	keys, unsubscribe := h.subscribeKeys()
+	defer unsubscribe()
 	for {
 		changed := h.cfg.Kiosk.Changes()
 		b, _ := json.Marshal(h.current(r))
@@ -288,6 +344,12 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-changed:
 		case <-tick.C:
+		case k := <-keys:
+			// A panel key: its own event, after the view it acts on.
+			if _, err := fmt.Fprintf(w, "event: key\ndata: {\"key\":%q}\n\n", k); err != nil {
+				return
+			}
+			fl.Flush()
 		case <-r.Context().Done():
 			return
 		case <-h.scanCtx.Done():

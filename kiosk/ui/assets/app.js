@@ -284,6 +284,61 @@ function sayText() {
 
 function say() { speak(sayText()); }
 
+// The panel keys beside the headphone jack (pushed as "key" events) and
+// their keyboard equivalents do what Tab, Shift+Tab, Enter and the
+// Vorlesen / Leiser / Lauter buttons do, so the kiosk can be used without
+// sight. Each move of the focus says the control now in focus.
+const FOCUSABLE = 'button, input, select, textarea, a[href], [tabindex]:not([tabindex="-1"])';
+
+function focusables() {
+  return [...document.querySelectorAll(FOCUSABLE)].filter((el) =>
+    !el.disabled && !el.closest("[inert], [hidden]") && el.getClientRects().length > 0);
+}
+
+function labelOf(el) {
+  return (el.getAttribute("aria-label") || el.value && el.tagName === "INPUT" && el.value || el.textContent || "")
+    .replace(/\s+/g, " ").trim();
+}
+
+function moveFocus(step) {
+  const all = focusables();
+  if (all.length === 0) return;
+  const at = all.indexOf(document.activeElement);
+  let i;
+  if (at >= 0) i = (at + step + all.length) % all.length;
+  else {
+    // From a heading (the new screen's focus), the next control after it
+    // in reading order, as Tab would.
+    const after = all.findIndex((el) => document.activeElement &&
+      (document.activeElement.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING));
+    i = step > 0 ? (after >= 0 ? after : 0) : (after > 0 ? after - 1 : all.length - 1);
+  }
+  all[i].focus();
+  speak(labelOf(all[i]));
+}
+
+function activate() {
+  const el = document.activeElement;
+  if (el && el.matches("button, a[href], input[type=submit]") && !el.disabled) el.click();
+  else say();
+}
+
+function volume(delta) { return post("/api/volume", { delta: delta }).then(say); }
+
+const PANEL = {
+  key_prev: () => moveFocus(-1), key_next: () => moveFocus(1), key_select: activate,
+  key_repeat: say, key_volume_up: () => volume(1), key_volume_down: () => volume(-1),
+};
+// A USB audio-navigation keypad sends keys; the keypad screen's letters
+// and digits are not among them.
+const KEYBOARD = { ArrowUp: "key_prev", ArrowLeft: "key_prev", ArrowDown: "key_next", ArrowRight: "key_next",
+  F2: "key_repeat", F3: "key_volume_down", F4: "key_volume_up" };
+
+function panelKey(name) {
+  const f = PANEL[name];
+  if (f) f();
+}
+
 function speak(text) {
   if (text) post("/api/speak", { lang: ui.lang, text: text });
 }
@@ -369,8 +424,8 @@ function wire() {
   $("still-here").addEventListener("click", () => post("/api/still-here"));
   $("zoom-close").addEventListener("click", () => { ui.zoom = -1; render(view); });
   $("say-again").addEventListener("click", say);
-  $("softer").addEventListener("click", () => post("/api/volume", { delta: -1 }).then(say));
-  $("louder").addEventListener("click", () => post("/api/volume", { delta: 1 }).then(say));
+  $("softer").addEventListener("click", () => volume(-1));
+  $("louder").addEventListener("click", () => volume(1));
   $("bigger").addEventListener("click", () => { ui.big = !ui.big; applyLang(); });
   for (const b of document.querySelectorAll("button.lang")) {
     b.addEventListener("click", () => {
@@ -386,6 +441,10 @@ function wire() {
   });
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && ui.zoom >= 0) { ui.zoom = -1; render(view); }
+    else if (KEYBOARD[e.key] && !(e.target && e.target.matches("input, textarea, select"))) {
+      e.preventDefault();
+      panelKey(KEYBOARD[e.key]);
+    }
   });
 }
 
@@ -399,6 +458,7 @@ async function start() {
   applyLang();
   const events = new EventSource("/api/events");
   events.onmessage = (e) => render(JSON.parse(e.data));
+  events.addEventListener("key", (e) => panelKey(JSON.parse(e.data).key));
   document.body.dataset.ready = "1";
 }
 start();

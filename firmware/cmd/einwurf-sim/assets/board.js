@@ -14,3 +14,6 @@ document.getElementById("badge-read").addEventListener("click",
   () => post("/sim/api/badge", {number: document.getElementById("badge").value.trim()}, "Ausweis gelesen"));
 document.getElementById("power-off").addEventListener("click", () => post("/sim/api/scanner/power", {on: false}, "Scanner aus"));
 document.getElementById("power-on").addEventListener("click", () => post("/sim/api/scanner/power", {on: true}, "Scanner ein"));
+for (const b of document.querySelectorAll("button.panel-key")) {
+  b.addEventListener("click", () => post("/sim/api/key", {key: b.dataset.key}, b.textContent));
+}
