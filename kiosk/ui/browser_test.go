@@ -602,8 +602,8 @@ func usePanelKeys(t *testing.T, b *browser, brd *boardsim.Board, said *speech.Re
 	for i := 0; i < 100 && count() == before; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if count() != before+1 {
-		t.Fatalf("repeat: the screen was said %d times, then %d", before, count())
+	if count() <= before {
+		t.Fatalf("repeat: the screen was said %d times, then still %d", before, count())
 	}
 	v0 := said.Volume(0)
 	press(t, brd, board.KeyVolumeUp)
