@@ -57,6 +57,13 @@ func (c Config) CheckKiosk() (Resolved, error) {
 	if r.Profile, err = board.LoadProfile(c.Board); err != nil {
 		return r, fmt.Errorf("%w: board %q: %v", ErrInvalid, c.Board, err)
 	}
+	if c.Service.BadgeReader == "wiegand" {
+		for _, s := range []board.Signal{board.WiegandD0, board.WiegandD1} {
+			if _, ok := r.Profile.Lines[s]; !ok {
+				return r, fmt.Errorf("%w: service.badge_reader \"wiegand\": board %s maps no %s line", ErrInvalid, r.Profile.Name, s)
+			}
+		}
+	}
 	return r, nil
 }
 

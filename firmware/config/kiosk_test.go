@@ -39,6 +39,11 @@ func TestCheckKiosk(t *testing.T) {
 	if r, err := base().CheckKiosk(); err != nil || r.Profile.Name != "rpi4" || r.TLS != nil {
 		t.Fatalf("a good configuration: %+v %v", r, err)
 	}
+	withBadges := base()
+	withBadges.Service.BadgeReader = "wiegand"
+	if _, err := withBadges.CheckKiosk(); err != nil {
+		t.Fatalf("a Wiegand badge reader on rpi4: %v", err)
+	}
 	for _, c := range []struct {
 		name  string
 		edit  func(*Config)
@@ -57,6 +62,10 @@ func TestCheckKiosk(t *testing.T) {
 		}, "mqtt.ca_cert"},
 		{"unknown board", func(c *Config) { c.Board = "pdp11" }, "board"},
 		{"bad kiosk id", func(c *Config) { c.KioskID = "KIOSK-1" }, "kiosk_id"},
+		{"badge reader on a board without Wiegand lines", func(c *Config) {
+			c.Service.BadgeReader = "wiegand"
+			c.Board = write("nowiegand.json", `{"name":"nowiegand","chip":"gpiochip0","lines":{"service_key":{"offset":8}}}`)
+		}, "service.badge_reader"},
 	} {
 		cfg := base()
 		c.edit(&cfg)
