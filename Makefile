@@ -126,15 +126,19 @@ bench-fleet: deps
 
 # --- the virtual kiosk board (vm/README.md) -------------------------------------
 # Debian's arm64 kernel (fetched with a private apt state), real U-Boot for
-# QEMU, a Go init and the arm64 simulation as the service, in two A/B disks:
-# bin/vm/disk.img and bin/vm/disk-bad-b.img (slot b fails its health check).
+# QEMU, a Go init and einwurfd from the arm64 release package as the service,
+# in two A/B disks: bin/vm/disk.img and bin/vm/disk-bad-b.img (slot b fails
+# its health check). The tests' central runs on the host: bin/vm/einwurf-central.
 .PHONY: vm vm-test
 vm: arm64
-	vm/build.sh bin/arm64/einwurf-sim -data '$$DATA'
+	rm -rf bin/vm/deb && packaging/build-deb.sh arm64 bin/arm64/einwurfd $(VERSION) bin/vm/deb >/dev/null
+	$(GO) build -o bin/vm/einwurf-central ./central/cmd/einwurf-central
+	vm/build.sh bin/vm/deb/einwurf_$(VERSION)_arm64.deb
 
-# Boot to ready, switch and commit, a power cut right after the switch, and
-# the rollback by U-Boot's counter,
-# each in qemu-system-aarch64 (about 65 s here; the tests log their times).
+# Boot to ready, einwurfd online at the host's central and rebooted by its
+# command, switch and commit, a power cut right after the switch, and the
+# rollback by U-Boot's counter, each in qemu-system-aarch64 (the tests log
+# their times).
 vm-test: vm
 	$(GO) test -tags vm -count=1 -v -timeout 15m ./vm/
 

@@ -1,24 +1,31 @@
 //go:build vm
 
 // Package vm_test boots the virtual kiosk board (make vm) in
-// qemu-system-aarch64 through Debian's real U-Boot and kernel, and checks the
-// A/B scheme of ota/boot/boot.cmd on it, reading and writing the
+// qemu-system-aarch64 through Debian's real U-Boot and kernel, with einwurfd
+// from the arm64 release package as its service, talking to a real
+// mosquitto and einwurf-central on the host (central_test.go) over QEMU's
+// user network restricted to forwards onto the host's loopback, and checks
+// the A/B scheme of ota/boot/boot.cmd on it, reading and writing the
 // environment block with the host's fw_printenv/fw_setenv (libubootenv).
 // Outside CI a missing QEMU, U-Boot or image skips; under CI=true it fails.
 // The build tag vm keeps it out of make test (which runs before make vm
 // has built the images): make vm-test runs it.
+//
+// For a board's extra devices (vm/devices.md) the harness takes more QEMU
+// arguments (board.extra), the imager UART's chardev (board.imager) and
+// more forwards (board.fwd).
 package vm_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +37,8 @@ import (
 
 const uboot = "/usr/lib/u-boot/qemu_arm64/u-boot.bin"
 
-// board is one copy of a built disk, its fw_env.config and its console.
+// board is one copy of a built disk, its fw_env.config, its console and the
+// host's central it talks to.
 type board struct {
 	t       testing.TB
 	disk    string
@@ -38,13 +46,26 @@ type board struct {
 	qemu    string
 	printer string
 	setter  string
-	// extra are more QEMU arguments (the simulated devices, devices_test.go).
+	c       *central
+	// extra are more QEMU arguments (the simulated devices, devices_test.go:
+	// usb-redir, chardevs); set them before a boot.
 	extra []string
+	// imager is the chardev backend of the imager's UART (a PCI 16550,
+	// /dev/ttyS0 on the board, chardev id "imager"): "null" by default,
+	// e.g. "socket,path=/tmp/x.sock" for a simulated imager.
+	imager string
+	// fwd maps more guest ports on 10.0.2.100 to host addresses.
+	fwd map[int]string
+	// consoles are the consoles of all boots so far, logged when the
+	// test fails.
+	consoles strings.Builder
 }
 
+// newBoard copies the built disk image, starts the host's central and
+// provisions the board's data partition for it.
 func newBoard(t testing.TB, image string) *board {
 	t.Helper()
-	b := &board{t: t}
+	b := &board{t: t, imager: "null", fwd: map[int]string{}}
 	b.qemu = testtool.NeedTool(t, "qemu-system-aarch64")
 	b.printer = testtool.NeedTool(t, "fw_printenv")
 	b.setter = testtool.NeedTool(t, "fw_setenv")
@@ -66,7 +87,40 @@ func newBoard(t testing.TB, image string) *board {
 	if err := os.WriteFile(b.fwenv, []byte(b.disk+" 0x100000 0x4000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	b.c = startCentral(t)
+	b.c.provision(b.disk)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console of every boot:\n%s", b.consoles.String())
+		}
+	})
 	return b
+}
+
+// args is QEMU's command line for one boot: -smp 1, 512 MiB, Debian's
+// U-Boot as the firmware, the disk on virtio, a virtio network card on
+// QEMU's user network with restrict=on (the board reaches nothing but the
+// forwards: each guest port on 10.0.2.100 to one host address on
+// loopback, through "vmdisk fwd" per connection), the imager's UART, the
+// console on stdout.
+func (b *board) args() []string {
+	net := "user,id=n0,restrict=on"
+	fwd := map[int]string{}
+	for p, a := range b.c.fwd {
+		fwd[p] = a
+	}
+	for p, a := range b.fwd {
+		fwd[p] = a
+	}
+	for p, a := range fwd {
+		net += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s fwd %s", guestHost, p, vmdisk(b.t), a)
+	}
+	args := []string{"-M", "virt,acpi=off", "-cpu", "cortex-a57", "-smp", "1", "-m", "512",
+		"-bios", uboot, "-drive", "if=none,file=" + b.disk + ",format=raw,id=hd0", "-device", "virtio-blk-pci,drive=hd0",
+		"-netdev", net, "-device", "virtio-net-pci,netdev=n0,romfile=",
+		"-chardev", b.imager + ",id=imager", "-device", "pci-serial,chardev=imager", "-device", "i6300esb",
+		"-display", "none", "-monitor", "none", "-serial", "stdio"}
+	return append(args, b.extra...)
 }
 
 // setenv changes variables with the host's fw_setenv.
@@ -111,55 +165,126 @@ func (b *board) run(limit time.Duration) []event { return b.runUntil(limit, "") 
 // QEMU is killed there: a power cut.
 func (b *board) runUntil(limit time.Duration, cut string) []event {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	args := []string{"-M", "virt", "-cpu", "cortex-a57", "-smp", "1", "-m", "512",
-		"-bios", uboot, "-drive", "if=none,file=" + b.disk + ",format=raw,id=hd0", "-device", "virtio-blk-pci,drive=hd0",
-		"-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio"}
-	cmd := exec.CommandContext(ctx, b.qemu, append(args, b.extra...)...)
-	cmd.Stdin = nil
+	r := b.boot(cut)
+	select {
+	case <-r.done:
+	case <-time.After(limit):
+		r.kill()
+		b.t.Fatalf("board did not power off within %v", limit)
+	}
+	if cut != "" {
+		if _, n := find(r.lines(), cut); n != 1 {
+			b.t.Fatalf("board powered off before %q", cut)
+		}
+		return r.lines() // killed as asked
+	}
+	if r.err != nil {
+		b.t.Fatalf("qemu: %v", r.err)
+	}
+	return r.lines()
+}
+
+// vmRun is a board running in the background: its console lines as they
+// come, until QEMU ends (power off) or the test kills it.
+type vmRun struct {
+	b      *board
+	cmd    *exec.Cmd
+	start  time.Time
+	mu     sync.Mutex
+	events []event
+	more   chan struct{} // closed and replaced on each new event
+	done   chan struct{}
+	err    error // QEMU's exit, once done
+}
+
+// boot starts QEMU and returns at once; kill (or the end of the test)
+// stops it. When a console line starts with cut (if given), QEMU is
+// killed right there: a power cut.
+func (b *board) boot(cut ...string) *vmRun {
+	b.t.Helper()
+	cmd := exec.Command(b.qemu, b.args()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	var console strings.Builder
-	cmd.Stderr = &console
-	start := time.Now()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	r := &vmRun{b: b, cmd: cmd, more: make(chan struct{}), done: make(chan struct{})}
+	r.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
-	var events []event
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := strings.TrimRight(sc.Text(), "\r")
-		console.WriteString(l + "\n")
-		if strings.HasPrefix(l, "einwurf") {
-			events = append(events, event{time.Since(start), l})
+	go func() {
+		var console strings.Builder
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			l := strings.TrimRight(sc.Text(), "\r")
+			console.WriteString(l + "\n")
+			for _, c := range cut {
+				if c != "" && strings.HasPrefix(l, c) {
+					cmd.Process.Kill()
+					console.WriteString("(power cut)\n")
+				}
+			}
+			if strings.HasPrefix(l, "einwurf") {
+				r.mu.Lock()
+				r.events = append(r.events, event{time.Since(r.start), l})
+				close(r.more)
+				r.more = make(chan struct{})
+				r.mu.Unlock()
+			}
 		}
-		if cut != "" && strings.HasPrefix(l, cut) {
-			_ = cmd.Process.Kill()
-			break
+		r.err = cmd.Wait()
+		b.consoles.WriteString(console.String() + stderr.String() + "(qemu ended)\n")
+		close(r.done)
+	}()
+	b.t.Cleanup(r.kill)
+	return r
+}
+
+// wait waits until the console has shown n lines starting with prefix,
+// and returns the n-th.
+func (r *vmRun) wait(prefix string, n int, limit time.Duration) event {
+	r.b.t.Helper()
+	deadline := time.After(limit)
+	for {
+		r.mu.Lock()
+		seen := 0
+		for _, e := range r.events {
+			if strings.HasPrefix(e.line, prefix) {
+				if seen++; seen == n {
+					r.mu.Unlock()
+					return e
+				}
+			}
+		}
+		more := r.more
+		r.mu.Unlock()
+		select {
+		case <-more:
+		case <-r.done:
+			r.b.t.Fatalf("board stopped before %q (#%d)", prefix, n)
+		case <-deadline:
+			r.b.t.Fatalf("no %q (#%d) within %v", prefix, n, limit)
 		}
 	}
-	_, _ = io.Copy(io.Discard, out)
-	werr := cmd.Wait()
-	if cut != "" {
-		if _, n := find(events, cut); n == 1 {
-			return events // killed as asked
-		}
-		b.t.Fatalf("board powered off before %q", cut)
+}
+
+// lines returns the console's einwurf lines so far.
+func (r *vmRun) lines() []event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]event(nil), r.events...)
+}
+
+// kill cuts the board's power (QEMU killed) and waits for QEMU to end.
+func (r *vmRun) kill() {
+	if r.cmd.Process != nil {
+		r.cmd.Process.Kill()
 	}
-	if ctx.Err() != nil || werr != nil || b.t.Failed() {
-		b.t.Logf("console:\n%s", console.String())
-	}
-	if ctx.Err() != nil {
-		b.t.Fatalf("board did not power off within %v", limit)
-	}
-	if werr != nil {
-		b.t.Fatalf("qemu: %v", werr)
-	}
-	return events
+	<-r.done
 }
 
 // limit is the time one boot may take: about 8 s here with -smp 1 under
@@ -181,28 +306,58 @@ func find(events []event, prefix string) (event, int) {
 	return first, n
 }
 
-// TestBootReady is scenario 1's first half: the board boots slot a through
-// U-Boot, the kernel and the Go init, and the arm64 simulation's service
-// reports ready. Boot time to ready is logged.
-func TestBootReady(t *testing.T) {
+// TestOnlineAndReboot is priority 1 of issue 17: einwurfd from the release
+// package runs as the board's service, reaches the host's mosquitto over
+// QEMU's restricted user network (TLS with its own certificate, the
+// dynamic-security ACL), and the central's dashboard shows it up with the
+// package's version. Then the operator's signed reboot command from the
+// dashboard restarts the board through einwurfd's Parts.Reboot
+// (appliance.SystemReboot → /bin/systemctl reboot → the init, PID 1, stops
+// einwurfd and restarts the board): U-Boot and the kernel boot again and
+// einwurfd comes back online.
+func TestOnlineAndReboot(t *testing.T) {
 	b := newBoard(t, "disk.img")
-	b.setenv("vm_after_ready", "poweroff")
-	ev := b.run(limit)
-	if _, n := find(ev, "einwurf: booting slot a (virtio 0:2)"); n != 1 {
-		t.Fatalf("U-Boot booted slot a %d times, want 1: %v", n, ev)
+	version := debVersion(t)
+	r := b.boot()
+	ready := r.wait("einwurf-vm: ready slot=a", 1, limit)
+	if _, n := find(r.lines(), "einwurf: booting slot a (virtio 0:2)"); n != 1 {
+		t.Fatalf("U-Boot booted slot a %d times, want 1: %v", n, r.lines())
 	}
-	r, n := find(ev, "einwurf-vm: ready slot=a")
-	if n != 1 {
-		t.Fatalf("no ready on slot a: %v", ev)
+	if _, n := find(r.lines(), "einwurf-vm: service ready (einwurfd "+version+": kiosk "+kioskID); n != 1 {
+		t.Fatalf("einwurfd %s did not report ready: %v", version, r.lines())
 	}
-	if _, n := find(ev, "einwurf-vm: service ready (Einwurf kiosk"); n != 1 {
-		t.Fatalf("service did not report ready: %v", ev)
-	}
-	m := readyRE.FindStringSubmatch(r.line)
-	t.Logf("boot to ready: %.1f s from QEMU start (init to ready %s ms)", r.at.Seconds(), m[2])
 	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" {
 		t.Fatalf("environment after boot: %v", env)
 	}
+	online := until(t, limit, "the dashboard shows the board up with version "+version, func() bool {
+		v, _, up := b.c.kioskInfo()
+		return up && v == version
+	})
+	t.Logf("boot to ready %.1f s from QEMU start (init to ready %s ms), ready to online at the central %.1f s",
+		ready.at.Seconds(), readyRE.FindStringSubmatch(ready.line)[2], online.Seconds())
+	op := b.c.operator()
+	sent := time.Now()
+	b.c.command(op, "reboot")
+	r.wait("einwurf-vm: reboot requested", 1, limit)
+	r.wait("einwurf-vm: rebooting", 1, 30*time.Second)
+	r.wait("einwurf: booting slot a", 2, limit)
+	r.wait("einwurf-vm: ready slot=a", 2, limit)
+	t.Logf("reboot command to ready again: %.1f s", time.Since(sent).Seconds())
+	if _, n := find(r.lines(), "einwurf-vm: service exited"); n != 1 {
+		t.Fatalf("einwurfd exited %d times before the reboot, want 1 (stopped by the init): %v", n, r.lines())
+	}
+}
+
+// debVersion is the version of the release package make vm built into the
+// slots.
+func debVersion(t testing.TB) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join("..", "bin", "vm", "deb", "einwurf_*_arm64.deb"))
+	if len(m) != 1 {
+		t.Fatalf("want one bin/vm/deb/einwurf_*_arm64.deb, have %v", m)
+	}
+	v := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m[0]), "einwurf_"), "_arm64.deb")
+	return v
 }
 
 // TestSwitchCommit: the switch an update makes, by the kiosk's own

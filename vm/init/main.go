@@ -1,9 +1,15 @@
 // Command init is PID 1 of the virtual kiosk board (make vm): the Go init in
-// each root slot's initramfs. It mounts /dev, /proc, /sys, loads the virtio
-// and ext4 modules from Debian's kernel package, reads the U-Boot
-// environment block on the virtio disk (the ota/ubootenv package, the same
-// format fw_printenv reads), starts the kiosk service and waits for it to
-// report ready, then runs the slot's health check:
+// each root slot's initramfs. It mounts /dev, /proc, /sys, loads the kernel
+// modules /etc/einwurf-vm/modules lists (in that order: Debian's virtio, ext4
+// and network modules, and whatever a board adds), brings up lo and, when
+// QEMU gives the board a network card, eth0 with QEMU's user-network address
+// (10.0.2.15/24: the host's services are forwarded to 10.0.2.100, nothing
+// else is reachable), reads the U-Boot environment block on the virtio disk
+// (the ota/ubootenv package, the same format fw_printenv reads), starts the
+// kiosk service (/etc/einwurf-vm/service) and waits for it to report ready
+// (a console line starting with /etc/einwurf-vm/ready), then, when
+// /etc/einwurf-vm/health-by says "init" (the default), runs the slot's
+// health check:
 //
 //   - healthy and on trial (upgrade_available=1): commits the slot with the
 //     kiosk's own ota.Slots.Commit (upgrade_available=0, bootcount=0);
@@ -11,9 +17,20 @@
 //     service did not come up): reboots without committing, so U-Boot's boot
 //     counter falls back to the other slot.
 //
-// Then it powers the board off when the environment says vm_after_ready=poweroff
-// (the test's way to end a boot), else it stays up until the service exits.
-// Every step prints one "einwurf-vm: " line on the console for the test.
+// With health-by "service" the service itself health-checks and commits
+// (einwurfd's updater), and the init only reports ready.
+//
+// Then it powers the board off when the environment says
+// vm_after_ready=poweroff (the test's way to end a boot), else it keeps the
+// service running and starts it again 2 s after it exits (what systemd's
+// Restart=always does on a kiosk).
+//
+// There is no systemd: the service's reboot (einwurfd's
+// appliance.SystemReboot runs "systemctl reboot") reaches this init through
+// /bin/systemctl, a link to it: run as systemctl it sends SIGTERM to PID 1,
+// which stops the service (SIGTERM, 20 s), syncs, unmounts /data and
+// restarts the board. Every step prints one "einwurf-vm: " line on the
+// console for the test.
 package main
 
 import (
@@ -24,7 +41,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,14 +59,22 @@ import (
 // writes it there, fw_env.config on the host names the same offset).
 const envConfig = "/dev/vda 0x100000 0x4000\n"
 
-// modules are loaded in this order (their dependencies first; Debian's
-// package has no modules.dep, depmod runs at install).
-var modules = []string{
-	"virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk",
-	"crc16", "mbcache", "crc32c_generic", "jbd2", "ext4",
-}
+// modulesFile lists the modules to load, one name a line, dependencies
+// first (Debian's package has no modules.dep, depmod runs at install);
+// vm/build.sh writes it from vm/modules, vm/devices.modules (the simulated
+// devices': USB host, configfs, gpio-sim) and VM_MODULES.
+const modulesFile = "/etc/einwurf-vm/modules"
+
+// The board's address on QEMU's user network (-netdev user, restrict=on).
+var (
+	guestAddr = []byte{10, 0, 2, 15}
+	guestMask = []byte{255, 255, 255, 0}
+)
 
 func main() {
+	if filepath.Base(os.Args[0]) == "systemctl" {
+		os.Exit(systemctl(os.Args[1:]))
+	}
 	start := time.Now()
 	err := run(start)
 	say("error: %v", err)
@@ -61,18 +90,13 @@ func run(start time.Time) error {
 	if err := mounts(); err != nil {
 		return err
 	}
-	for _, m := range modules {
+	mods, err := os.ReadFile(modulesFile)
+	if err != nil {
+		return err
+	}
+	for _, m := range strings.Fields(string(mods)) {
 		if err := loadModule("/lib/modules/" + m + ".ko"); err != nil {
 			return fmt.Errorf("module %s: %w", m, err)
-		}
-	}
-	// The simulated devices' modules (vm/devices.modules, in load order;
-	// vm/devices.md): USB host, configfs, gpio-sim.
-	if extra, err := os.ReadFile("/etc/einwurf-vm/modules"); err == nil {
-		for _, m := range strings.Fields(string(extra)) {
-			if err := loadModule("/lib/modules/" + m + ".ko"); err != nil {
-				return fmt.Errorf("module %s: %w", m, err)
-			}
 		}
 	}
 	if err := waitFor("/dev/vda", 10*time.Second); err != nil {
@@ -103,9 +127,18 @@ func run(start time.Time) error {
 		return fmt.Errorf("booted slot %q, the environment says %q", slot, benv.Slot)
 	}
 
-	if err := loopbackUp(); err != nil {
+	if err := linkUp("lo", nil, nil); err != nil {
 		return err
 	}
+	if _, err := os.Stat("/sys/class/net/eth0"); err == nil {
+		if err := linkUp("eth0", guestAddr, guestMask); err != nil {
+			return err
+		}
+		say("network eth0 10.0.2.15/24")
+	}
+	chips, _ := filepath.Glob("/dev/gpiochip*")
+	amba, _ := filepath.Glob("/sys/bus/amba/devices/*")
+	say("gpio chips %v (amba %v)", chips, amba)
 	data := "/data"
 	if err := mountData(data); err != nil {
 		return err
@@ -113,9 +146,21 @@ func run(start time.Time) error {
 	if p, _ := env.Get("vm_probe"); p != "" {
 		probe(p)
 	}
-	healthy, detail := service(data)
+	svc := &supervisor{data: data}
+	go svc.onSignal()
+	healthy, detail := svc.start()
 	say("service %s after %d ms since init", detail, time.Since(start).Milliseconds())
-	if health, _ := os.ReadFile("/etc/einwurf-vm/health"); strings.TrimSpace(string(health)) == "fail" {
+	if !healthy {
+		svc.stop()
+	}
+	if by := readTrim("/etc/einwurf-vm/health-by"); by == "service" {
+		// The service health-checks and commits (einwurfd's updater).
+		if healthy {
+			say("ready slot=%s ms=%d", slot, time.Since(start).Milliseconds())
+		}
+		return svc.afterReady(env)
+	}
+	if readTrim("/etc/einwurf-vm/health") == "fail" {
 		healthy, detail = false, "slot's health check says fail"
 	}
 	if !healthy && trial == "1" {
@@ -127,7 +172,7 @@ func run(start time.Time) error {
 		// A committed slot that fails has nothing to fall back to by
 		// itself: it says so and stays (or powers off for the test).
 		say("health check failed on committed slot %s: %s", slot, detail)
-		return afterReady(env)
+		return svc.afterReady(env)
 	}
 	if trial == "1" {
 		if err := slots.Commit(); err != nil {
@@ -136,18 +181,12 @@ func run(start time.Time) error {
 		say("committed slot %s", slot)
 	}
 	say("ready slot=%s ms=%d", slot, time.Since(start).Milliseconds())
-	return afterReady(env)
+	return svc.afterReady(env)
 }
 
-// afterReady powers off when the environment says vm_after_ready=poweroff,
-// else it keeps the board (and its service) running.
-func afterReady(env *ubootenv.Env) error {
-	if after, _ := env.Get("vm_after_ready"); after == "poweroff" {
-		unix.Sync()
-		say("power off")
-		return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-	}
-	select {}
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }
 
 func mounts() error {
@@ -162,24 +201,43 @@ func mounts() error {
 	return nil
 }
 
-// loopbackUp brings up lo: the service listens on 127.0.0.1 (the board has
-// no other network).
-func loopbackUp() error {
+// linkUp gives the interface an IPv4 address and mask (when not nil) and
+// brings it up: lo for the service's UI on 127.0.0.1, eth0 for QEMU's user
+// network.
+func linkUp(name string, addr, mask []byte) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
+	set := func(req uint, v []byte) error {
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			return err
+		}
+		if err := ifr.SetInet4Addr(v); err != nil {
+			return err
+		}
+		return unix.IoctlIfreq(fd, req, ifr)
+	}
+	if addr != nil {
+		if err := set(unix.SIOCSIFADDR, addr); err != nil {
+			return fmt.Errorf("%s address: %w", name, err)
+		}
+		if err := set(unix.SIOCSIFNETMASK, mask); err != nil {
+			return fmt.Errorf("%s netmask: %w", name, err)
+		}
+	}
+	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return err
 	}
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("lo: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("lo up: %w", err)
+		return fmt.Errorf("%s up: %w", name, err)
 	}
 	return nil
 }
@@ -233,22 +291,36 @@ func cmdlineValue(key string) string {
 	return ""
 }
 
-// service starts the slot's kiosk service (/etc/einwurf-vm/service: the
-// command line) and waits up to 60 s for its ready line (a line starting
-// with "einwurf", any case), copying its output to the console.
-func service(data string) (bool, string) {
+// supervisor runs the slot's kiosk service (/etc/einwurf-vm/service: the
+// command line, $DATA replaced by the data partition's mount point) as
+// systemd's Restart=always would, and reboots the board on request.
+type supervisor struct {
+	data string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	stopping bool
+}
+
+// start starts the service and waits up to 60 s for its ready line (a line
+// starting with /etc/einwurf-vm/ready, default "einwurf", any case),
+// copying its output to the console.
+func (s *supervisor) start() (bool, string) {
 	line, err := os.ReadFile("/etc/einwurf-vm/service")
 	if err != nil {
 		return false, "no service configured"
 	}
-	args := strings.Fields(strings.ReplaceAll(string(line), "$DATA", data))
+	args := strings.Fields(strings.ReplaceAll(string(line), "$DATA", s.data))
 	if len(args) == 0 {
 		return false, "empty service line"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	prefix := strings.ToLower(readTrim("/etc/einwurf-vm/ready"))
+	if prefix == "" {
+		prefix = "einwurf"
+	}
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = []string{"PATH=/bin", "HOME=" + data, "TMPDIR=/tmp", "RUNTIME_DIRECTORY=/run"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + s.data, "TMPDIR=/tmp", "RUNTIME_DIRECTORY=/run"}
 	cmd.Stderr = os.Stdout
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -257,29 +329,120 @@ func service(data string) (bool, string) {
 	if err := cmd.Start(); err != nil {
 		return false, "start: " + err.Error()
 	}
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			os.Stdout.Write(append(bytes.Clone(sc.Bytes()), '\n'))
-			if strings.HasPrefix(strings.ToLower(sc.Text()), "einwurf") {
+			if strings.HasPrefix(strings.ToLower(sc.Text()), prefix) {
 				select {
 				case ready <- sc.Text():
 				default:
 				}
 			}
 		}
-		close(ready)
+		err := cmd.Wait()
+		say("service exited: %v", err)
+		close(exited)
 	}()
 	select {
-	case l, ok := <-ready:
-		if !ok {
-			return false, "exited before ready"
-		}
+	case l := <-ready:
 		return true, "ready (" + l + ")"
-	case <-ctx.Done():
+	case <-exited:
+		return false, "exited before ready"
+	case <-time.After(60 * time.Second):
+		// A Go service prints its goroutines on SIGQUIT: where it hangs.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
 		return false, "not ready in 60 s"
 	}
+}
+
+// stop ends the service: SIGTERM, SIGKILL after 20 s.
+func (s *supervisor) stop() {
+	s.mu.Lock()
+	s.stopping = true
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// afterReady powers off when the environment says vm_after_ready=poweroff,
+// else it keeps the service running, starting it again 2 s after it exits.
+func (s *supervisor) afterReady(env *ubootenv.Env) error {
+	if after, _ := env.Get("vm_after_ready"); after == "poweroff" {
+		s.stop()
+		unix.Sync()
+		say("power off")
+		return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}
+	for {
+		s.mu.Lock()
+		exited, stopping := s.exited, s.stopping
+		s.mu.Unlock()
+		if stopping || exited == nil {
+			select {} // rebooting, or there is no service
+		}
+		<-exited
+		time.Sleep(2 * time.Second)
+		s.mu.Lock()
+		stopping = s.stopping
+		s.mu.Unlock()
+		if stopping {
+			select {}
+		}
+		say("service restarting")
+		ok, detail := s.start()
+		say("service %s", detail)
+		_ = ok
+	}
+}
+
+// onSignal is PID 1's SIGTERM (from /bin/systemctl reboot): stop the
+// service, sync, unmount the data partition and restart the board.
+func (s *supervisor) onSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	<-ch
+	say("reboot requested")
+	s.stop()
+	unix.Sync()
+	if err := unix.Unmount(s.data, 0); err != nil {
+		say("unmount %s: %v", s.data, err)
+	}
+	say("rebooting")
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
+
+// systemctl is the init run as /bin/systemctl: "systemctl reboot" asks PID
+// 1 to reboot the board; nothing else is known.
+func systemctl(args []string) int {
+	if len(args) != 1 || args[0] != "reboot" {
+		fmt.Fprintf(os.Stderr, "systemctl (einwurf virtual board): only \"reboot\" is known, not %q\n", args)
+		return 1
+	}
+	if err := unix.Kill(1, unix.SIGTERM); err != nil {
+		fmt.Fprintln(os.Stderr, "systemctl reboot:", err)
+		return 1
+	}
+	return 0
 }
 
 // probe runs the device probe (/bin/vmprobe, vm/cmd/vmprobe) with the

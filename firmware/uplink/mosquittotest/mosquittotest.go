@@ -116,6 +116,10 @@ func newCA(name string, serial int64, file string) (*x509.Certificate, *ecdsa.Pr
 // 127.0.0.1 when server is true) and writes cn.pem and cn.key. The central
 // CA signs CentralUser's, the kiosk CA every other.
 func (p *PKI) Issue(cn string, server bool) (certFile, keyFile string, err error) {
+	return p.issue(cn, server, nil)
+}
+
+func (p *PKI) issue(cn string, server bool, moreIPs []net.IP) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", err
@@ -129,7 +133,7 @@ func (p *PKI) Issue(cn string, server bool) (certFile, keyFile string, err error
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.IPAddresses = append([]net.IP{net.ParseIP("127.0.0.1")}, moreIPs...)
 		tmpl.DNSNames = []string{"localhost"}
 	}
 	ca, caKey := p.ca, p.caKey
@@ -197,6 +201,10 @@ type Options struct {
 	// MessageSizeLimit overrides MessageSizeLimit (benchmarks comparing
 	// with a single large mosquitto_pub message need more); 0 keeps it.
 	MessageSizeLimit int
+	// ServerIPs are more addresses the broker's certificate names besides
+	// 127.0.0.1: where a client behind a forward reaches it (the virtual
+	// board of vm/ dials 10.0.2.100, QEMU's guestfwd to the host's loopback).
+	ServerIPs []net.IP
 }
 
 // Broker is a running mosquitto.
@@ -315,7 +323,7 @@ func Start(opt Options) (*Broker, error) {
 	if err := os.MkdirAll(filepath.Join(opt.Dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
-	certFile, keyFile, err := opt.PKI.Issue("broker-"+port, true)
+	certFile, keyFile, err := opt.PKI.issue("broker-"+port, true, opt.ServerIPs)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,13 @@
 //	vmdisk env DISK NAME=VALUE ...
 //	    writes a fresh environment block (16 KiB at 1 MiB, vm/fw_env.config)
 //	    holding just these variables, as ota/ubootenv encodes it
+//	vmdisk part DISK N PART.img
+//	    writes PART.img into partition N (1-4) of DISK, which must hold it
+//	    (a test provisions the data partition this way)
+//	vmdisk fwd HOST:PORT
+//	    copies standard input to a TCP connection to HOST:PORT and back: the
+//	    command QEMU's guestfwd=...-cmd: runs for each connection the board
+//	    opens to a forwarded address (the host's service on loopback)
 package main
 
 import (
@@ -18,10 +25,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/einwurf/einwurf/ota/ubootenv"
 )
@@ -74,6 +83,13 @@ func run(args []string) error {
 		return writeDisk(args[1], args[2:])
 	case "env":
 		return writeEnv(args[1], args[2:])
+	case "part":
+		if len(args) != 4 {
+			return errors.New("usage: vmdisk part DISK N PART.img")
+		}
+		return writePart(args[1], args[2], args[3])
+	case "fwd":
+		return forward(args[1])
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
@@ -220,4 +236,79 @@ func writeDisk(out string, parts []string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// partition returns partition n's (1-4) start and length in bytes.
+func partition(f *os.File, n int) (start, length int64, err error) {
+	if n < 1 || n > 4 {
+		return 0, 0, fmt.Errorf("partition %d: want 1-4", n)
+	}
+	mbr := make([]byte, sector)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		return 0, 0, err
+	}
+	if mbr[510] != 0x55 || mbr[511] != 0xaa {
+		return 0, 0, errors.New("no MBR")
+	}
+	e := mbr[446+16*(n-1):]
+	start = int64(binary.LittleEndian.Uint32(e[8:])) * sector
+	length = int64(binary.LittleEndian.Uint32(e[12:])) * sector
+	if length == 0 {
+		return 0, 0, fmt.Errorf("partition %d is empty", n)
+	}
+	return start, length, nil
+}
+
+func writePart(disk, num, img string) error {
+	var n int
+	if _, err := fmt.Sscanf(num, "%d", &n); err != nil {
+		return fmt.Errorf("partition %q: %w", num, err)
+	}
+	f, err := os.OpenFile(disk, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start, length, err := partition(f, n)
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(img)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > length {
+		return fmt.Errorf("%s: %d bytes, partition %d holds %d", img, fi.Size(), n, length)
+	}
+	if _, err := io.Copy(io.NewOffsetWriter(f, start), src); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// forward joins standard input and output to a TCP connection to addr
+// until either side ends (at most 10 s to connect).
+func forward(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(c, os.Stdin)
+		c.(*net.TCPConn).CloseWrite()
+		done <- struct{}{}
+	}()
+	go func() {
+		io.Copy(os.Stdout, c)
+		done <- struct{}{}
+	}()
+	<-done
+	return nil
 }
