@@ -53,7 +53,7 @@ slot() { # slot NAME HEALTH [TAG]: bin/vm/slot-NAME[-TAG].img
 	cp "$out/init" "$i/init"
 	ln -sf ../init "$i/bin/systemctl"   # einwurfd's reboot (vm/init: "systemctl reboot")
 	for m in $modules; do
-		local ko; ko=$(find "$k/lib/modules/$kver" "$out/modules" -name "$m.ko" 2>/dev/null | head -1)
+		local ko; ko=$({ find "$k/lib/modules/$kver" "$out/modules" -name "$m.ko" 2>/dev/null || true; } | head -1)
 		[ -n "$ko" ] || { echo "build.sh: module $m not in $kdeb" >&2; return 1; }
 		cp "$ko" "$i/lib/modules/"
 	done
