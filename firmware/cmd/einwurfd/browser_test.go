@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"github.com/einwurf/einwurf/central/keys"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +58,26 @@ func TestServiceDevicesInChromium(t *testing.T) {
 	fresh.Do("service screen, new browser", chromedp.Navigate(k.a.UIURL+"service/"))
 	fresh.Poll("English in a new browser", `document.documentElement.lang === "en" && document.getElementById("devices").innerText.includes("ready. Feeder")`, 30*time.Second)
 	fresh.Shot("03-new-browser-still-en.png")
+}
+
+// TestUnpluggedScreenInChromium: the customer's screen of einwurfd while
+// its IPP-over-USB scanner is unplugged (usbtest) says the kiosk is out of
+// service for a technical fault and offers no start; plugged in again, the
+// start is offered again. The page passes axe-core's WCAG 2.1 AA rules.
+func TestUnpluggedScreenInChromium(t *testing.T) {
+	k := startTestKiosk(t, kioskOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := testtool.Chromium(t, ctx, 1080, 1920, "einwurfd-service")
+	b.Do("customer screen", chromedp.Navigate(strings.TrimSuffix(k.a.UIURL, "/")+k.a.UILaunch()))
+	b.Poll("ready", `document.body.dataset.screen === "idle" && document.getElementById("not-ready").hidden`, 30*time.Second)
+	k.host.Unplug(k.scanner)
+	b.Poll("out of service", `!document.getElementById("not-ready-reason").hidden &&
+		document.getElementById("not-ready-reason").innerText.includes("technischen Störung") &&
+		document.getElementById("scan-first").disabled`, 30*time.Second)
+	b.Axe("customer screen, scanner unplugged")
+	b.Shot("10-customer-scanner-unplugged.png")
+	k.host.Plug(k.scanner)
+	b.Poll("ready again", `document.getElementById("not-ready").hidden && !document.getElementById("scan-first").disabled`, 30*time.Second)
+	b.Shot("11-customer-scanner-back.png")
 }
