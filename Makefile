@@ -147,3 +147,12 @@ vm-test: vm
 .PHONY: vm-bench
 vm-bench: vm
 	$(GO) test -tags vm -run '^$$' -bench BootToReady -benchtime 3x -timeout 15m ./vm/
+
+# --- the virtual board's simulated devices (vm/devices.md) ----------------------
+# The device probe in every slot's initramfs (vm/cmd/vmprobe: the kiosk's
+# drivers against the devices the host plays over usb-redir, a UART and
+# gpio-sim; arm64 with cgo for libusb). vm-test runs vm/devices_test.go too.
+.PHONY: vm-probe
+vm-probe: cross bin/arm64/isoc23.o
+	$(ARM64_ENV) $(GO) build -trimpath -o bin/arm64/vmprobe ./vm/cmd/vmprobe
+vm: vm-probe

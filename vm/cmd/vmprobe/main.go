@@ -1,0 +1,161 @@
+// Command vmprobe runs inside the virtual kiosk board (vm/init starts it
+// when the U-Boot environment sets vm_probe, before the service) and reads
+// the simulated devices through the kiosk's own drivers, printing one
+// "einwurf-probe: " line per result on the console for vm/devices_test.go:
+//
+//	vmprobe scan      the IPP-USB scanner (usb-redir on qemu-xhci) through
+//	                  drivers/usb (libusb) and drivers/scanner/ippusb:
+//	                  capabilities, then one page (its size and SHA-256)
+//	vmprobe barcode   the 2D imager on the PCI UART (pci-serial) through
+//	                  drivers/barcode/imager (SSI): one code (its SHA-256,
+//	                  not the number)
+//	vmprobe gpio      the panel's lines on gpio-sim through board (the
+//	                  profile board/profiles/qemu-virt.json)
+//
+// Several may be given; each runs in turn. The exit status is the number
+// that failed.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/barcode/imager"
+	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
+	"github.com/einwurf/einwurf/drivers/usb"
+)
+
+func say(format string, args ...any) {
+	fmt.Fprintf(os.Stdout, "einwurf-probe: "+format+"\n", args...)
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	failed := 0
+	for _, what := range os.Args[1:] {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		start := time.Now()
+		var err error
+		switch what {
+		case "scan":
+			err = scan(ctx, log)
+		case "barcode":
+			err = readBarcode(ctx, log)
+		case "gpio":
+			err = gpio(ctx, log)
+		default:
+			err = fmt.Errorf("unknown probe %q", what)
+		}
+		cancel()
+		if err != nil {
+			failed++
+			say("%s failed after %d ms: %v", what, time.Since(start).Milliseconds(), err)
+			continue
+		}
+		say("%s ok after %d ms", what, time.Since(start).Milliseconds())
+	}
+	os.Exit(failed)
+}
+
+// scan waits for an IPP-over-USB device on libusb, reads its capabilities
+// and scans one page, as einwurfd's scanner does.
+func scan(ctx context.Context, log *slog.Logger) error {
+	host, err := usb.OpenLibUSB()
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	var found usb.Desc
+	for found.Vendor == 0 {
+		ds, err := host.List(ctx)
+		if err != nil {
+			return err
+		}
+		if ipp := usb.FindIPP(ds); len(ipp) > 0 {
+			found = ipp[0]
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no IPP-over-USB device among %d: %w", len(ds), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	say("usb device %s, %d IPP-over-USB interfaces", found.Socket(), len(found.IPP))
+	sc := ippusb.NewScanner(host, usb.Desc.IsIPP, []ippusb.Option{ippusb.WithLogger(log)})
+	defer sc.Close()
+	caps, err := sc.Capabilities(ctx)
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
+	say("capabilities make=%q resolutions=%v duplex=%v firmware=%q", caps.MakeAndModel, caps.Resolutions, caps.Duplex, caps.Firmware)
+	j, err := sc.Scan(ctx, scanner.Settings{Resolution: 150})
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	defer j.Close()
+	p, err := j.Next(ctx)
+	if err != nil {
+		return fmt.Errorf("page: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, p.Body)
+	_ = p.Body.Close()
+	if err != nil {
+		return fmt.Errorf("page body after %d bytes: %w", n, err)
+	}
+	say("page bytes=%d sha256=%x", n, h.Sum(nil))
+	return nil
+}
+
+// uart finds the PCI UART's tty (QEMU's pci-serial, vendor 0x1b36): the
+// console's PL011 is ttyAMA0, the 8250 driver's ports are ttyS*.
+func uart() (string, error) {
+	ttys, _ := filepath.Glob("/sys/class/tty/ttyS*")
+	for _, t := range ttys {
+		v, err := os.ReadFile(filepath.Join(t, "device", "vendor"))
+		if err == nil && strings.TrimSpace(string(v)) == "0x1b36" {
+			return "/dev/" + filepath.Base(t), nil
+		}
+	}
+	return "", fmt.Errorf("no PCI UART among %d ttyS ports", len(ttys))
+}
+
+// readBarcode reads one code from the imager on the PCI UART in SSI mode.
+func readBarcode(ctx context.Context, log *slog.Logger) error {
+	path, err := uart()
+	if err != nil {
+		return err
+	}
+	say("imager on %s", path)
+	cfg := imager.Config{Mode: imager.ModeSSI}
+	port, err := imager.OpenSerial(path, cfg)
+	if err != nil {
+		return err
+	}
+	r, err := imager.New(port, nil, nil, cfg, log)
+	if err != nil {
+		port.Close()
+		return err
+	}
+	defer r.Close()
+	s, err := r.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("read: %w (stats %+v)", err, r.Stats())
+	}
+	say("code symbology=%s len=%d sha256=%x", s.Symbology, len(s.Data), sha256.Sum256([]byte(s.Data)))
+	return nil
+}
+
+var errNoGPIO = errors.New("gpio probe not built")
+
+func gpio(ctx context.Context, log *slog.Logger) error { return errNoGPIO }

@@ -1,0 +1,122 @@
+//go:build vm
+
+package vm_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/scanner/sim"
+	"github.com/einwurf/einwurf/vm/usbredir"
+	"github.com/einwurf/einwurf/vm/usbredir/ippscanner"
+)
+
+// The simulated devices (vm/devices.md), played on the host and attached
+// to the board as their real protocols; vm/cmd/vmprobe reads them in the
+// guest through the kiosk's own drivers.
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// listen opens a loopback listener for a chardev QEMU connects to.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// usbScanner plays the IPP-USB scanner: the eSCL simulator behind a
+// usbredir host on a loopback port, and the QEMU arguments that attach it
+// (qemu-xhci, usb-redir on a socket chardev QEMU connects to). It records
+// the pages the simulator served.
+func usbScanner(t *testing.T) ([]string, *ippscanner.Pages) {
+	t.Helper()
+	s, err := sim.Start(sim.Options{Sheets: 2, Resolution: 150, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	pages := &ippscanner.Pages{}
+	dev := ippscanner.New(pages.Wrap(s.Handler()), 2, "VM-1", quiet)
+	l := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- usbredir.Serve(ctx, c, dev, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = l.Close() // if QEMU never connected
+		select {
+		case err := <-done:
+			if err != nil && !strings.Contains(err.Error(), "use of closed") {
+				t.Errorf("usbredir: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("usbredir host did not end")
+		}
+	})
+	port := l.Addr().(*net.TCPAddr).Port
+	return []string{"-device", "qemu-xhci,id=xhci",
+		"-chardev", fmt.Sprintf("socket,id=usbredir0,host=127.0.0.1,port=%d", port),
+		"-device", "usb-redir,chardev=usbredir0,bus=xhci.0"}, pages
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+var pageRE = regexp.MustCompile(`^einwurf-probe: page bytes=(\d+) sha256=([0-9a-f]{64})`)
+
+// TestUSBScanner is priority 1 of the devices: the board's kernel
+// enumerates the usbredir scanner on qemu-xhci, the probe finds it with the
+// kiosk's drivers/usb (libusb), reads ScannerCapabilities and scans one
+// page over drivers/scanner/ippusb, and the page's bytes are those the
+// simulator on the host served.
+func TestUSBScanner(t *testing.T) {
+	b := newBoard(t, "disk.img")
+	args, pages := usbScanner(t)
+	b.extra = args
+	b.setenv("vm_after_ready", "poweroff", "vm_probe", "scan")
+	ev := b.run(limit)
+	dump := func() string {
+		var s strings.Builder
+		for _, e := range ev {
+			fmt.Fprintf(&s, "%6.1fs %s\n", e.at.Seconds(), e.line)
+		}
+		return s.String()
+	}
+	if _, n := find(ev, "einwurf-probe: scan ok"); n != 1 {
+		t.Fatalf("scan probe did not pass:\n%s", dump())
+	}
+	c, _ := find(ev, "einwurf-probe: capabilities")
+	if !strings.Contains(c.line, "Einwurf") {
+		t.Fatalf("capabilities line %q", c.line)
+	}
+	p, _ := find(ev, "einwurf-probe: page ")
+	m := pageRE.FindStringSubmatch(p.line)
+	sums := pages.Sums()
+	if m == nil || len(sums) != 1 || m[2] != fmt.Sprintf("%x", sums[0]) {
+		t.Fatalf("page in the guest %q; the simulator served %x\n%s", p.line, sums, dump())
+	}
+	u, _ := find(ev, "einwurf-probe: usb device")
+	ok, _ := find(ev, "einwurf-probe: scan ok")
+	t.Logf("%s; %s (%s bytes) at %.1f s from QEMU start; %s", u.line, c.line, m[1], ok.at.Seconds(), ok.line)
+}
