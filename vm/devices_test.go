@@ -9,6 +9,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ func usbScanner(t *testing.T) ([]string, *ippscanner.Pages) {
 	t.Cleanup(func() { _ = s.Close() })
 	pages := &ippscanner.Pages{}
 	dev := ippscanner.New(pages.Wrap(s.Handler()), 2, "VM-1", quiet)
+	log := slog.New(slog.NewTextHandler(newTestWriter(t, "usbredir host"), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -56,7 +58,7 @@ func usbScanner(t *testing.T) ([]string, *ippscanner.Pages) {
 			done <- err
 			return
 		}
-		done <- usbredir.Serve(ctx, c, dev, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+		done <- usbredir.Serve(ctx, c, dev, log)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -76,11 +78,29 @@ func usbScanner(t *testing.T) ([]string, *ippscanner.Pages) {
 		"-device", "usb-redir,chardev=usbredir0,bus=xhci.0"}, pages
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter keeps the usbredir host's log and writes it to the test's
+// log only if the test fails.
+type testWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
+func newTestWriter(t *testing.T, name string) *testWriter {
+	w := &testWriter{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.mu.Lock()
+			t.Logf("%s:\n%s", name, w.b.String())
+			w.mu.Unlock()
+		}
+	})
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
 
 var pageRE = regexp.MustCompile(`^einwurf-probe: page bytes=(\d+) sha256=([0-9a-f]{64})`)

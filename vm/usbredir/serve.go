@@ -111,6 +111,9 @@ func (s *session) sendInfo() error {
 
 func (s *session) handle(p Packet) error {
 	c := s.c
+	if p.Type != TypeBulkPacket {
+		s.log.Debug("usbredir: packet", "type", p.Type, "id", p.ID, "header", fmt.Sprintf("% x", p.Header))
+	}
 	switch p.Type {
 	case TypeControlPacket:
 		cp := DecodeControl(p.Header)

@@ -42,8 +42,11 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	failed := 0
 	for _, what := range os.Args[1:] {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		// Well inside the test's limit for the whole boot, so that a stuck
+		// probe says so.
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		start := time.Now()
+		say("%s: start", what)
 		var err error
 		switch what {
 		case "scan":
@@ -74,6 +77,7 @@ func scan(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer host.Close()
+	say("scan: libusb open")
 	var found usb.Desc
 	for found.Vendor == 0 {
 		ds, err := host.List(ctx)
