@@ -67,6 +67,8 @@ RELEASE_FLAGS = -trimpath -buildmode=pie -ldflags '-s -w -X main.version=$(VERSI
 #    TestKill9AtEveryPoint) or programs the test builds
 #    (TestReceiptProvesSubmission: einwurf-central; TestEndToEndUpdateAndRollback:
 #    einwurf-launch, and a whole qemu-system board besides).
+#    TestInstalledTreeLaunchesFromSlotA builds einwurfd (cgo) and a package
+#    and runs dpkg and the launcher: host programs, done by make test.
 #  - TestAgreesWithDmtxread: 139 s emulated (pure Go compared with dmtxread on
 #    many generated codes; nothing of it depends on the CPU).
 #  - TestNothingReadableOnTheBroker (83 s emulated) and
@@ -76,7 +78,7 @@ RELEASE_FLAGS = -trimpath -buildmode=pie -ldflags '-s -w -X main.version=$(VERSI
 #  - TestSoak: the soak runs in make soak.
 # Native programs (Chromium, mosquitto, qpdf, PostgreSQL) are fine: the
 # kernel runs them natively as children of the emulated test.
-ARM64_SKIP ?= ^(TestKioskKilledMidTransfer|TestExactlyOnceTwoProcesses|TestKill9AtEveryPoint|TestIngestKilledMidWrite|TestStatusAndLastWill|TestCrashLeavesNothingReadable|TestReceiptProvesSubmission|TestEndToEndUpdateAndRollback|TestAgreesWithDmtxread|TestNothingReadableOnTheBroker|TestVisitAgainstEveryProfile|TestSoak)$$
+ARM64_SKIP ?= ^(TestKioskKilledMidTransfer|TestExactlyOnceTwoProcesses|TestKill9AtEveryPoint|TestIngestKilledMidWrite|TestStatusAndLastWill|TestCrashLeavesNothingReadable|TestReceiptProvesSubmission|TestEndToEndUpdateAndRollback|TestInstalledTreeLaunchesFromSlotA|TestAgreesWithDmtxread|TestNothingReadableOnTheBroker|TestVisitAgainstEveryProfile|TestSoak)$$
 
 cross:
 	@bash .ci/cross

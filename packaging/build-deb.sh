@@ -2,6 +2,12 @@
 # Builds the einwurf Debian package from a built einwurfd.
 #   packaging/build-deb.sh ARCH EINWURFD VERSION OUTDIR
 # ARCH is a Debian architecture (arm64, amd64). Prints the .deb's path.
+# EINWURF_DEB_COMPRESS=none (tests) builds faster than the default xz.
+# einwurfd ships as the factory bundle of the application slots
+# (/usr/lib/einwurf/factory: einwurfd, VERSION; /usr/bin/einwurfd links to
+# it), which einwurf-launch (/usr/libexec/einwurf, built here, pure Go)
+# installs into slot a at the first start and starts einwurfd from
+# (docs/update.md).
 set -euo pipefail
 arch=$1 bin=$2 version=$3 out=$4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +20,15 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$top" log -1 --format=%c
 inst() { # inst MODE SRC DEST
 	install -D -m "$1" "$2" "$root/$3"
 }
-inst 0755 "$bin" usr/bin/einwurfd
+inst 0755 "$bin" usr/lib/einwurf/factory/einwurfd
+printf '%s\n' "$version" >"$root/usr/lib/einwurf/factory/VERSION"
+chmod 0644 "$root/usr/lib/einwurf/factory/VERSION"
+mkdir -p "$root/usr/bin"
+ln -s ../lib/einwurf/factory/einwurfd "$root/usr/bin/einwurfd"
+mkdir -p "$root/usr/libexec/einwurf"
+(cd "$top" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch ${GO:-go} build -trimpath -buildmode=pie -ldflags '-s -w' \
+	-o "$root/usr/libexec/einwurf/einwurf-launch" ./ota/cmd/einwurf-launch)
+chmod 0755 "$root/usr/libexec/einwurf/einwurf-launch"
 inst 0755 "$deb/kiosk-browser" usr/libexec/einwurf/kiosk-browser
 inst 0644 "$deb/einwurfd.service" lib/systemd/system/einwurfd.service
 inst 0644 "$deb/einwurf-kiosk.service" lib/systemd/system/einwurf-kiosk.service
@@ -52,5 +66,5 @@ find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 mkdir -p "$out"
 pkg=$out/einwurf_${version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$pkg" >/dev/null
+dpkg-deb --root-owner-group -Z"${EINWURF_DEB_COMPRESS:-xz}" --build "$root" "$pkg" >/dev/null
 echo "$pkg"

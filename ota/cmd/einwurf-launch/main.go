@@ -7,6 +7,13 @@
 //
 //	einwurf-launch -dir /var/lib/einwurf/app -- -config /etc/einwurf/einwurfd.json
 //	einwurf-launch -dir DIR -install bundle.tar     (once: factory install into slot a)
+//	einwurf-launch -dir DIR -factory /usr/lib/einwurf/factory -- ARGS
+//
+// With -factory (the Debian package's unit), the folder the package ships
+// (einwurfd, VERSION) is the factory bundle: installed into slot a at the
+// first start, and into the other slot, switched to, when an upgrade of
+// the package brought a newer VERSION than the booted slot holds and no
+// over-the-air update is under way (ota.InstallPackaged). Then it boots.
 package main
 
 import (
@@ -14,6 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/einwurf/einwurf/ota"
@@ -31,6 +40,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("einwurf-launch", flag.ContinueOnError)
 	dir := fs.String("dir", "/var/lib/einwurf/app", "folder of the application slots")
 	install := fs.String("install", "", "install this bundle into slot a of fresh slots, then exit")
+	factory := fs.String("factory", "", "the package's factory bundle folder (einwurfd, VERSION): installed when the slots are fresh or hold an older version, then boot")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -43,6 +53,19 @@ func run(args []string) error {
 			return err
 		}
 		return ota.InstallFactory(durable.OS{}, *dir, b)
+	}
+	if *factory != "" {
+		v, err := os.ReadFile(filepath.Join(*factory, ota.BundleVersion))
+		if err != nil {
+			return fmt.Errorf("factory bundle: %w", err)
+		}
+		did, err := ota.InstallPackaged(durable.OS{}, *dir, string(v), func() ([]byte, error) { return ota.TarFolder(*factory) })
+		if err != nil {
+			return fmt.Errorf("factory bundle: %w", err)
+		}
+		if did != ota.PackagedNothing {
+			fmt.Fprintf(os.Stderr, "einwurf-launch: %s bundle %s installed from %s\n", did, strings.TrimSpace(string(v)), *factory)
+		}
 	}
 	s := ota.AppSlots(durable.OS{}, *dir)
 	slot, err := s.Boot()
