@@ -183,8 +183,14 @@ func (h *serviceHost) Diagnose(ctx context.Context) []service.Device {
 	if slot == "" {
 		slot = "–"
 	}
+	// And which staff list is in use (the central's seq), so staff see
+	// that a pushed list arrived.
+	staff := "–"
+	if n := a.staff.Seq(); n != 0 {
+		staff = strconv.FormatUint(n, 10)
+	}
 	out = append(out, service.Device{ID: "version", Light: service.Green, Key: "dev.version.ok",
-		Args: map[string]string{"version": h.p.Version, "slot": slot}})
+		Args: map[string]string{"version": h.p.Version, "slot": slot, "staff": staff}})
 	return out
 }
 

@@ -43,6 +43,9 @@ type Staff struct {
 	pub ed25519.PublicKey
 	now func() time.Time
 
+	// update serializes Update, whose file write happens outside mu (a
+	// badge or PIN check never waits for an fsync).
+	update   sync.Mutex
 	mu       sync.Mutex
 	list     *wire.StaffList
 	failures int
@@ -93,20 +96,22 @@ func (s *Staff) Update(signed []byte, path string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("service: staff list: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.list != nil {
+	s.update.Lock()
+	defer s.update.Unlock()
+	if held := s.Seq(); held != 0 {
 		switch {
-		case l.Seq == s.list.Seq:
+		case l.Seq == held:
 			return l.Seq, ErrSameList
-		case l.Seq < s.list.Seq:
-			return l.Seq, fmt.Errorf("%w: %d, held %d", ErrStaleList, l.Seq, s.list.Seq)
+		case l.Seq < held:
+			return l.Seq, fmt.Errorf("%w: %d, held %d", ErrStaleList, l.Seq, held)
 		}
 	}
 	if err := atomicfile.Write(path, signed, 0o600); err != nil {
 		return l.Seq, fmt.Errorf("service: staff list not stored: %w", err)
 	}
+	s.mu.Lock()
 	s.list = &l
+	s.mu.Unlock()
 	return l.Seq, nil
 }
 

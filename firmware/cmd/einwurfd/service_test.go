@@ -146,6 +146,10 @@ func TestStaffBadgeOnTheKiosk(t *testing.T) {
 	if len(st.Devices) == 0 || st.Devices[0].ID != "scanner" || st.Devices[0].Args["firmware"] != "1.23" {
 		t.Fatalf("devices: %+v", st.Devices)
 	}
+	// And the version line names the staff list in use.
+	if v := st.Devices[len(st.Devices)-1]; v.ID != "version" || v.Args["staff"] != "10" {
+		t.Fatalf("version line: %+v", v)
+	}
 	if r, err := http.Post(k.a.UIURL+"service/api/logout", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != 200 {
 		t.Fatalf("logout: %v %v", r, err)
 	}
