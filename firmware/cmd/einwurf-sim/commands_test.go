@@ -53,6 +53,73 @@ func answered(t *testing.T, st store.Store, kiosk string, seq uint64) store.Comm
 	return rec
 }
 
+// commandWatch listens on the embedded broker as the central: the last
+// command of each kind sent to the kiosk, as it crossed the broker, and the
+// kiosk's results.
+type commandWatch struct {
+	t       *testing.T
+	id      string
+	cl      mqtt.Client
+	mu      sync.Mutex
+	cmds    map[string][]byte
+	results []wire.CommandResult
+}
+
+func watchCommands(t *testing.T, s *simulation) *commandWatch {
+	t.Helper()
+	w := &commandWatch{t: t, id: s.KioskID, cmds: map[string][]byte{}}
+	w.cl = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("listener").
+		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
+	if tok := w.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	t.Cleanup(func() { w.cl.Disconnect(100) })
+	w.cl.Subscribe(wire.CommandTopic(w.id), 1, func(_ mqtt.Client, msg mqtt.Message) {
+		var sg wire.Signed
+		var c wire.Command
+		if json.Unmarshal(msg.Payload(), &sg) == nil && json.Unmarshal(sg.Body, &c) == nil {
+			w.mu.Lock()
+			w.cmds[c.Kind] = bytes.Clone(msg.Payload())
+			w.mu.Unlock()
+		}
+	}).WaitTimeout(5 * time.Second)
+	w.cl.Subscribe(wire.CommandResultTopic(w.id), 1, func(_ mqtt.Client, msg mqtt.Message) {
+		var sg wire.Signed
+		var r wire.CommandResult
+		if json.Unmarshal(msg.Payload(), &sg) == nil && json.Unmarshal(sg.Body, &r) == nil {
+			w.mu.Lock()
+			w.results = append(w.results, r)
+			w.mu.Unlock()
+		}
+	}).WaitTimeout(5 * time.Second)
+	return w
+}
+
+// replay publishes the last command of kind again, as it crossed the
+// broker, and waits for the kiosk's refusal as replayed.
+func (w *commandWatch) replay(kind string) {
+	w.t.Helper()
+	w.mu.Lock()
+	msg := w.cmds[kind]
+	w.mu.Unlock()
+	if msg == nil {
+		w.t.Fatalf("no %s command seen on the broker", kind)
+	}
+	if tok := w.cl.Publish(wire.CommandTopic(w.id), 1, false, msg); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		w.t.Fatal(tok.Error())
+	}
+	waitUntil(w.t, 20*time.Second, "the refusal of the replayed "+kind, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, r := range w.results {
+			if r.Kind == kind && r.Status == wire.ResultRefused && r.Reason == wire.RefusedReplayed {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 type uiView struct {
 	NotReady       string `json:"not_ready"`
 	NotReadyReason string `json:"not_ready_reason"`
@@ -91,35 +158,7 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 		return err == nil && k.Online && k.BirthSeq >= 1
 	})
 
-	// A listener on the broker keeps the commands and the kiosk's results
-	// (verified with the kiosk's key, which may rotate).
-	var mu sync.Mutex
-	var oosMsg []byte
-	var results []wire.CommandResult
-	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("listener").
-		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
-	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer cl.Disconnect(100)
-	cl.Subscribe(wire.CommandTopic(id), 1, func(_ mqtt.Client, msg mqtt.Message) {
-		var sg wire.Signed
-		var c wire.Command
-		if json.Unmarshal(msg.Payload(), &sg) == nil && json.Unmarshal(sg.Body, &c) == nil && c.Kind == wire.CmdOutOfService {
-			mu.Lock()
-			oosMsg = bytes.Clone(msg.Payload())
-			mu.Unlock()
-		}
-	}).WaitTimeout(5 * time.Second)
-	cl.Subscribe(wire.CommandResultTopic(id), 1, func(_ mqtt.Client, msg mqtt.Message) {
-		var sg wire.Signed
-		var r wire.CommandResult
-		if json.Unmarshal(msg.Payload(), &sg) == nil && json.Unmarshal(sg.Body, &r) == nil {
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-		}
-	}).WaitTimeout(5 * time.Second)
+	w := watchCommands(t, s)
 
 	send := func(kind string, args map[string]string) store.CommandRecord {
 		t.Helper()
@@ -202,25 +241,7 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 
 	// A replayed command (the out-of-service message again, as it
 	// crossed the broker) is refused, reported, and changes nothing.
-	mu.Lock()
-	replay := oosMsg
-	mu.Unlock()
-	if replay == nil {
-		t.Fatal("the out-of-service command was not seen on the broker")
-	}
-	if tok := cl.Publish(wire.CommandTopic(id), 1, false, replay); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	waitUntil(t, 20*time.Second, "the refusal of the replay", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range results {
-			if r.Kind == wire.CmdOutOfService && r.Status == wire.ResultRefused && r.Reason == wire.RefusedReplayed {
-				return true
-			}
-		}
-		return false
-	})
+	w.replay(wire.CmdOutOfService)
 	if v := kioskView(t, s.UIURL); v.NotReady != "" {
 		t.Fatalf("replayed out-of-service took effect: %+v", v)
 	}

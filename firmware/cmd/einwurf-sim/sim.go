@@ -55,11 +55,14 @@ type simulation struct {
 	log       *slog.Logger
 	dashboard *dashboard // the central's monitor (central.go)
 	closers   []func()
+	// reboots is the in-process restart of the appliance (reboot.go).
+	reboots rebooter
 }
 
 // Close stops the appliance, then the simulation around it, last started
 // first.
 func (s *simulation) Close() {
+	s.reboots.stop()
 	if s.Appliance != nil {
 		s.Appliance.Close()
 	}
@@ -211,14 +214,21 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if err != nil {
 		return nil, err
 	}
-	s.Appliance, err = appliance.Start(ctx, appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key, Site: "simulation",
+	if reboot == nil {
+		// Without a root file system to switch, the central's reboot
+		// command restarts the appliance in-process (reboot.go).
+		reboot = s.reboot
+	}
+	parts := appliance.Parts{Config: cfg, KioskDir: kioskDir, KioskID: kioskID, Key: key, Site: "simulation",
 		Version: version, Brokers: []string{kioskURL}, TLS: kioskTLS, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
 		Scanner: s.scanner,
 		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
 		WatchdogTimeout: f.dogTimeout, WatchdogInterval: f.dogInterval, DeviceInterval: f.deviceInterval,
 		Printer:    receipts,
-		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up, Service: svcParts, Reboot: reboot})
+		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up, Service: svcParts, Reboot: reboot}
+	s.reboots.ctx, s.reboots.parts, s.reboots.profile, s.reboots.quit = ctx, parts, profile, make(chan struct{})
+	s.Appliance, err = appliance.Start(ctx, parts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/central/monitor"
+	"github.com/einwurf/einwurf/wire"
+)
+
+// TestRebootCommand: the central's reboot reaches the simulated kiosk,
+// which answers done, goes offline (the dashboard's offline alarm opens)
+// and comes back with a newer birth (the alarm clears); the restarted kiosk
+// takes documents, and the same reboot command delivered again after the
+// restart is refused as replayed and reboots nothing.
+func TestRebootCommand(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const number = "035F083761"
+	s, err := startSim(ctx, flags{demo: true, data: dir, code: number}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	var birth0 uint64
+	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+		k, err := st.Kiosk(ctx, id)
+		birth0 = k.BirthSeq
+		return err == nil && k.Online && k.BirthSeq >= 1
+	})
+
+	w := watchCommands(t, s)
+	s.reboots.down = make(chan chan struct{})
+	recs, err := m.Send(ctx, "test", []string{id}, wire.CmdReboot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := answered(t, st, id, recs[0].Seq); r.Result != wire.ResultDone {
+		t.Fatalf("reboot: %+v", r)
+	}
+	// The kiosk is down: offline on the dashboard (and an alarm).
+	var up chan struct{}
+	select {
+	case up = <-s.reboots.down:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the kiosk did not go down")
+	}
+	waitUntil(t, 30*time.Second, "the kiosk offline on the dashboard", func() bool {
+		k, err := st.Kiosk(ctx, id)
+		return err == nil && !k.Online
+	})
+	close(up)
+	// Back, with a newer birth; the offline alarm cleared.
+	waitUntil(t, 30*time.Second, "the kiosk back on the dashboard", func() bool {
+		k, err := st.Kiosk(ctx, id)
+		if err != nil || !k.Online || k.BirthSeq <= birth0 {
+			return false
+		}
+		as, err := st.Alarms(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.KioskID == id && a.Code == monitor.AlarmOffline && !a.Cleared.IsZero() {
+				return true
+			}
+		}
+		return false
+	})
+	if n := s.reboots.done.Load(); n != 1 {
+		t.Fatalf("%d restarts, want 1", n)
+	}
+
+	// The same reboot again, after the restart: refused, no restart.
+	w.replay(wire.CmdReboot)
+	// The restarted kiosk takes a document (the replay's refusal came
+	// first, so a restart it caused would show below).
+	if _, err := s.demo(ctx, number); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.reboots.done.Load(); n != 1 {
+		t.Fatalf("%d restarts after the replay, want 1", n)
+	}
+}
