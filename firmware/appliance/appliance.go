@@ -21,6 +21,7 @@ import (
 
 	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/board/identity"
+	"github.com/einwurf/einwurf/board/watchdog"
 	"github.com/einwurf/einwurf/drivers/barcode"
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
@@ -74,6 +75,10 @@ type Parts struct {
 	// and pet interval (0: 15 s and 5 s); DeviceInterval is how often the
 	// devices are asked for their state (0: 2 s). Tests shorten them.
 	WatchdogTimeout, WatchdogInterval, DeviceInterval time.Duration
+	// TickMaxAge is how long one round of the tick loop (idle visits
+	// ended and wiped, lights, telemetry) may take before the watchdog
+	// counts the appliance hung (0: 30 s, above a round's bounded waits).
+	TickMaxAge time.Duration
 
 	// Simulation only: InjectCode feeds the simulated barcode reader from
 	// the UI's form, SimRoutes serves the simulation's controls under
@@ -113,6 +118,8 @@ type Appliance struct {
 	reader barcode.Reader
 	hw     *hardware
 	devs   *devices // the peripherals' state (devices.go)
+	// tickBeat is the tick loop's heartbeat, which the watchdog checks.
+	tickBeat *watchdog.Heartbeat
 	// Service mode (service.go): staff's screen, counters, last reads,
 	// the log lines kept for the support bundle.
 	svc        *service.Mode
@@ -233,6 +240,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	if p.Service.Badges != nil {
 		go a.readBadges(ctx, p.Service.Badges)
 	}
+	a.tickBeat = newTickBeat(p.TickMaxAge)
 	go a.tick(ctx)
 	a.devs = newDevices(p.DeviceInterval)
 	devsDone := make(chan struct{})
@@ -343,6 +351,7 @@ func (a *Appliance) tick(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		a.tickBeat.Beat()
 		a.Kiosk.Tick()
 		a.countVisits()
 		a.svc.Tick(ctx)

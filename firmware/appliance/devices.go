@@ -81,6 +81,21 @@ func (d *devices) ready() error {
 	return nil
 }
 
+// defaultTickMaxAge bounds one round of the tick loop: a printer status
+// (2 s) and a telemetry publish (the uplink's answer time-out, 15 s) are
+// its longest waits.
+const defaultTickMaxAge = 30 * time.Second
+
+// newTickBeat is the tick loop's heartbeat: a loop stuck longer than
+// maxAge (0: defaultTickMaxAge) no longer ends idle visits or wipes their
+// pages, so the watchdog resets the board.
+func newTickBeat(maxAge time.Duration) *watchdog.Heartbeat {
+	if maxAge <= 0 {
+		maxAge = defaultTickMaxAge
+	}
+	return watchdog.NewHeartbeat(maxAge)
+}
+
 // ScannerFault returns the scanner's current fault (nil: it answers).
 func (a *Appliance) ScannerFault() error {
 	if a.devs == nil {

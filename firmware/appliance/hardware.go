@@ -73,13 +73,14 @@ func (a *Appliance) runWatchdog(ctx context.Context, interval time.Duration, che
 }
 
 // healthChecks are what the watchdog requires: the appliance's own loops
-// run (the device loop beats, the uplink loop has not ended) and the UI
-// serves. A missing or broken peripheral is not among them: the device
+// run (the device loop and the tick loop beat, the uplink loop has not
+// ended) and the UI serves. A missing or broken peripheral is not among them: the device
 // loop puts the kiosk out of service with an alarm instead, since a reset
 // brings no scanner back and would only loop the boot.
 func (a *Appliance) healthChecks(uplinkDone <-chan struct{}) []watchdog.Check {
 	return []watchdog.Check{
 		a.devs.beat.Check("devices"),
+		a.tickBeat.Check("tick"),
 		{Name: "uplink", Run: func(context.Context) error {
 			select {
 			case <-uplinkDone:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/firmware/appliance"
 )
@@ -45,67 +46,102 @@ func TestScannerUnpluggedNoReset(t *testing.T) {
 	}
 }
 
-// hangable is a scanner driver with a bug: while hung its Status ignores
-// its context and never returns, so the device loop that asks it hangs.
-type hangable struct {
-	scanner.Scanner
+// gate hangs a driver's call: while shut, calls wait (ignoring their
+// context) until it is opened.
+type gate struct {
 	mu   sync.Mutex
-	hung chan struct{} // non-nil while hung; closed to release
+	shut chan struct{} // non-nil while shut; closed to open
 }
 
-func (h *hangable) Status(ctx context.Context) (scanner.Status, error) {
-	h.mu.Lock()
-	c := h.hung
-	h.mu.Unlock()
+func (g *gate) wait() {
+	g.mu.Lock()
+	c := g.shut
+	g.mu.Unlock()
 	if c != nil {
 		<-c
 	}
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.shut = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	if g.shut != nil {
+		close(g.shut)
+		g.shut = nil
+	}
+	g.mu.Unlock()
+}
+
+// hungScanner is a scanner driver with a bug: while its gate is shut its
+// Status ignores its context and never returns, so the device loop that
+// asks it hangs.
+type hungScanner struct {
+	scanner.Scanner
+	g *gate
+}
+
+func (h hungScanner) Status(ctx context.Context) (scanner.Status, error) {
+	h.g.wait()
 	return h.Scanner.Status(ctx)
 }
 
-func (h *hangable) hang() {
-	h.mu.Lock()
-	h.hung = make(chan struct{})
-	h.mu.Unlock()
+// hungPrinter is a printer driver with the same bug: the tick loop (which
+// asks the printer each second, then ends idle visits) hangs.
+type hungPrinter struct {
+	printer.Printer
+	g *gate
 }
 
-func (h *hangable) release() {
-	h.mu.Lock()
-	if h.hung != nil {
-		close(h.hung)
-		h.hung = nil
-	}
-	h.mu.Unlock()
+func (h hungPrinter) Status(ctx context.Context) (printer.Status, error) {
+	h.g.wait()
+	return h.Printer.Status(ctx)
 }
 
 // TestHungLoopStopsWatchdog: the watchdog resets a hung appliance. When
-// the device loop hangs (its driver ignores the time-out), the keepalives
-// stop for longer than the watchdog's time-out, with no magic close: a
-// real watchdog resets the board. A missing scanner (the test above) is
-// no hang.
+// one of its loops hangs — the device loop (its scanner driver ignores the
+// time-out) or the tick loop, which ends and wipes idle visits (its
+// printer driver does) — the keepalives stop for longer than the
+// watchdog's time-out, with no magic close: a real watchdog resets the
+// board. A missing scanner (the test above) is no hang.
 func TestHungLoopStopsWatchdog(t *testing.T) {
-	h := &hangable{}
-	k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) {
-		h.Scanner = p.Scanner
-		p.Scanner = h
-	}})
-	t.Cleanup(h.release)
-	p := k.watchPets()
-	if !waitFor(10*time.Second, func() bool { return p.sinceLast() < testDogInterval }) {
-		t.Fatal("no keepalives at start")
-	}
-	h.hang()
-	hungAt := time.Now()
-	// The device loop's heartbeat may be 3 rounds + 5 s old before the
-	// check fails; then no keepalive comes for a whole time-out.
-	if !waitFor(30*time.Second, func() bool { return p.sinceLast() > testDogTimeout+testDogInterval }) {
-		t.Fatalf("a hung device loop: keepalives go on (last %v ago)", p.sinceLast())
-	}
-	stoppedAfter := time.Since(hungAt) - p.sinceLast()
-	h.release()
-	n, longest, closed := p.result()
-	t.Logf("hung: keepalives stopped %v after the hang, gap %v > time-out %v (%d keepalives in all)", stoppedAfter.Round(time.Millisecond), longest.Round(time.Millisecond), testDogTimeout, n)
-	if closed {
-		t.Fatal("the watchdog was disarmed (magic close) while the appliance hung")
+	for _, c := range []struct {
+		loop string
+		tune func(*appliance.Parts, *gate)
+	}{
+		{"devices", func(p *appliance.Parts, g *gate) { p.Scanner = hungScanner{Scanner: p.Scanner, g: g} }},
+		{"tick", func(p *appliance.Parts, g *gate) {
+			p.TickMaxAge = 3 * time.Second
+			p.Printer = hungPrinter{Printer: p.Printer, g: g}
+		}},
+	} {
+		t.Run(c.loop, func(t *testing.T) {
+			g := &gate{}
+			k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) { c.tune(p, g) }})
+			t.Cleanup(g.open)
+			p := k.watchPets()
+			if !waitFor(10*time.Second, func() bool { return p.sinceLast() < testDogInterval }) {
+				t.Fatal("no keepalives at start")
+			}
+			g.close()
+			hungAt := time.Now()
+			// The loop's heartbeat may be old by its allowance before the
+			// check fails; then no keepalive comes for a whole time-out.
+			if !waitFor(30*time.Second, func() bool { return p.sinceLast() > testDogTimeout+testDogInterval }) {
+				t.Fatalf("a hung %s loop: keepalives go on (last %v ago)", c.loop, p.sinceLast())
+			}
+			stoppedAfter := time.Since(hungAt) - p.sinceLast()
+			g.open()
+			n, longest, closed := p.result()
+			t.Logf("hung %s loop: keepalives stopped %v after the hang, gap %v > time-out %v (%d keepalives in all)",
+				c.loop, stoppedAfter.Round(time.Millisecond), longest.Round(time.Millisecond), testDogTimeout, n)
+			if closed {
+				t.Fatal("the watchdog was disarmed (magic close) while the appliance hung")
+			}
+		})
 	}
 }
