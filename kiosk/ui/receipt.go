@@ -7,16 +7,13 @@ import (
 	"github.com/einwurf/einwurf/drivers/printer"
 )
 
-// unprintable are the languages whose script the receipt printer's
-// character tables do not hold (Arabic needs shaping and right-to-left):
-// their receipts are printed in German.
-var unprintable = []string{"ar"}
-
 // ReceiptLabels returns the printed receipt's texts in lang, from the
-// same catalogues as the screen (German for a language the printer
-// cannot print, or one it does not know). It fits session.Config.Labels.
+// same catalogues as the screen (German for a language it does not know).
+// Arabic is drawn by the printer's encoder with a font (escpos.Font), or
+// printed in German by a printer that has none. It fits
+// session.Config.Labels.
 func ReceiptLabels(lang string) printer.Labels {
-	if !slices.Contains(languages, lang) || slices.Contains(unprintable, lang) {
+	if !slices.Contains(languages, lang) {
 		lang = "de"
 	}
 	b, err := assets.ReadFile("assets/i18n/" + lang + ".json")

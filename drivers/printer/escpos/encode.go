@@ -34,6 +34,11 @@ type Profile struct {
 	CodePages     []CodePage `json:"codepages"`
 	QRModule      int        `json:"qr_module"`
 	FeedBeforeCut int        `json:"feed_before_cut"`
+	// Font, when set, draws the lines none of CodePages can carry
+	// (Arabic, shaped and right to left) as raster images; without it
+	// their characters print as '?'. It is the kiosk's, not the
+	// profile file's (SystemFont).
+	Font *Font `json:"-"`
 }
 
 // CodePage is one character table of a printer: its ESC t number and the
@@ -122,9 +127,16 @@ func Encode(r printer.Receipt, p Profile) ([]byte, error) {
 		return nil, err
 	}
 	l := r.Labels.WithDefaults()
-	w := &writer{cols: p.Columns}
+	w := &writer{cols: p.Columns, dots: p.Dots, font: p.Font}
 	for _, c := range p.CodePages {
 		w.cps = append(w.cps, table{byte(c.N), charsets[c.Charset]})
+	}
+	if p.Font == nil && !w.encodable(l.Title+l.Time+l.Number+l.Team+l.Pages+l.Code+l.Footer) {
+		// The tables cannot carry the customer's language and there is
+		// no font to draw it: German, not a receipt of question marks.
+		tz := l.TimeZone
+		l = printer.German
+		l.TimeZone = tz
 	}
 	w.raw(esc, '@')
 	w.raw(esc, 't', w.cps[0].n)
@@ -226,10 +238,15 @@ func QRRaster(s string, module, maxDots int) (Raster, error) {
 type writer struct {
 	b    []byte
 	cols int
-	wide int
-	err  error
-	cps  []table
-	cur  int // index into cps of the table selected
+	dots int
+	font *Font
+	// alignment and emphasis as last set, for lines drawn as images
+	just   byte
+	strong bool
+	wide   int
+	err    error
+	cps    []table
+	cur    int // index into cps of the table selected
 }
 
 type table struct {
@@ -239,9 +256,10 @@ type table struct {
 
 func (w *writer) raw(b ...byte) { w.b = append(w.b, b...) }
 
-func (w *writer) align(n byte) { w.raw(esc, 'a', n) }
+func (w *writer) align(n byte) { w.just = n; w.raw(esc, 'a', n) }
 
 func (w *writer) bold(on bool) {
+	w.strong = on
 	if on {
 		w.raw(esc, 'E', 1)
 	} else {
@@ -257,6 +275,10 @@ func (w *writer) size(wide, high int) {
 
 // text prints s wrapped to the line width.
 func (w *writer) text(s string) {
+	if w.font != nil && !w.encodable(clean(s)) {
+		w.drawText(clean(s))
+		return
+	}
 	cols := w.cols / max(w.wide, 1)
 	for _, line := range wrap(clean(s), cols) {
 		w.encode(line)
@@ -268,6 +290,10 @@ func (w *writer) text(s string) {
 // value that does not fit goes on its own line.
 func (w *writer) pair(label, value string) {
 	label, value = clean(label), clean(value)
+	if w.font != nil && (!w.encodable(label) || !w.encodable(value)) {
+		w.drawPair(label, value)
+		return
+	}
 	ln, vn := utf8.RuneCountInString(label), utf8.RuneCountInString(value)
 	if ln+1+vn <= w.cols {
 		w.encode(label + strings.Repeat(" ", w.cols-ln-vn) + value)
@@ -342,4 +368,68 @@ func wrap(s string, n int) []string {
 		out = append(out, string(rs))
 	}
 	return out
+}
+
+// encodable reports whether one of the profile's tables holds every
+// character of s.
+func (w *writer) encodable(s string) bool {
+	for _, r := range s {
+		found := false
+		for _, t := range w.cps {
+			if _, ok := t.cs.EncodeRune(r); ok {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// drawText draws s with the font, wrapped to the paper, as the text
+// would be aligned: centred, or at the start of its own direction.
+func (w *writer) drawText(s string) {
+	scale := max(w.wide, 1)
+	for _, line := range w.font.wrapDots(s, w.dots, scale) {
+		v, rtl := Visual(line)
+		x := 0
+		switch wd := w.font.width(v, scale); {
+		case w.just == 1:
+			x = (w.dots - wd) / 2
+		case w.just == 2 || rtl:
+			x = w.dots - wd
+		}
+		w.drawLine(scale, placed{v, max(x, 0)})
+	}
+}
+
+// drawPair draws label and value on one line: the label at the start of
+// its direction (the right, for Arabic), the value at the other end.
+func (w *writer) drawPair(label, value string) {
+	vl, rtl := Visual(label)
+	vv, _ := Visual(value)
+	wl, wv := w.font.width(vl, 1), w.font.width(vv, 1)
+	if wl+wv+w.dots/24 > w.dots {
+		w.drawText(label)
+		w.drawText(value)
+		return
+	}
+	if rtl {
+		w.drawLine(1, placed{vl, w.dots - wl}, placed{vv, 0})
+	} else {
+		w.drawLine(1, placed{vl, 0}, placed{vv, w.dots - wv})
+	}
+}
+
+func (w *writer) drawLine(scale int, pieces ...placed) {
+	img, err := w.font.lineRaster(w.dots, scale, w.strong, pieces)
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		return
+	}
+	w.raster(img)
 }

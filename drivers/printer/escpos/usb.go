@@ -60,6 +60,9 @@ func NewUSB(host usb.Host, opts ...Option) *USB {
 	return u
 }
 
+// Profile returns the paper profile the printer encodes receipts for.
+func (u *USB) Profile() Profile { return u.profile }
+
 // Close releases the printer's interface.
 func (u *USB) Close() error {
 	u.mu.Lock()

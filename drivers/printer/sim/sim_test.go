@@ -54,11 +54,18 @@ func TestPrintRendersReceipt(t *testing.T) {
 	if ink := inked(rs[0]); ink < 0.03 || ink > 0.5 {
 		t.Fatalf("%.1f%% of the receipt is black", 100*ink)
 	}
+	saveAndReadQR(t, p, "receipt.png", text)
+}
+
+// saveAndReadQR writes the first receipt as a screenshot named name and
+// checks that zbarimg reads want from its QR code; it returns the file.
+func saveAndReadQR(t *testing.T, p *sim.Printer, name, want string) string {
+	t.Helper()
 	png, err := p.PNG(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(testtool.ShotDir(t, "printer-sim"), "receipt.png")
+	path := filepath.Join(testtool.ShotDir(t, "printer-sim"), name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +73,10 @@ func TestPrintRendersReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("zbarimg found no QR code in %s: %v", path, err)
 	}
-	if got := strings.TrimSpace(string(out)); got != text {
-		t.Fatalf("QR holds %q, want %q", got, text)
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Fatalf("QR holds %q, want %q", got, want)
 	}
+	return path
 }
 
 func TestNotReady(t *testing.T) {

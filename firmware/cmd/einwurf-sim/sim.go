@@ -210,7 +210,11 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	if err != nil {
 		return nil, err
 	}
-	receipts, err := printersim.New(escpos.DefaultProfile())
+	prof := escpos.DefaultProfile()
+	if prof.Font, err = escpos.SystemFont(); err != nil {
+		log.Warn("einwurf-sim: Arabic receipts print in German", "err", err)
+	}
+	receipts, err := printersim.New(prof)
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,8 @@ func startOn(ctx context.Context, f flags, log *slog.Logger, m machine) (*applia
 // openPrinter is the receipt printer: ESC/POS on the first USB printer
 // interface (7/1/2). Without USB the kiosk shows the receipt on the screen
 // only; a printer unplugged reports itself offline, and the customer is
-// told before scanning.
+// told before scanning. Lines its character tables cannot carry (Arabic)
+// are drawn with the board's font (fonts-dejavu-core).
 func openPrinter(host usb.Host, openUSB func() (usb.Host, error), log *slog.Logger) printer.Printer {
 	if host == nil {
 		h, err := openUSB()
@@ -114,7 +115,13 @@ func openPrinter(host usb.Host, openUSB func() (usb.Host, error), log *slog.Logg
 		}
 		host = h
 	}
-	return escpos.NewUSB(host)
+	prof := escpos.DefaultProfile()
+	font, err := escpos.SystemFont()
+	if err != nil {
+		log.Warn("einwurfd: Arabic receipts print in German", "err", err)
+	}
+	prof.Font = font
+	return escpos.NewUSB(host, escpos.WithProfile(prof))
 }
 
 // openScanner picks the network eSCL scanner the configuration names, or

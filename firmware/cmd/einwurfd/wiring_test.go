@@ -36,8 +36,12 @@ func TestDeviceWiring(t *testing.T) {
 		}
 		parts = *p
 	}})
-	if _, ok := parts.Printer.(*escpos.USB); !ok {
+	usbPrinter, ok := parts.Printer.(*escpos.USB)
+	if !ok {
 		t.Fatalf("einwurfd's printer is %T, want the ESC/POS USB printer", parts.Printer)
+	}
+	if _, err := escpos.SystemFont(); err == nil && usbPrinter.Profile().Font == nil {
+		t.Fatal("the board has a font for Arabic receipts, the printer does not use it")
 	}
 	if _, ok := parts.Speaker.(*speech.Espeak); !ok {
 		t.Fatalf("einwurfd's speaker is %T, want espeak-ng", parts.Speaker)
