@@ -2,10 +2,12 @@ package ui
 
 import (
 	"encoding/json"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/einwurf/einwurf/kiosk/session"
 	"github.com/einwurf/einwurf/kiosk/speech"
@@ -87,4 +89,50 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// A mechanical check of the translations (no native speaker checked them
+// here): each is in its own script, none is the English left in place,
+// Latin words inside Arabic and Cyrillic text are only the German terms
+// the job centre's letters use, and time layouts are Go layouts.
+func TestTranslationsLookTranslated(t *testing.T) {
+	// Keys whose value may be the same in every language.
+	neutral := map[string]bool{"receipt.layout": true, "receipt.team": true}
+	// Latin words allowed in Arabic, Ukrainian and Russian: the numbers'
+	// German names, as printed on the letters, A4, QR.
+	latinOK := map[string]bool{"A": true, "BG": true, "Kundennummer": true, "Nummer": true, "QR": true}
+	scripts := map[string]*regexp.Regexp{
+		"ar": regexp.MustCompile(`[\x{0600}-\x{06FF}]`),
+		"uk": regexp.MustCompile(`[\x{0400}-\x{04FF}]`),
+		"ru": regexp.MustCompile(`[\x{0400}-\x{04FF}]`),
+	}
+	latinWord := regexp.MustCompile(`[A-Za-z]+`)
+	en := catalogue(t, "en")
+	for _, lang := range languages {
+		c := catalogue(t, lang)
+		for k, v := range c {
+			if neutral[k] {
+				continue
+			}
+			if lang != "en" && v == en[k] {
+				t.Errorf("%s %q is the English %q", lang, k, v)
+			}
+			if re, ok := scripts[lang]; ok {
+				if !re.MatchString(v) {
+					t.Errorf("%s %q has no letter of its script: %q", lang, k, v)
+				}
+				for _, w := range latinWord.FindAllString(placeholder.ReplaceAllString(v, ""), -1) {
+					if !latinOK[w] {
+						t.Errorf("%s %q: Latin word %q in %q", lang, k, w, v)
+					}
+				}
+			}
+		}
+		if lang == "tr" && !strings.ContainsAny(strings.Join(slices.Collect(maps.Values(c)), ""), "ıİşŞğĞ") {
+			t.Errorf("tr: no Turkish letter anywhere")
+		}
+		if l := c["receipt.layout"]; time.Date(2026, 12, 1, 9, 41, 0, 0, time.UTC).Format(l) == l {
+			t.Errorf("%s: receipt.layout %q is no Go time layout", lang, l)
+		}
+	}
 }
