@@ -4,6 +4,7 @@ package vm_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner/sim"
+	"github.com/einwurf/einwurf/vm/ssiengine"
 	"github.com/einwurf/einwurf/vm/usbredir"
 	"github.com/einwurf/einwurf/vm/usbredir/ippscanner"
 )
@@ -116,15 +118,8 @@ func TestUSBScanner(t *testing.T) {
 	b.extra = args
 	b.setenv("vm_after_ready", "poweroff", "vm_probe", "scan")
 	ev := b.run(limit)
-	dump := func() string {
-		var s strings.Builder
-		for _, e := range ev {
-			fmt.Fprintf(&s, "%6.1fs %s\n", e.at.Seconds(), e.line)
-		}
-		return s.String()
-	}
 	if _, n := find(ev, "einwurf-probe: scan ok"); n != 1 {
-		t.Fatalf("scan probe did not pass:\n%s", dump())
+		t.Fatalf("scan probe did not pass:\n%s", dump(ev))
 	}
 	c, _ := find(ev, "einwurf-probe: capabilities")
 	if !strings.Contains(c.line, "Einwurf") {
@@ -134,9 +129,77 @@ func TestUSBScanner(t *testing.T) {
 	m := pageRE.FindStringSubmatch(p.line)
 	sums := pages.Sums()
 	if m == nil || len(sums) != 1 || m[2] != fmt.Sprintf("%x", sums[0]) {
-		t.Fatalf("page in the guest %q; the simulator served %x\n%s", p.line, sums, dump())
+		t.Fatalf("page in the guest %q; the simulator served %x\n%s", p.line, sums, dump(ev))
 	}
 	u, _ := find(ev, "einwurf-probe: usb device")
 	ok, _ := find(ev, "einwurf-probe: scan ok")
 	t.Logf("%s; %s (%s bytes) at %.1f s from QEMU start; %s", u.line, c.line, m[1], ok.at.Seconds(), ok.line)
+}
+
+// imagerUART plays the 2D imager: an SSI engine (vm/ssiengine) on a socket
+// chardev QEMU connects to, the backend of the board's imager UART (the
+// harness's pci-serial, which Debian's kernel drives with its built-in
+// 8250_pci). As soon as QEMU connects it presents code, retransmitting
+// until the guest's reader acknowledges. It returns the chardev backend
+// (board.imager).
+func imagerUART(t *testing.T, code string) string {
+	t.Helper()
+	l := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		e := ssiengine.New(c, quiet)
+		defer e.Close()
+		done <- e.Present(ctx, code, ssiengine.TypeCode128)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = l.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("imager: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("imager did not end")
+		}
+	})
+	port := l.Addr().(*net.TCPAddr).Port
+	return fmt.Sprintf("socket,host=127.0.0.1,port=%d", port)
+}
+
+func dump(ev []event) string {
+	var s strings.Builder
+	for _, e := range ev {
+		fmt.Fprintf(&s, "%6.1fs %s\n", e.at.Seconds(), e.line)
+	}
+	return s.String()
+}
+
+// TestUARTImager is priority 2 of the devices: a customer number presented
+// to the imager on the host arrives over the PCI UART, is read by the
+// kiosk's drivers/barcode/imager in SSI mode and parsed by kiosk/ident.
+// The probe prints only its kind, masked form and hash.
+func TestUARTImager(t *testing.T) {
+	const number = "035F083761" // a valid Kundennummer (kiosk/ident's tests)
+	b := newBoard(t, "disk.img")
+	b.imager = imagerUART(t, number)
+	b.setenv("vm_after_ready", "poweroff", "vm_probe", "barcode")
+	ev := b.run(limit)
+	ok, n := find(ev, "einwurf-probe: barcode ok")
+	if n != 1 {
+		t.Fatalf("barcode probe did not pass:\n%s", dump(ev))
+	}
+	c, _ := find(ev, "einwurf-probe: code ")
+	want := fmt.Sprintf("einwurf-probe: code symbology=Code128 kind=Kundennummer masked=035F****61 sha256=%x", sha256.Sum256([]byte(number)))
+	if c.line != want {
+		t.Fatalf("code line %q, want %q\n%s", c.line, want, dump(ev))
+	}
+	u, _ := find(ev, "einwurf-probe: imager on")
+	t.Logf("%s; code at %.1f s from QEMU start; %s", u.line, c.at.Seconds(), ok.line)
 }

@@ -7,8 +7,9 @@
 //	                  drivers/usb (libusb) and drivers/scanner/ippusb:
 //	                  capabilities, then one page (its size and SHA-256)
 //	vmprobe barcode   the 2D imager on the PCI UART (pci-serial) through
-//	                  drivers/barcode/imager (SSI): one code (its SHA-256,
-//	                  not the number)
+//	                  drivers/barcode/imager (SSI): one code, parsed by
+//	                  kiosk/ident (its kind, masked form and SHA-256, not
+//	                  the number)
 //	vmprobe gpio      the panel's lines on gpio-sim through board (the
 //	                  profile board/profiles/qemu-virt.json)
 //
@@ -32,6 +33,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
 	"github.com/einwurf/einwurf/drivers/usb"
+	"github.com/einwurf/einwurf/kiosk/ident"
 )
 
 func say(format string, args ...any) {
@@ -72,28 +74,34 @@ func main() {
 // scan waits for an IPP-over-USB device on libusb, reads its capabilities
 // and scans one page, as einwurfd's scanner does.
 func scan(ctx context.Context, log *slog.Logger) error {
-	host, err := usb.OpenLibUSB()
-	if err != nil {
-		return err
-	}
-	defer host.Close()
-	say("scan: libusb open")
+	// The board runs no udevd, and Debian's libusb learns of devices
+	// plugged after its start only from udev's events: a fresh libusb
+	// context per look reads the bus (sysfs) anew.
+	var host *usb.LibUSB
 	var found usb.Desc
-	for found.Vendor == 0 {
-		ds, err := host.List(ctx)
+	for tries := 1; ; tries++ {
+		h, err := usb.OpenLibUSB()
 		if err != nil {
 			return err
 		}
+		ds, err := h.List(ctx)
+		if err != nil {
+			h.Close()
+			return err
+		}
 		if ipp := usb.FindIPP(ds); len(ipp) > 0 {
-			found = ipp[0]
+			host, found = h, ipp[0]
+			say("scan: found after %d looks", tries)
 			break
 		}
+		h.Close()
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no IPP-over-USB device among %d: %w", len(ds), ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	defer host.Close()
 	say("usb device %s, %d IPP-over-USB interfaces", found.Socket(), len(found.IPP))
 	sc := ippusb.NewScanner(host, usb.Desc.IsIPP, []ippusb.Option{ippusb.WithLogger(log)})
 	defer sc.Close()
@@ -156,7 +164,11 @@ func readBarcode(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read: %w (stats %+v)", err, r.Stats())
 	}
-	say("code symbology=%s len=%d sha256=%x", s.Symbology, len(s.Data), sha256.Sum256([]byte(s.Data)))
+	n, err := ident.Parse(s.Data)
+	if err != nil {
+		return fmt.Errorf("code of %d characters: %w", len(s.Data), err)
+	}
+	say("code symbology=%s kind=%v masked=%s sha256=%x", s.Symbology, n.Kind(), n.Masked(), sha256.Sum256([]byte(n.String())))
 	return nil
 }
 
