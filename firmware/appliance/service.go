@@ -69,6 +69,9 @@ func (a *Appliance) startService(p *Parts) error {
 		path = filepath.Join(p.KioskDir, "staff-list.json")
 	}
 	a.staff, a.staffPath = staff, path
+	if err := staff.KeepLock(filepath.Join(p.KioskDir, "pin-lock.json")); err != nil {
+		a.log.Warn("einwurfd: PIN entry locked", "err", err)
+	}
 	if err := staff.LoadFile(path); err != nil {
 		a.log.Warn("einwurfd: no staff list: service mode cannot be logged into", "err", err)
 	}

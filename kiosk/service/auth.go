@@ -3,6 +3,7 @@ package service
 import (
 	"crypto/ed25519"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -50,6 +51,55 @@ type Staff struct {
 	list     *wire.StaffList
 	failures int
 	locked   time.Time
+	// lockPath keeps failures and locked across restarts ("": in memory
+	// only); lockMu orders its writes.
+	lockPath string
+	lockMu   sync.Mutex
+}
+
+// pinLock is the PIN entry's rate limit as kept in its file.
+type pinLock struct {
+	Failures int       `json:"failures"`
+	Locked   time.Time `json:"locked"`
+}
+
+// KeepLock keeps the PIN entry's failure count and lock in the file at
+// path, so that restarting the kiosk (pulling its plug) does not give an
+// attacker at the keypad free tries again. A lock already in the file is
+// in force at once; an unreadable file counts as the lock at its longest,
+// from now.
+func (s *Staff) KeepLock(path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lockPath = path
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var l pinLock
+	if err == nil {
+		err = json.Unmarshal(b, &l)
+	}
+	if err != nil || l.Failures < 0 {
+		s.failures, s.locked = FreeTries+10, s.now().Add(LockMax)
+		return fmt.Errorf("service: PIN lock file unreadable, entry locked for %v: %w", LockMax, err)
+	}
+	s.failures, s.locked = l.Failures, l.Locked
+	return nil
+}
+
+// storeLock writes the current failures and lock to the lock file.
+func (s *Staff) storeLock() error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	s.mu.Lock()
+	path, l := s.lockPath, pinLock{Failures: s.failures, Locked: s.locked}
+	s.mu.Unlock()
+	if path == "" {
+		return nil
+	}
+	b, _ := json.Marshal(l)
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // Rate limit of PIN tries: FreeTries failures in a row are allowed, then
@@ -178,16 +228,24 @@ func (s *Staff) PIN(pin string) (string, error) {
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	before := s.failures
 	if slot == 0 {
 		s.failures++
 		if n := s.failures - FreeTries; n > 0 {
 			d := LockBase << min(n-1, 10)
 			s.locked = s.now().Add(min(d, LockMax))
 		}
+	} else {
+		s.failures, s.locked = 0, time.Time{}
+	}
+	s.mu.Unlock()
+	if slot == 0 || before != 0 {
+		// A lock that cannot be kept still holds in memory.
+		_ = s.storeLock()
+	}
+	if slot == 0 {
 		return "", ErrNotStaff
 	}
-	s.failures, s.locked = 0, time.Time{}
 	return fmt.Sprintf("pin:%d", slot), nil
 }
 

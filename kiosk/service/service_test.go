@@ -471,3 +471,53 @@ func TestUplinkWaitingWarn(t *testing.T) {
 		t.Fatalf("not connected: %+v", d)
 	}
 }
+
+// TestPINLockKept: the PIN entry's lock survives a restart (the kiosk's
+// plug pulled): the same lock, and the next failure doubles it; a broken
+// lock file locks entry at its longest.
+func TestPINLockKept(t *testing.T) {
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "pin-lock")
+	s := testStaff(t, c.now)
+	if err := s.KeepLock(path); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= FreeTries; i++ {
+		s.PIN("000000")
+	}
+	var le LockedError
+	if _, err := s.PIN(testPIN); !errors.As(err, &le) {
+		t.Fatalf("not locked: %v", err)
+	}
+	// Restart: a new Staff on the same file.
+	r := testStaff(t, c.now)
+	if err := r.KeepLock(path); err != nil {
+		t.Fatal(err)
+	}
+	var le2 LockedError
+	if _, err := r.PIN(testPIN); !errors.As(err, &le2) || !le2.Until.Equal(le.Until) {
+		t.Fatalf("after a restart: %v, want locked until %v", err, le.Until)
+	}
+	c.add(LockBase)
+	r.PIN("111111")
+	if _, err := r.PIN(testPIN); !errors.As(err, &le2) || !le2.Until.Equal(c.now().Add(2*LockBase)) {
+		t.Fatalf("the next failure after a restart: %v, want a doubled lock", err)
+	}
+	c.add(2 * LockBase)
+	if who, err := r.PIN(testPIN); err != nil || who != "pin:3" {
+		t.Fatalf("after the lock: %q %v", who, err)
+	}
+	if l := testStaff(t, c.now); l.KeepLock(path) != nil {
+		t.Fatal("after success the file holds no lock")
+	} else if who, err := l.PIN(testPIN); err != nil || who != "pin:3" {
+		t.Fatalf("success was kept: %q %v", who, err)
+	}
+	os.WriteFile(path, []byte("{garbage"), 0o600)
+	b := testStaff(t, c.now)
+	if err := b.KeepLock(path); err == nil {
+		t.Fatal("a broken lock file was accepted")
+	}
+	if _, err := b.PIN(testPIN); !errors.As(err, &le2) || !le2.Until.Equal(c.now().Add(LockMax)) {
+		t.Fatalf("broken lock file: %v, want locked for %v", err, LockMax)
+	}
+}
