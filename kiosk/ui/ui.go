@@ -286,6 +286,8 @@ func (h *Handler) fanKeys(keys <-chan string) {
 			if !slices.Contains(panelKeys, k) {
 				continue
 			}
+			// Someone is at the kiosk: the idle time starts again.
+			h.cfg.Kiosk.StillHere()
 			h.mu.Lock()
 			for c := range h.keySubs {
 				select {
