@@ -26,6 +26,8 @@ import (
 const (
 	staffBadge = 12345678
 	otherBadge = 7654321
+	// staffBadge34 is a badge of the 34-bit format (10 digits).
+	staffBadge34 = 3000000123
 )
 
 // staffList signs a list of the badges with key.
@@ -34,6 +36,9 @@ func staffList(t *testing.T, key ed25519.PrivateKey, seq uint64, badges ...uint6
 	l := wire.StaffList{Seq: seq, Issued: time.Now().UTC(), Salt: hex.EncodeToString([]byte("0123456789abcdef"))}
 	for _, b := range badges {
 		l.Badges = append(l.Badges, wire.BadgeHash(l.Salt, padBadge(b)))
+		if b == staffBadge34 {
+			l.Badges = append(l.Badges, wire.BadgeHash(l.Salt, uintText(b))) // 10 digits as read
+		}
 	}
 	s, err := wire.SignStaffList(key, l)
 	if err != nil {
@@ -123,7 +128,7 @@ func TestStaffBadgeOnTheKiosk(t *testing.T) {
 
 	// The central pushes its list.
 	listPath := filepath.Join(k.data, "kiosk", "staff-list.json")
-	v10 := staffList(t, k.central.SignKey, 10, staffBadge)
+	v10 := staffList(t, k.central.SignKey, 10, staffBadge, staffBadge34)
 	k.pushStaffList(v10)
 	k.event("service.staff-list", "seq=10")
 	if b, err := os.ReadFile(listPath); err != nil || !bytes.Equal(b, v10) {
@@ -150,9 +155,22 @@ func TestStaffBadgeOnTheKiosk(t *testing.T) {
 	if v := st.Devices[len(st.Devices)-1]; v.ID != "version" || v.Args["staff"] != "10" {
 		t.Fatalf("version line: %+v", v)
 	}
-	if r, err := http.Post(k.a.UIURL+"service/api/logout", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != 200 {
-		t.Fatalf("logout: %v %v", r, err)
+	logout := func() {
+		t.Helper()
+		if r, err := http.Post(k.a.UIURL+"service/api/logout", "application/json", strings.NewReader("{}")); err != nil || r.StatusCode != 200 {
+			t.Fatalf("logout: %v %v", r, err)
+		}
 	}
+	logout()
+	// A 34-bit badge frame logs in as well.
+	if err := wiegandtest.Present(k.board, wiegand.Format34.Bits, staffBadge34); err != nil {
+		t.Fatal(err)
+	}
+	k.event("service.login", "result=ok")
+	if s := k.serviceState(); s.State != service.Open {
+		t.Fatalf("after the 34-bit badge: %+v", s)
+	}
+	logout()
 
 	// An older list (a replay) and one signed by someone else: refused,
 	// reported, nothing changed: their badge does not open, ours does.
