@@ -67,9 +67,10 @@ type kioskOptions struct {
 	service map[string]any
 }
 
-// Watchdog timing of these tests: a 2 s time-out, pets every 200 ms.
+// Watchdog timing of these tests: a 3 s time-out, pets every 200 ms (a
+// loaded machine may miss a few rounds of the UI check without a reset).
 const (
-	testDogTimeout  = 2 * time.Second
+	testDogTimeout  = 3 * time.Second
 	testDogInterval = 200 * time.Millisecond
 	testDeviceEvery = 200 * time.Millisecond
 )
