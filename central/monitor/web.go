@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,9 +40,16 @@ type page struct {
 	Sites, Columns any
 	Site, Sort     string
 	Desc           bool
-	Rows           []row
-	Online, Total  int
-	Offline        int
+	// Shown are the fleet table's columns in view (keys, in order);
+	// Choice is every column with whether it is shown, for the chooser;
+	// Picked is the chooser's query ("col=…&col=…", empty for the
+	// default).
+	Shown         []string
+	Choice        []columnChoice
+	Picked        []string
+	Rows          []row
+	Online, Total int
+	Offline       int
 
 	Alarms   []store.Alarm
 	Kiosk    *row
@@ -66,8 +74,25 @@ type row struct {
 	Waiting                                int
 	Scanner, Printer, Reader               string
 	Disk, Temp, Consumables, OutOfService  string
-	diskFree                               int64
-	temp                                   float64
+	// ConsumableList are the consumables and wear parts by name (ok,
+	// low, empty, replace); Counters the kiosk's persistent counters
+	// (pages, sheets, jams, double feeds, ...), both from telemetry.
+	ConsumableList []nameValue
+	Counters       []nameValue
+	// Faults is the jams and double feeds counted, for the fleet table.
+	Faults   string
+	diskFree int64
+	temp     float64
+	faults   int64
+}
+
+// nameValue is one named value of a kiosk's telemetry.
+type nameValue struct{ Name, Value string }
+
+// columnChoice is one column of the fleet table in the column chooser.
+type columnChoice struct {
+	Key, Label string
+	Shown      bool
 }
 
 func toRow(k store.KioskState) row {
@@ -93,24 +118,23 @@ func toRow(k store.KioskState) row {
 			r.Temp = fmt.Sprintf("%.1f °C", r.temp)
 		}
 		var cs []string
-		for _, name := range slices.Sorted(mapsKeys(t.Consumables)) {
+		for _, name := range slices.Sorted(maps.Keys(t.Consumables)) {
 			cs = append(cs, name+": "+t.Consumables[name])
+			r.ConsumableList = append(r.ConsumableList, nameValue{name, t.Consumables[name]})
 		}
 		r.Consumables = strings.Join(cs, ", ")
+		for _, name := range slices.Sorted(maps.Keys(t.Counters)) {
+			r.Counters = append(r.Counters, nameValue{name, strconv.FormatInt(t.Counters[name], 10)})
+		}
+		if t.Counters != nil {
+			jams, doubles := t.Counters["jams"], t.Counters["double-feeds"]
+			r.faults = jams + doubles
+			r.Faults = fmt.Sprintf("%d jams, %d double feeds", jams, doubles)
+		}
 	} else {
 		r.Disk = "–"
 	}
 	return r
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func bytesText(n int64) string {
@@ -123,26 +147,53 @@ func bytesText(n int64) string {
 	return fmt.Sprintf("%d KiB", n>>10)
 }
 
-// columns of the fleet table: key for ?sort=, label, and the order.
+// columns of the fleet table: key for ?sort= and ?col=, label, whether
+// it is shown by default, and the order. The kiosk's name is always shown,
+// first (it stays in view when the table scrolls sideways); the default
+// set fits a 1280 px wide window, the column chooser adds the rest.
 var columns = []struct {
 	Key, Label string
+	Default    bool
 	less       func(a, b row) int
 }{
-	{"site", "Site", func(a, b row) int { return cmp.Compare(a.Site, b.Site) }},
-	{"name", "Kiosk", func(a, b row) int { return cmp.Compare(a.Name, b.Name) }},
-	{"status", "Status", func(a, b row) int { return cmp.Compare(b2i(a.Online), b2i(b.Online)) }},
-	{"seen", "Last seen", func(a, b row) int { return a.LastSeen.Compare(b.LastSeen) }},
-	{"version", "Version", func(a, b row) int { return cmp.Compare(a.Version, b.Version) }},
-	{"slot", "Slot, rollout", func(a, b row) int { return cmp.Compare(a.Slot+a.Rollout, b.Slot+b.Rollout) }},
-	{"waiting", "Waiting", func(a, b row) int { return cmp.Compare(a.Waiting, b.Waiting) }},
-	{"oldest", "Oldest", func(a, b row) int { return a.Oldest.Compare(b.Oldest) }},
-	{"delivery", "Last delivery", func(a, b row) int { return a.LastDelivery.Compare(b.LastDelivery) }},
-	{"devices", "Scanner / printer / reader", func(a, b row) int {
+	{"name", "Kiosk", true, func(a, b row) int { return cmp.Compare(a.Name, b.Name) }},
+	{"site", "Site", true, func(a, b row) int { return cmp.Compare(a.Site, b.Site) }},
+	{"status", "Status", true, func(a, b row) int { return cmp.Compare(b2i(a.Online), b2i(b.Online)) }},
+	{"seen", "Last seen", true, func(a, b row) int { return a.LastSeen.Compare(b.LastSeen) }},
+	{"version", "Version", true, func(a, b row) int { return cmp.Compare(a.Version, b.Version) }},
+	{"slot", "Slot, rollout", false, func(a, b row) int { return cmp.Compare(a.Slot+a.Rollout, b.Slot+b.Rollout) }},
+	{"waiting", "Waiting", true, func(a, b row) int { return cmp.Compare(a.Waiting, b.Waiting) }},
+	{"oldest", "Oldest waiting", false, func(a, b row) int { return a.Oldest.Compare(b.Oldest) }},
+	{"delivery", "Last delivery", true, func(a, b row) int { return a.LastDelivery.Compare(b.LastDelivery) }},
+	{"devices", "Scanner / printer / reader", true, func(a, b row) int {
 		return cmp.Compare(a.Scanner+a.Printer+a.Reader, b.Scanner+b.Printer+b.Reader)
 	}},
-	{"disk", "Disk", func(a, b row) int { return cmp.Compare(a.diskFree, b.diskFree) }},
-	{"temp", "Temp.", func(a, b row) int { return cmp.Compare(a.temp, b.temp) }},
-	{"consumables", "Consumables", func(a, b row) int { return cmp.Compare(a.Consumables, b.Consumables) }},
+	{"consumables", "Consumables", true, func(a, b row) int { return cmp.Compare(a.Consumables, b.Consumables) }},
+	{"faults", "Jams, double feeds", false, func(a, b row) int { return cmp.Compare(a.faults, b.faults) }},
+	{"disk", "Disk", false, func(a, b row) int { return cmp.Compare(a.diskFree, b.diskFree) }},
+	{"temp", "Temp.", false, func(a, b row) int { return cmp.Compare(a.temp, b.temp) }},
+}
+
+// shownColumns reads the chooser's ?col= values: the columns asked for
+// (known ones, in the table's order, the name always first), or the
+// default set when none is asked for. picked is what to carry in links
+// (nil for the default).
+func shownColumns(q url.Values) (shown, picked []string) {
+	asked := map[string]bool{}
+	for _, c := range q["col"] {
+		asked[c] = true
+	}
+	for _, c := range columns {
+		if asked[c.Key] && c.Key != "name" {
+			picked = append(picked, c.Key)
+		}
+	}
+	for _, c := range columns {
+		if c.Key == "name" || (picked == nil && c.Default) || asked[c.Key] {
+			shown = append(shown, c.Key)
+		}
+	}
+	return shown, picked
 }
 
 func b2i(b bool) int {
@@ -154,7 +205,8 @@ func b2i(b bool) int {
 
 // Handler returns the dashboard's HTTP handler.
 func (m *Monitor) Handler() http.Handler {
-	funcs := template.FuncMap{"ago": m.ago, "when": when, "state": func(s string) string { return cmp.Or(s, "–") }}
+	funcs := template.FuncMap{"ago": m.ago, "agoTag": m.agoTag, "when": when, "state": func(s string) string { return cmp.Or(s, "–") },
+		"cell": func(r row, key string) cell { return cell{r, key} }, "nowMS": func() int64 { return m.now().UnixMilli() }}
 	tpl := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html"))
 	static, _ := fs.Sub(assets, "assets")
 	w := &web{m: m, tpl: tpl}
@@ -173,6 +225,9 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("POST /alarms/{id}/{action}", w.need(RoleOperator, w.alarmAction))
 	mux.HandleFunc("GET /kiosk/{id}", w.need(RoleViewer, w.kiosk))
 	mux.HandleFunc("POST /kiosk/{id}/name", w.need(RoleAdmin, w.rename))
+	mux.HandleFunc("GET /kiosk/{id}/facts", w.need(RoleViewer, w.kioskPart("kioskfacts")))
+	mux.HandleFunc("GET /kiosk/{id}/events", w.need(RoleViewer, w.kioskPart("kioskevents")))
+	mux.HandleFunc("GET /kiosk/{id}/log", w.need(RoleViewer, w.kioskPart("auditlog")))
 	mux.HandleFunc("GET /commands", w.need(RoleViewer, w.commands("commands")))
 	mux.HandleFunc("GET /commands/log", w.need(RoleViewer, w.commands("auditlog")))
 	mux.HandleFunc("POST /commands", w.need(RoleOperator, w.send))
@@ -207,7 +262,8 @@ func (wb *web) need(role string, h handler) http.HandlerFunc {
 		u := wb.m.user(r)
 		if u == nil {
 			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" && !strings.Contains(r.URL.Path, "/rows") &&
-				!strings.HasSuffix(r.URL.Path, "/table") && !strings.HasSuffix(r.URL.Path, "/log") && !strings.HasSuffix(r.URL.Path, "/summary") {
+				!strings.HasSuffix(r.URL.Path, "/table") && !strings.HasSuffix(r.URL.Path, "/log") && !strings.HasSuffix(r.URL.Path, "/summary") &&
+				!strings.HasSuffix(r.URL.Path, "/facts") && !strings.HasSuffix(r.URL.Path, "/events") {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
@@ -298,6 +354,7 @@ func (wb *web) fleetPage(r *http.Request, p *page) error {
 	}
 	q := r.URL.Query()
 	p.Site, p.Sort, p.Desc = q.Get("site"), q.Get("sort"), q.Get("desc") == "1"
+	p.Shown, p.Picked = shownColumns(q)
 	sites := map[string]bool{}
 	for _, k := range all {
 		if k.Site != "" {
@@ -327,12 +384,20 @@ func (wb *web) fleetPage(r *http.Request, p *page) error {
 	type col struct{ Key, Label, Href string }
 	var cols []col
 	for _, c := range columns {
+		shown := slices.Contains(p.Shown, c.Key)
+		p.Choice = append(p.Choice, columnChoice{c.Key, c.Label, shown})
+		if !shown {
+			continue
+		}
 		v := url.Values{"sort": {c.Key}}
 		if p.Site != "" {
 			v.Set("site", p.Site)
 		}
 		if c.Key == p.Sort && !p.Desc {
 			v.Set("desc", "1")
+		}
+		if p.Picked != nil {
+			v["col"] = p.Picked
 		}
 		cols = append(cols, col{c.Key, c.Label, "/?" + v.Encode()})
 	}
@@ -481,17 +546,45 @@ type eventView struct {
 // plotSpan is how far back a kiosk's plots reach.
 const plotSpan = 7 * 24 * time.Hour
 
+// kiosk is a kiosk's page; it follows the kiosk live: its facts with the
+// fleet, its events and its commands as they change (kioskPart).
 func (wb *web) kiosk(w http.ResponseWriter, r *http.Request, u *user) {
+	if p := wb.kioskOr(w, r, u); p != nil {
+		p.Live = "fleet events commands"
+		wb.render(w, "kiosk", p)
+	}
+}
+
+// kioskPart renders one live part of a kiosk's page.
+func (wb *web) kioskPart(name string) handler {
+	return func(w http.ResponseWriter, r *http.Request, u *user) {
+		if p := wb.kioskOr(w, r, u); p != nil {
+			wb.render(w, name, p)
+		}
+	}
+}
+
+// kioskOr is kioskPage, or nil after answering with the error.
+func (wb *web) kioskOr(w http.ResponseWriter, r *http.Request, u *user) *page {
+	p, err := wb.kioskPage(r, u)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		http.Error(w, "no such kiosk", http.StatusNotFound)
+	case err != nil:
+		wb.fail(w, err)
+	}
+	return p
+}
+
+func (wb *web) kioskPage(r *http.Request, u *user) (*page, error) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	k, err := wb.m.cfg.Store.Kiosk(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || !wire.ValidID(id) {
-		http.Error(w, "no such kiosk", http.StatusNotFound)
-		return
+	if !wire.ValidID(id) {
+		return nil, store.ErrNotFound
 	}
+	k, err := wb.m.cfg.Store.Kiosk(ctx, id)
 	if err != nil {
-		wb.fail(w, err)
-		return
+		return nil, err
 	}
 	rw := toRow(k)
 	p := wb.page(ctx, u, "Kiosk "+rw.Name, "fleet")
@@ -499,8 +592,7 @@ func (wb *web) kiosk(w http.ResponseWriter, r *http.Request, u *user) {
 	p.Flash = flashText(r.URL.Query().Get("done"))
 	evs, err := wb.m.cfg.Store.Events(ctx, id, 100)
 	if err != nil {
-		wb.fail(w, err)
-		return
+		return nil, err
 	}
 	for _, e := range evs {
 		v := eventView{Time: e.Time, Severity: e.Severity, Code: e.Code}
@@ -515,19 +607,17 @@ func (wb *web) kiosk(w http.ResponseWriter, r *http.Request, u *user) {
 		p.Events = append(p.Events, v)
 	}
 	if p.Commands, err = wb.m.cfg.Store.Commands(ctx, id, 50); err != nil {
-		wb.fail(w, err)
-		return
+		return nil, err
 	}
 	since := wb.m.now().Add(-plotSpan)
 	for _, pl := range kioskPlots() {
 		ss, err := wb.m.cfg.Store.Samples(ctx, id, pl.metric, since)
 		if err != nil {
-			wb.fail(w, err)
-			return
+			return nil, err
 		}
 		p.Plots = append(p.Plots, pl.draw(ss, since, wb.m.now()))
 	}
-	wb.render(w, "kiosk", p)
+	return p, nil
 }
 
 // rename sets a kiosk's site and display name (admin). A birth that names
@@ -639,6 +729,22 @@ func (m *Monitor) ago(t time.Time) string {
 		return fmt.Sprintf("%d h ago", int(d.Hours()))
 	}
 	return when(t)
+}
+
+// agoTag is ago as a <time> element the page's script keeps current
+// (app.js computes the same text from its datetime).
+func (m *Monitor) agoTag(t time.Time) template.HTML {
+	if t.IsZero() {
+		return template.HTML("never")
+	}
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `" data-ago>` +
+		template.HTMLEscapeString(m.ago(t)) + `</time>`)
+}
+
+// cell is one cell of the fleet table: the row and the column's key.
+type cell struct {
+	R   row
+	Key string
 }
 
 // when writes a time in UTC to the second.

@@ -368,7 +368,7 @@ func TestSitesNamesAndRollout(t *testing.T) {
 	if !strings.Contains(body, `id="k-k-1"`) || strings.Contains(body, `id="k-k-2"`) || !strings.Contains(body, "Eingang") {
 		t.Fatal("site filter shows the wrong kiosks")
 	}
-	_, body = ad.get("/")
+	_, body = ad.get("/?col=slot")
 	if !strings.Contains(body, "downloading (1.4.0, 50 %)") {
 		t.Fatal("rollout state not in the fleet table")
 	}

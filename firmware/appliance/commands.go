@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/board/identity"
+	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/firmware/command"
 	"github.com/einwurf/einwurf/internal/atomicfile"
 	"github.com/einwurf/einwurf/wire"
@@ -214,8 +215,64 @@ func (a *Appliance) telemetry() wire.Telemetry {
 	if s := a.remote.oos.Load(); s != nil {
 		tm.OutOfService = *s
 	}
+	tm.Scanner, tm.Printer = a.scannerState(), a.printerState()
 	a.serviceTelemetry(&tm)
 	return tm
+}
+
+// scannerState is the scanner's state as the device loop last saw it, as
+// a code for the dashboard ("ok", "absent", "jam", ...; empty: not asked
+// yet).
+func (a *Appliance) scannerState() string {
+	if a.devs == nil {
+		return ""
+	}
+	if a.devs.fault.Load() != nil {
+		return "absent"
+	}
+	seen := a.devs.status.Load()
+	switch {
+	case seen == nil:
+		return ""
+	case seen.Err != nil:
+		return scannerCause(seen.Err)
+	}
+	for _, c := range []struct {
+		err  error
+		code string
+	}{{scanner.ErrJam, "jam"}, {scanner.ErrCoverOpen, "cover-open"}, {scanner.ErrDoubleFeed, "double-feed"},
+		{scanner.ErrBusy, "busy"}, {scanner.ErrOffline, "offline"}} {
+		if errors.Is(seen.Status.Err, c.err) {
+			return c.code
+		}
+	}
+	if seen.Status.Err != nil && !errors.Is(seen.Status.Err, scanner.ErrFeederEmpty) {
+		return "fault"
+	}
+	return "ok"
+}
+
+// printerState asks the receipt printer (bounded: telemetry must not
+// wait on a hung printer) and returns a code ("ok", "paper-low",
+// "paper-out", "cover-open", "offline"; empty without a printer).
+func (a *Appliance) printerState() string {
+	if a.printer == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := a.printer.Status(ctx)
+	switch {
+	case err != nil || (!st.Online && !st.PaperOut && !st.CoverOpen):
+		return "offline"
+	case st.PaperOut:
+		return "paper-out"
+	case st.CoverOpen:
+		return "cover-open"
+	case st.PaperLow:
+		return "paper-low"
+	}
+	return "ok"
 }
 
 // delivered is the uplink's OnDelivered.

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/drivers/scanner"
 )
 
 // fakeSystemctl puts a systemctl on PATH that records its arguments in a
@@ -41,5 +45,54 @@ func TestSystemReboot(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	if err := SystemReboot(context.Background()); err == nil {
 		t.Fatal("no systemctl at all reported success")
+	}
+}
+
+// TestDeviceStates: telemetry names the scanner's state as the device loop
+// last saw it and the printer's as it answers now, as codes.
+func TestDeviceStates(t *testing.T) {
+	a := &Appliance{}
+	if a.scannerState() != "" || a.printerState() != "" {
+		t.Fatal("states without devices")
+	}
+	for _, c := range []struct {
+		st   printer.Status
+		err  error
+		want string
+	}{
+		{printer.Status{Online: true}, nil, "ok"},
+		{printer.Status{Online: true, PaperLow: true}, nil, "paper-low"},
+		{printer.Status{PaperOut: true}, nil, "paper-out"},
+		{printer.Status{CoverOpen: true}, nil, "cover-open"},
+		{printer.Status{}, nil, "offline"},
+		{printer.Status{}, printer.ErrOffline, "offline"},
+	} {
+		a.printer = fakePrinter{st: c.st, err: c.err}
+		if got := a.printerState(); got != c.want {
+			t.Errorf("printer %+v %v: %q, want %q", c.st, c.err, got, c.want)
+		}
+	}
+	a.devs = newDevices(time.Second)
+	if got := a.scannerState(); got != "" {
+		t.Errorf("scanner not asked yet: %q", got)
+	}
+	for _, c := range []struct {
+		seen scannerSeen
+		want string
+	}{
+		{scannerSeen{}, "ok"},
+		{scannerSeen{Status: scanner.Status{Err: scanner.ErrFeederEmpty}}, "ok"},
+		{scannerSeen{Status: scanner.Status{Err: scanner.ErrJam}}, "jam"},
+		{scannerSeen{Status: scanner.Status{Err: scanner.ErrCoverOpen}}, "cover-open"},
+		{scannerSeen{Err: scanner.ErrUnplugged}, "unplugged"},
+	} {
+		a.devs.status.Store(&c.seen)
+		if got := a.scannerState(); got != c.want {
+			t.Errorf("scanner %+v: %q, want %q", c.seen, got, c.want)
+		}
+	}
+	a.devs.fault.Store(&DeviceFault{Device: "scanner", Err: scanner.ErrOffline})
+	if got := a.scannerState(); got != "absent" {
+		t.Errorf("scanner absent: %q", got)
 	}
 }

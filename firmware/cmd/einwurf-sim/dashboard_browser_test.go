@@ -119,6 +119,42 @@ func TestDashboardInChromium(t *testing.T) {
 	b.poll("kiosk online", row+` && `+row+`.dataset.online === "true"`, 20*time.Second)
 	b.axeCheck("fleet")
 	b.shot("02-fleet.png")
+	// The default columns fit the window, at 1400 and at 1280 px.
+	fits := `(() => { const s = document.getElementById("fleet-scroll");
+		return s.scrollWidth <= s.clientWidth && document.documentElement.scrollWidth <= innerWidth; })()`
+	if b.eval(`String(`+fits+`)`) != "true" {
+		t.Errorf("the fleet table overflows at 1400 px: %s", b.eval(`document.getElementById("fleet-scroll").scrollWidth + " > " + innerWidth`))
+	}
+	b.do("a 1280 px window", chromedp.EmulateViewport(1280, 800))
+	if b.eval(`String(`+fits+`)`) != "true" {
+		t.Errorf("the fleet table overflows at 1280 px: %s", b.eval(`document.getElementById("fleet-scroll").scrollWidth + " > " + innerWidth`))
+	}
+	b.shot("02b-fleet-1280.png")
+	// The column chooser adds columns; the table then scrolls sideways
+	// with the kiosk's name kept in view.
+	b.do("choose every column", chromedp.Click(chromedp.CSS("#columns summary")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('#columns input[name=col]').forEach(c => c.checked = true)`),
+		chromedp.Click(chromedp.CSS(`#columns button`)), chromedp.WaitVisible(chromedp.CSS(`#fleet th.c-temp`)))
+	t.Logf("fleet table with every column: %s px wide in a %s px window",
+		b.eval(`String(document.getElementById("fleet-scroll").scrollWidth)`), b.eval(`String(innerWidth)`))
+	if got := b.eval(`String(document.querySelectorAll("#fleet thead th").length)`); got != "14" {
+		t.Errorf("%s columns after choosing all, want 14", got)
+	}
+	// In a narrow window (a tablet, a half screen) the table scrolls
+	// sideways and the kiosk's name stays in view.
+	b.do("a 900 px window", chromedp.EmulateViewport(900, 800))
+	if b.eval(`String(document.getElementById("fleet-scroll").scrollWidth > document.getElementById("fleet-scroll").clientWidth)`) != "true" {
+		t.Error("every column fits 900 px: the sideways scroll is not tested")
+	}
+	b.do("scroll the table sideways", chromedp.Evaluate[chromedp.Void](`document.getElementById("fleet-scroll").scrollLeft = 10000`))
+	if got := b.eval(`String(Math.abs(document.querySelector("#fleet tbody .c-name").getBoundingClientRect().left -
+		document.getElementById("fleet-scroll").getBoundingClientRect().left) < 2)`); got != "true" {
+		t.Error("the kiosk's name scrolls out of view")
+	}
+	b.axeCheck("fleet, every column")
+	b.shot("02c-fleet-every-column-scrolled.png")
+	b.do("back to 1400 px and the default columns", chromedp.EmulateViewport(1400, 900), chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("fleet")))
 	b.eval(`window.notReloaded = "yes"`)
 	s.broker.Cut(id, true)
 	b.poll("kiosk shown offline without reload", row+` && `+row+`.dataset.online === "false" && window.notReloaded === "yes"`, 30*time.Second)
@@ -145,8 +181,22 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("alarm not acknowledged in the store: %+v", as)
 	}
 
-	// The kiosk page: send "out of service" (maintenance).
+	// The kiosk page: "last seen … ago" counts on by itself (the element
+	// is not fetched again: a mark on it stays). Its telemetry is sent
+	// again first, for the service mode's counters.
+	if recs, err := s.dashboard.Monitor.Send(ctx, "test", []string{id}, wire.CmdResendStatus, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		answered(t, st, id, recs[0].Seq)
+	}
 	b.do("open the kiosk page", chromedp.Navigate(base+"/kiosk/"+id), chromedp.WaitVisible(chromedp.ID("kind")))
+	b.poll("last seen counts on without a fetch", `(() => { const e = document.querySelector("#conn time[data-ago]");
+		if (!e) return false;
+		if (!e.dataset.mark) { e.dataset.mark = e.textContent; return false; }
+		return e.textContent !== e.dataset.mark; })()`, 30*time.Second)
+	if !strings.Contains(b.eval(`document.getElementById("facts").textContent`), "pages") {
+		t.Error("no counters on the kiosk page")
+	}
 	b.axeCheck("kiosk")
 	b.shot("06-kiosk.png")
 	b.do("send out of service", chromedp.SetValue(chromedp.ID("kind"), wire.CmdOutOfService),
@@ -155,6 +205,13 @@ func TestDashboardInChromium(t *testing.T) {
 	if got := b.eval(`location.pathname`); got != "/kiosk/"+id {
 		t.Errorf("after sending, the browser is on %s, not back on the kiosk page", got)
 	}
+	// The kiosk page follows the answer and the new state live.
+	b.eval(`window.notReloaded = "yes"`)
+	b.poll("the answer on the kiosk page without reload", `window.notReloaded === "yes" &&
+		[...document.querySelectorAll("#kiosk-log tr")].some(r => r.textContent.includes("out-of-service") && r.textContent.includes("done"))`, 30*time.Second)
+	b.poll("out of service in the kiosk's facts without reload", `window.notReloaded === "yes" &&
+		document.getElementById("facts").textContent.includes("out of service (maintenance)")`, 60*time.Second)
+	b.shot("06b-kiosk-out-of-service-live.png")
 	b.do("open the audit log", chromedp.Navigate(base+"/commands"), chromedp.WaitVisible(chromedp.ID("audit")))
 	b.poll("kiosk answered done", `[...document.querySelectorAll("#audit tr")].some(r => r.textContent.includes("out-of-service") && r.textContent.includes("done"))`, 30*time.Second)
 	b.axeCheck("commands")
