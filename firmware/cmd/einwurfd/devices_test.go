@@ -120,6 +120,7 @@ func TestHungLoopStopsWatchdog(t *testing.T) {
 		}},
 	} {
 		t.Run(c.loop, func(t *testing.T) {
+			t.Parallel() // both mostly wait for the watchdog's time-outs
 			g := &gate{}
 			k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) { c.tune(p, g) }})
 			t.Cleanup(g.open)
