@@ -158,3 +158,9 @@ vm-bench: vm
 vm-probe: cross bin/arm64/isoc23.o
 	$(ARM64_ENV) $(GO) build -trimpath -o bin/arm64/vmprobe ./vm/cmd/vmprobe
 vm: vm-probe
+# gpio-sim.ko for the board's kernel, built out of tree from Debian's
+# linux-source (vm/gpiosim/build.sh; cached under bin/vm/gpio-sim).
+.PHONY: vm-gpio-sim
+vm-gpio-sim:
+	vm/gpiosim/build.sh bin/vm
+vm: vm-gpio-sim

@@ -203,3 +203,29 @@ func TestUARTImager(t *testing.T) {
 	u, _ := find(ev, "einwurf-probe: imager on")
 	t.Logf("%s; code at %.1f s from QEMU start; %s", u.line, c.at.Seconds(), ok.line)
 }
+
+// TestGPIOSimPanel is priority 3 of the devices: gpio-sim, built out of
+// tree for Debian's kernel (vm/gpiosim/build.sh), loaded by the init; the
+// probe configures a chip through configfs with the panel profile's line
+// names, and the kiosk's board package and drivers/panel read the service
+// key turned and returned on it and drive the lights.
+func TestGPIOSimPanel(t *testing.T) {
+	b := newBoard(t, "disk.img")
+	b.setenv("vm_after_ready", "poweroff", "vm_probe", "gpio")
+	ev := b.run(limit)
+	ok, n := find(ev, "einwurf-probe: gpio ok")
+	if n != 1 {
+		t.Fatalf("gpio probe did not pass:\n%s", dump(ev))
+	}
+	for _, want := range []string{
+		"einwurf-probe: gpio chip gpiochip", "einwurf-probe: panel event service_key_turned",
+		"einwurf-probe: panel event service_key_returned", "einwurf-probe: light LIGHT_GREEN=true",
+		"einwurf-probe: light LIGHT_RED=true", "einwurf-probe: light LIGHT_GREEN=false",
+	} {
+		if _, n := find(ev, want); n != 1 {
+			t.Fatalf("no %q:\n%s", want, dump(ev))
+		}
+	}
+	c, _ := find(ev, "einwurf-probe: gpio chip")
+	t.Logf("%s; %s at %.1f s from QEMU start", c.line, ok.line, ok.at.Seconds())
+}

@@ -10,8 +10,9 @@
 //	                  drivers/barcode/imager (SSI): one code, parsed by
 //	                  kiosk/ident (its kind, masked form and SHA-256, not
 //	                  the number)
-//	vmprobe gpio      the panel's lines on gpio-sim through board (the
-//	                  profile board/profiles/qemu-virt.json)
+//	vmprobe gpio      the panel's lines on gpio-sim (vm/gpiosim, its
+//	                  profile panel.json) through board and drivers/panel:
+//	                  the service key's events, the lights' levels
 //
 // Several may be given; each runs in turn. The exit status is the number
 // that failed.
@@ -29,11 +30,16 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/drivers/barcode/imager"
+	"github.com/einwurf/einwurf/drivers/panel"
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/scanner/ippusb"
 	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/kiosk/ident"
+	"github.com/einwurf/einwurf/vm/gpiosim"
 )
 
 func say(format string, args ...any) {
@@ -172,6 +178,86 @@ func readBarcode(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
-var errNoGPIO = errors.New("gpio probe not built")
-
-func gpio(ctx context.Context, log *slog.Logger) error { return errNoGPIO }
+// gpio brings up the panel's chip on gpio-sim with the line names of the
+// profile gpiosim.Panel, opens it with the kiosk's board package and
+// drivers/panel, and plays the outside world through the simulator: the
+// case closed, the service key turned and returned (the panel's events),
+// and the lights the panel drives for Ready and OutOfService (the levels
+// on the simulator's lines).
+func gpio(ctx context.Context, log *slog.Logger) error {
+	if err := unix.Mount("configfs", "/sys/kernel/config", "configfs", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("mount configfs: %w", err)
+	}
+	p, err := gpiosim.Panel()
+	if err != nil {
+		return err
+	}
+	c, err := gpiosim.Setup(p, gpiosim.ConfigFS, gpiosim.Platform)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	say("gpio chip %s label=%s lines=%d", c.Name, c.Label, len(c.Lines))
+	b, err := board.Open(p)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	pn, err := panel.Open(b, panel.Config{}, log)
+	if err != nil {
+		return err
+	}
+	run, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = pn.Run(run) }()
+	// wait reads the panel's events until want, printing each.
+	wait := func(want panel.EventKind) error {
+		for {
+			select {
+			case e := <-pn.Events():
+				say("panel event %s", e.Kind)
+				if e.Kind == want {
+					return nil
+				}
+			case <-ctx.Done():
+				return fmt.Errorf("no %s: %w", want, ctx.Err())
+			}
+		}
+	}
+	// light waits until the simulator's line name shows on.
+	light := func(name string, on bool) error {
+		for {
+			v, err := c.Value(name)
+			if err != nil {
+				return err
+			}
+			if v == on {
+				say("light %s=%v", name, v)
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s not %v: %w", name, on, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	steps := []func() error{
+		func() error { return c.SetPull("TAMPER", false) }, // the case is closed
+		func() error { return c.SetPull("SERVICE_KEY", false) },
+		func() error { return wait(panel.ServiceKeyTurned) },
+		func() error { return c.SetPull("SERVICE_KEY", true) },
+		func() error { return wait(panel.ServiceKeyReturned) },
+		func() error { return pn.SetState(panel.Ready) },
+		func() error { return light("LIGHT_GREEN", true) },
+		func() error { return pn.SetState(panel.OutOfService) },
+		func() error { return light("LIGHT_RED", true) },
+		func() error { return light("LIGHT_GREEN", false) },
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
