@@ -63,7 +63,7 @@ func errKey(err error) string {
 		key string
 	}{{scanner.ErrJam, "jam"}, {scanner.ErrDoubleFeed, "double-feed"}, {scanner.ErrCoverOpen, "cover-open"},
 		{scanner.ErrFeederEmpty, "feeder-empty"}, {scanner.ErrUnplugged, "unplugged"}, {scanner.ErrOffline, "offline"},
-		{scanner.ErrBusy, "busy"}, {scanner.ErrStalled, "stalled"}, {context.DeadlineExceeded, "no-answer"},
+		{scanner.ErrBusy, "busy"}, {scanner.ErrStalled, "stalled"}, {scanner.ErrPageTooLong, "page-too-long"}, {context.DeadlineExceeded, "no-answer"},
 		{printer.ErrPaperOut, "paper-out"}, {printer.ErrCoverOpen, "cover-open"}, {printer.ErrOffline, "offline"}} {
 		if errors.Is(err, e.err) {
 			return e.key
