@@ -12,6 +12,7 @@ import (
 
 	"github.com/einwurf/einwurf/central/monitor"
 	"github.com/einwurf/einwurf/internal/testtool"
+	chrome "github.com/einwurf/einwurf/internal/testtool/chromium"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -24,7 +25,7 @@ type dashTab struct {
 }
 
 // tab is the tab as testtool's browser helper.
-func (b *dashTab) tab() *testtool.Tab { return testtool.NewTab(b.t, b.ctx, b.shots, b.axe) }
+func (b *dashTab) tab() *chrome.Tab { return chrome.NewTab(b.t, b.ctx, b.shots, b.axe) }
 
 func (b *dashTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
@@ -55,7 +56,7 @@ func (b *dashTab) axeCheck(page string) {
 // chromium starts headless Chromium (the path browser) with the project's
 // flags and a window of w×h; it ends with ctx or the test.
 func chromium(t *testing.T, ctx context.Context, browser string, w, h int) context.Context {
-	return testtool.ChromiumContext(t, ctx, browser, w, h)
+	return chrome.Context(t, ctx, browser, w, h)
 }
 
 // TestDashboardInChromium walks the central's dashboard in the simulated

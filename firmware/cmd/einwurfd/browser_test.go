@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/einwurf/einwurf/board"
-	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/internal/testtool/chromium"
 	"github.com/einwurf/einwurf/kiosk/service"
 )
 
@@ -26,7 +26,7 @@ func TestServiceDevicesInChromium(t *testing.T) {
 	k := startTestKiosk(t, kioskOptions{staffList: func(c *keys.Central) []byte { return staffList(t, c.SignKey, 1, staffBadge) }})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	b := testtool.Chromium(t, ctx, 1080, 1400, "einwurfd-service")
+	b := chromium.Start(t, ctx, 1080, 1400, "einwurfd-service")
 	if err := k.board.DriveAsserted(board.ServiceKey, true); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestServiceDevicesInChromium(t *testing.T) {
 	}) {
 		t.Fatal("the language choice did not reach the kiosk")
 	}
-	fresh := testtool.Chromium(t, ctx, 1080, 1400, "einwurfd-service")
+	fresh := chromium.Start(t, ctx, 1080, 1400, "einwurfd-service")
 	fresh.Do("service screen, new browser", chromedp.Navigate(k.a.UIURL+"service/"))
 	fresh.Poll("English in a new browser", `document.documentElement.lang === "en" && document.getElementById("devices").innerText.includes("ready. Feeder")`, 30*time.Second)
 	fresh.Shot("03-new-browser-still-en.png")
@@ -68,7 +68,7 @@ func TestUnpluggedScreenInChromium(t *testing.T) {
 	k := startTestKiosk(t, kioskOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	b := testtool.Chromium(t, ctx, 1080, 1920, "einwurfd-service")
+	b := chromium.Start(t, ctx, 1080, 1920, "einwurfd-service")
 	b.Do("customer screen", chromedp.Navigate(strings.TrimSuffix(k.a.UIURL, "/")+k.a.UILaunch()))
 	b.Poll("ready", `document.body.dataset.screen === "idle" && document.getElementById("not-ready").hidden`, 30*time.Second)
 	k.host.Unplug(k.scanner)

@@ -1,4 +1,8 @@
-package testtool
+// Package chromium runs headless Chromium for browser tests with the
+// project's flags: a Tab to act, wait, read, take screenshots and run
+// axe-core on. It is apart from testtool so that tests without a browser
+// do not link chromedp.
+package chromium
 
 import (
 	"context"
@@ -9,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 // Tab is one tab of headless Chromium for a browser test: started with the
@@ -17,32 +23,32 @@ import (
 type Tab struct {
 	T   testing.TB
 	Ctx context.Context
-	// Shots is the folder screenshots go to (see ShotDir).
+	// Shots is the folder screenshots go to (see testtool.ShotDir).
 	Shots string
 	axe   string
 }
 
-// Chromium starts headless Chromium (/usr/bin/chromium or chromium on
+// Start starts headless Chromium (/usr/bin/chromium or chromium on
 // PATH; missing, the test skips, or fails under CI=true) with a window of
-// w×h, ending with ctx or the test. Screenshots go to ShotDir(t, shots);
-// axe-core is loaded for Axe (AxeSource: skip or fail when missing).
-func Chromium(t testing.TB, ctx context.Context, w, h int, shots string) *Tab {
+// w×h, ending with ctx or the test. Screenshots go to testtool.ShotDir(t, shots);
+// axe-core is loaded for Axe (testtool.AxeSource: skip or fail when missing).
+func Start(t testing.TB, ctx context.Context, w, h int, shots string) *Tab {
 	t.Helper()
-	browser := NeedTool(t, "chromium")
-	axe := AxeSource(t)
-	return NewTab(t, ChromiumContext(t, ctx, browser, w, h), ShotDir(t, shots), axe)
+	browser := testtool.NeedTool(t, "chromium")
+	axe := testtool.AxeSource(t)
+	return NewTab(t, Context(t, ctx, browser, w, h), testtool.ShotDir(t, shots), axe)
 }
 
-// NewTab is a Tab on a browser context ctx (ChromiumContext), writing
+// NewTab is a Tab on a browser context ctx (Context), writing
 // screenshots to shots and running the axe-core source axe.
 func NewTab(t testing.TB, ctx context.Context, shots, axe string) *Tab {
 	return &Tab{T: t, Ctx: ctx, Shots: shots, axe: axe}
 }
 
-// ChromiumContext starts headless Chromium (the program browser) with the
+// Context starts headless Chromium (the program browser) with the
 // project's flags and a window of w×h, and returns its browser context;
 // it ends with ctx or the test.
-func ChromiumContext(t testing.TB, ctx context.Context, browser string, w, h int) context.Context {
+func Context(t testing.TB, ctx context.Context, browser string, w, h int) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
