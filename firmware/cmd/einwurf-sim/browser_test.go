@@ -69,6 +69,10 @@ func TestSimulationPageInChromium(t *testing.T) {
 	poll("profile switched", `document.body.dataset.profile === 'jam200'`)
 	run("disconnect at sheet 2", chromedp.Click(chromedp.ID("fault-disconnect")))
 	poll("fault set", `document.body.dataset.fault === 'disconnect'`)
+	// The panel keys beside the headphone jack are buttons too.
+	run("press the repeat key", chromedp.Click(`button.panel-key[data-key="key_repeat"]`))
+	poll("key pressed", `document.getElementById('board-state').textContent.includes('✓') &&
+		document.querySelectorAll('button.panel-key').length === 6`)
 	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
 		screenshot(t, "sim-scanner-faults.png", png)
 	} else {
