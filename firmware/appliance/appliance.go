@@ -205,7 +205,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	a.staffIn = make(chan []byte, staffInLen)
 	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
 		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version,
-		OnUpdateOffer: a.offerUpdate, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered,
+		OnUpdateOffer: a.offerUpdate, OnFetchReply: a.fetchReply, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered,
 		OnStaffList: a.staffListIn})
 	for _, f := range early {
 		f()

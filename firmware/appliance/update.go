@@ -118,6 +118,14 @@ func (a *Appliance) updateHealth(ctx context.Context, uplinkDone <-chan struct{}
 	return runHealth(ctx, h.checks())
 }
 
+// fetchReply hands a chunk of an update fetched over the broker to the
+// update service.
+func (a *Appliance) fetchReply(payload []byte) {
+	if svc := a.update.Load(); svc != nil {
+		svc.FetchReply(payload)
+	}
+}
+
 // offerUpdate hands an update offer from the uplink to the update service.
 func (a *Appliance) offerUpdate(payload []byte) {
 	if svc := a.update.Load(); svc != nil {

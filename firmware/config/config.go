@@ -137,6 +137,11 @@ type Update struct {
 	Window string `json:"window,omitempty"`
 	// HealthDeadline bounds the health check after a switch (default 2m).
 	HealthDeadline Duration `json:"health_deadline,omitempty"`
+	// Transport is how metadata and payloads are fetched: "http" (the
+	// default: Range requests to metadata_url and targets_url) or "mqtt"
+	// (chunks over the broker connection, where the kiosk reaches nothing
+	// else; the URLs are then unused).
+	Transport string `json:"transport,omitempty"`
 	// Rootfs turns on root file system updates (A/B partitions switched
 	// through U-Boot's environment); nil: application bundles only.
 	Rootfs *UpdateRootfs `json:"rootfs,omitempty"`
@@ -235,7 +240,15 @@ func Load(path string) (Config, error) {
 // kiosk also runs CheckKiosk.
 func (c Config) Validate() error {
 	if u := c.Update; u != nil {
+		switch u.Transport {
+		case "", "http", "mqtt":
+		default:
+			return fmt.Errorf("%w: update.transport %q: http or mqtt", ErrInvalid, u.Transport)
+		}
 		for _, v := range []struct{ name, url string }{{"metadata_url", u.MetadataURL}, {"targets_url", u.TargetsURL}} {
+			if u.Transport == "mqtt" && v.url == "" {
+				continue
+			}
 			if p, err := url.Parse(v.url); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
 				return fmt.Errorf("%w: update.%s %q: an http(s) URL", ErrInvalid, v.name, v.url)
 			}

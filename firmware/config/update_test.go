@@ -50,3 +50,19 @@ func TestUpdateRootfsSection(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateTransport(t *testing.T) {
+	c, err := Parse([]byte(`{"update": {"transport": "mqtt", "root": "/r.json"}}`))
+	if err != nil || c.Update.Transport != "mqtt" {
+		t.Fatalf("mqtt without URLs: %+v %v", c.Update, err)
+	}
+	for _, bad := range []string{
+		`{"update": {"transport": "ftp", "metadata_url": "https://c/m/", "targets_url": "https://c/t/", "root": "/r"}}`,
+		`{"update": {"transport": "http", "root": "/r"}}`,
+		`{"update": {"root": "/r"}}`,
+	} {
+		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -82,13 +82,25 @@ func NewService(p Parts) (*Service, error) {
 	}
 	s := New(Config{KioskID: p.KioskID, CentralKey: p.CentralKey, DeviceKey: p.DeviceKey,
 		SeqFile: filepath.Join(seqDir, "offer-seq"), FS: fsys, Publish: p.Publish, Log: p.Log})
+	var meta tuf.Fetcher = tuf.HTTPFetcher{Client: hc, Base: p.Settings.MetadataURL}
+	var src ota.Source = ota.HTTPSource{Client: hc, Base: p.Settings.TargetsURL}
+	switch p.Settings.Transport {
+	case "", TransportHTTP:
+	case TransportMQTT:
+		s.mqtt = &ota.MQTTSource{KioskID: p.KioskID, Publish: func(topic string, payload []byte) error {
+			return p.Publish(topic, payload, false)
+		}}
+		meta, src = s.mqtt, s.mqtt
+	default:
+		return nil, fmt.Errorf("update: transport %q: http or mqtt", p.Settings.Transport)
+	}
 	machine := func(dir string, slots ota.Slots, booted, version string, restart func() error) error {
-		tc, err := trustedTUF(fsys, dir, p.RootJSON, tuf.HTTPFetcher{Client: hc, Base: p.Settings.MetadataURL})
+		tc, err := trustedTUF(fsys, dir, p.RootJSON, meta)
 		if err != nil {
 			return err
 		}
 		u, err := ota.New(ota.Config{FS: fsys, Dir: dir, Slots: slots, TUF: tc,
-			Source: ota.HTTPSource{Client: hc, Base: p.Settings.TargetsURL}, Booted: booted, Version: version,
+			Source: src, Booted: booted, Version: version,
 			Health: p.Health, HealthDeadline: p.HealthDeadline,
 			MayInstall: func(now time.Time) bool { return inWindow(now) && (p.Busy == nil || !p.Busy()) },
 			Poll:       5 * time.Second,

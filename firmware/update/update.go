@@ -57,6 +57,8 @@ type Service struct {
 	kick    chan struct{}
 	acks    chan struct{} // the central acknowledged the trial report
 	checks  chan chan error
+	// mqtt fetches over the broker when Settings.Transport says so.
+	mqtt *ota.MQTTSource
 	// switching is true while the kiosk is out of service for an update.
 	switching atomic.Bool
 	phase     atomic.Value // string
@@ -94,6 +96,15 @@ func (s *Service) Report(r wire.UpdateReport) {
 	select {
 	case s.kick <- struct{}{}:
 	default:
+	}
+}
+
+// FetchReply takes a message of the kiosk's fetch reply topic (the
+// uplink's OnFetchReply); without MQTT delivery it is dropped. It never
+// blocks.
+func (s *Service) FetchReply(payload []byte) {
+	if s.mqtt != nil {
+		s.mqtt.Deliver(payload)
 	}
 }
 
@@ -392,7 +403,16 @@ type Settings struct {
 	// Window is the maintenance window, "02:00-04:00" in local time
 	// (empty: any time).
 	Window string
+	// Transport is "http" (default) or "mqtt": metadata and payloads in
+	// chunks over the broker (ota.MQTTSource; replies through FetchReply).
+	Transport string
 }
+
+// Transports of Settings.
+const (
+	TransportHTTP = "http"
+	TransportMQTT = "mqtt"
+)
 
 // ParseWindow parses a maintenance window "HH:MM-HH:MM" (it may span
 // midnight) and returns whether a time lies inside it.

@@ -90,6 +90,10 @@ type Config struct {
 	// topic as it came, unverified (firmware/update checks it). It must
 	// not block. May be nil.
 	OnUpdateOffer func(payload []byte)
+	// OnFetchReply receives each message on the kiosk's fetch reply topic
+	// (update chunks over the broker, ota.MQTTSource), unverified. It must
+	// not block. May be nil.
+	OnFetchReply func(payload []byte)
 	// OnConnect is called on its own goroutine after each connect, once
 	// the online status is published (the kiosk publishes its birth from
 	// it). May be nil.
@@ -271,6 +275,11 @@ func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case wire.UpdateOfferTopic(u.cfg.KioskID):
 		if u.cfg.OnUpdateOffer != nil {
 			u.cfg.OnUpdateOffer(m.Payload())
+		}
+		return
+	case wire.FetchReplyTopic(u.cfg.KioskID):
+		if u.cfg.OnFetchReply != nil {
+			u.cfg.OnFetchReply(m.Payload())
 		}
 		return
 	case wire.CommandTopic(u.cfg.KioskID):

@@ -146,10 +146,19 @@ func printStatus(ctx context.Context, e *env, m *release.Manager, id string) err
 	return nil
 }
 
-// serveRelease serves the repository over HTTP(S) with Range, receives the
+// serveRelease serves the repository over HTTP(S) with Range and in
+// chunks on the broker (kiosks with update.transport "mqtt"), receives the
 // kiosks' update reports and moves the rollouts on.
 func serveRelease(ctx context.Context, e *env, m *release.Manager, o ingest.ClientOptions, listen, cert, key string) error {
 	o.OnConnect = func(c mqtt.Client) {
+		fetch := release.FetchServer{Repo: m.Repo, Publish: func(_ context.Context, topic string, payload []byte) error {
+			return c.Publish(topic, 0, false, payload).Error()
+		}}
+		go c.Subscribe(release.FetchFilter, 0, func(_ mqtt.Client, msg mqtt.Message) {
+			if err := fetch.Handle(ctx, msg.Topic(), msg.Payload()); err != nil {
+				e.Log.Debug("release: fetch request", "err", err)
+			}
+		})
 		go c.Subscribe(release.ReportFilter, 1, func(_ mqtt.Client, msg mqtt.Message) {
 			hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()

@@ -32,7 +32,7 @@ type rootfsBoard struct {
 	configFile, dataDir, centralDB string
 }
 
-func newRootfsBoard(t *testing.T, dir string, image []byte) *rootfsBoard {
+func newRootfsBoard(t *testing.T, dir string, image []byte, transport string) *rootfsBoard {
 	testtool.NeedTool(t, "fw_printenv")
 	b := &rootfsBoard{t: t}
 	sys := filepath.Join(dir, "sys")
@@ -56,7 +56,7 @@ func newRootfsBoard(t *testing.T, dir string, image []byte) *rootfsBoard {
 	cfg, _ := json.Marshal(map[string]any{"update": map[string]any{
 		// The simulation serves its own repository; these name nothing.
 		"metadata_url": "http://127.0.0.1:1/tuf/metadata/", "targets_url": "http://127.0.0.1:1/tuf/targets/",
-		"root": filepath.Join(sys, "root.json"),
+		"root": filepath.Join(sys, "root.json"), "transport": transport,
 		"rootfs": map[string]string{"slot_a": b.partA, "slot_b": b.partB, "fw_env_config": b.conf,
 			"cmdline": b.cmdline, "version_file": b.osRelease}}})
 	must(t, os.WriteFile(b.configFile, cfg, 0o644))
@@ -164,7 +164,7 @@ func TestRootfsUpdateThroughTheAppliance(t *testing.T) {
 		return b
 	}
 	v1, v2, v3 := img("1.0", 3<<20/2), img("2.0", 3<<20/2), img("3.0", 3<<20/2)
-	b := newRootfsBoard(t, dir, v1)
+	b := newRootfsBoard(t, dir, v1, "http")
 	repo := release.Repo{Dir: filepath.Join(b.dataDir, "central", "tuf"), Keys: filepath.Join(b.dataDir, "central", "tuf-keys")}
 	must(t, repo.Init(3, 2))
 	root, _ := repo.RootJSON()
@@ -230,13 +230,22 @@ func TestRootfsUpdateThroughTheAppliance(t *testing.T) {
 // repository now; with nothing newer the result is done/"no-update";
 // with a newer image in the repository (and no rollout) the result is
 // done and the normal flow follows: download, switch, reboot, trial boot,
-// the central's acknowledgement of the kiosk's own update, commit.
+// the central's acknowledgement of the kiosk's own update, commit. With
+// update.transport "mqtt" the same runs with metadata and image fetched
+// in chunks over the broker (the simulation's release server answers
+// them), none over HTTP.
 func TestCheckForUpdatesNow(t *testing.T) {
+	for _, transport := range []string{"http", "mqtt"} {
+		t.Run(transport, func(t *testing.T) { checkForUpdatesNow(t, transport) })
+	}
+}
+
+func checkForUpdatesNow(t *testing.T, transport string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	v1 := bytes.Repeat([]byte("rootfs 1.0 check now\n"), 60000)
-	b := newRootfsBoard(t, dir, v1)
+	b := newRootfsBoard(t, dir, v1, transport)
 	repo := release.Repo{Dir: filepath.Join(b.dataDir, "central", "tuf"), Keys: filepath.Join(b.dataDir, "central", "tuf-keys")}
 	must(t, repo.Init(3, 2))
 	root, _ := repo.RootJSON()
@@ -279,6 +288,9 @@ func TestCheckForUpdatesNow(t *testing.T) {
 	case <-s.restart:
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("no reboot after the check found 2.0 (state %+v)", b.state())
+	}
+	if n := s.fetchServed.Load(); (transport == "mqtt") != (n > int64(len(v2))/wire.FetchMaxChunk) {
+		t.Fatalf("transport %s: %d chunk requests answered on the broker for an image of %d bytes", transport, n, len(v2))
 	}
 	s.Close()
 	b.wantEnv("after the switch", map[string]string{ota.VarSlot: "b", ota.VarUpgrade: "1"})

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,10 +52,13 @@ type simulation struct {
 	centralSecret string // the central's broker password (tests listen in)
 	// restart is closed when an update asks for a restart into another
 	// application slot (nil without updates; see update.go).
-	restart   chan struct{}
-	log       *slog.Logger
-	dashboard *dashboard // the central's monitor (central.go)
-	closers   []func()
+	restart chan struct{}
+	// fetchServed counts the chunk requests the update server answered on
+	// the broker (update.go).
+	fetchServed atomic.Int64
+	log         *slog.Logger
+	dashboard   *dashboard // the central's monitor (central.go)
+	closers     []func()
 	// reboots is the in-process restart of the appliance (reboot.go).
 	reboots rebooter
 }

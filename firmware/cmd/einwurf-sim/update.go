@@ -48,6 +48,9 @@ func (s *simulation) startUpdates(ctx context.Context, cfg config.Config, data, 
 		dir, slot = "", ""
 	}
 	up, err := s.startUpdateServer(ctx, centralDir, kioskID, central, reg, centralSecret, dir, slot)
+	if err == nil && cfg.Update != nil {
+		up.Settings.Transport = cfg.Update.Transport
+	}
 	if err != nil || rootfs == nil {
 		return up, nil, err
 	}
@@ -88,6 +91,17 @@ func (s *simulation) startUpdateServer(ctx context.Context, centralDir, kioskID 
 	opts := ingest.ClientOptions{Brokers: []string{s.broker.URL()}, ClientID: "release-sim",
 		Username: broker.CentralUser, Password: centralSecret,
 		OnConnect: func(c mqtt.Client) {
+			// Chunks of the repository for a kiosk configured to fetch over
+			// the broker (update.transport "mqtt").
+			fetch := release.FetchServer{Repo: repo, Publish: func(_ context.Context, topic string, payload []byte) error {
+				return c.Publish(topic, 0, false, payload).Error()
+			}}
+			go c.Subscribe(release.FetchFilter, 0, func(_ mqtt.Client, msg mqtt.Message) {
+				s.fetchServed.Add(1)
+				if err := fetch.Handle(ctx, msg.Topic(), msg.Payload()); err != nil {
+					s.log.Warn("einwurf-sim: fetch request", "err", err)
+				}
+			})
 			go c.Subscribe(release.ReportFilter, 1, func(_ mqtt.Client, msg mqtt.Message) {
 				mu.Lock()
 				defer mu.Unlock()

@@ -38,8 +38,9 @@ func updateParts(cfg config.Config, data string, log *slog.Logger) (*appliance.U
 		return nil, fmt.Errorf("update: TUF root: %w", err)
 	}
 	p := &appliance.UpdateParts{
-		Settings: update.Settings{Dir: dir, MetadataURL: u.MetadataURL, TargetsURL: u.TargetsURL, Window: u.Window},
-		Booted:   slot, RootJSON: root, HealthDeadline: time.Duration(u.HealthDeadline),
+		Settings: update.Settings{Dir: dir, MetadataURL: u.MetadataURL, TargetsURL: u.TargetsURL, Window: u.Window,
+			Transport: u.Transport},
+		Booted: slot, RootJSON: root, HealthDeadline: time.Duration(u.HealthDeadline),
 		Restart: func() error { return syscall.Kill(os.Getpid(), syscall.SIGTERM) },
 	}
 	if r := u.Rootfs; r != nil {
