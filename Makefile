@@ -128,19 +128,23 @@ bench-fleet: deps
 
 # --- the virtual kiosk board (vm/README.md) -------------------------------------
 # Debian's arm64 kernel (fetched with a private apt state), real U-Boot for
-# QEMU, a Go init and einwurfd from the arm64 release package as the service,
-# in two A/B disks: bin/vm/disk.img and bin/vm/disk-bad-b.img (slot b fails
-# its health check). The tests' central runs on the host: bin/vm/einwurf-central.
+# QEMU, a Go init and einwurfd from the arm64 release package as the service:
+# the A/B disk bin/vm/disk.img and the root file system images of an update
+# and of a bad update. The tests' central runs on the host:
+# bin/vm/einwurf-central.
 .PHONY: vm vm-test
+# The update's package is the same tree as version $(VERSION).1.
 vm: arm64
 	rm -rf bin/vm/deb && packaging/build-deb.sh arm64 bin/arm64/einwurfd $(VERSION) bin/vm/deb >/dev/null
+	$(ARM64_ENV) $(GO) build $(subst main.version=$(VERSION),main.version=$(VERSION).1,$(RELEASE_FLAGS)) -o bin/vm/update/einwurfd ./firmware/cmd/einwurfd
+	packaging/build-deb.sh arm64 bin/vm/update/einwurfd $(VERSION).1 bin/vm/deb >/dev/null
 	$(GO) build -o bin/vm/einwurf-central ./central/cmd/einwurf-central
-	vm/build.sh bin/vm/deb/einwurf_$(VERSION)_arm64.deb
+	vm/build.sh bin/vm/deb/einwurf_$(VERSION)_arm64.deb bin/vm/deb/einwurf_$(VERSION).1_arm64.deb
 
 # Boot to ready, einwurfd online at the host's central and rebooted by its
-# command, switch and commit, a power cut right after the switch, and the
-# rollback by U-Boot's counter, each in qemu-system-aarch64 (the tests log
-# their times).
+# command, a root file system update offered by the central and committed, a
+# bad one rolled back by U-Boot's counter, power cuts, each in
+# qemu-system-aarch64 (the tests log their times).
 vm-test: vm
 	$(GO) test -tags vm -count=1 -v -timeout 15m ./vm/
 

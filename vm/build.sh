@@ -9,10 +9,14 @@
 # Each slot's initramfs is its whole root: the Go init (vm/init), the modules
 # vm/modules lists, the release package einwurf_*_arm64.deb unpacked with
 # dpkg-deb -x (einwurfd is the service), the C libraries einwurfd links, the
-# board profile vm/board-vm.json. A second disk, bin/vm/disk-bad-b.img, has
-# a slot b whose health check fails (a bad update), for the rollback
-# scenario; bin/vm/slot-b.img is slot b alone (an update's rootfs image).
-#   vm/build.sh DEB
+# board profile vm/board-vm.json, /etc/os-release with the image's
+# IMAGE_VERSION (the package's version), /etc/fw_env.config. Both slots of
+# bin/vm/disk.img hold the factory version (DEB's). The root file system
+# images of updates: bin/vm/rootfs-update.img (UPDATE_DEB's version, good)
+# and bin/vm/rootfs-bad.img (UPDATE_DEB's einwurfd, version UPDATE.1: a
+# regression, its einwurfd exits at start, so it never reaches its health
+# check); bin/vm/versions names the three versions.
+#   vm/build.sh DEB UPDATE_DEB
 # Hooks for a board's extra pieces (vm/devices.md):
 #   vm/devices.modules       the simulated devices' modules, after vm/modules'
 #   VM_MODULES="mod1 mod2"   more modules, loaded after those
@@ -21,7 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bin/vm
-deb=${1:?usage: build.sh DEB}
+deb=${1:?usage: build.sh DEB UPDATE_DEB}
+udeb=${2:?usage: build.sh DEB UPDATE_DEB}
 slot_mb=${SLOT_MB:-112}
 mkdir -p "$out"
 [ -n "$(ls "$out"/kernel/linux-image-*.deb 2>/dev/null)" ] || vm/fetch-kernel.sh "$out/kernel"
@@ -31,8 +36,8 @@ rm -rf "$k" && mkdir -p "$k" && dpkg-deb -x "$kdeb" "$k"
 kver=$(ls "$k/lib/modules")
 go build -o "$out/vmdisk" ./vm/cmd/vmdisk
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o "$out/init" ./vm/init
-pkg=$out/pkg && rm -rf "$pkg" && mkdir -p "$pkg" && dpkg-deb -x "$deb" "$pkg"
 version=$(dpkg-deb -f "$deb" Version)
+uversion=$(dpkg-deb -f "$udeb" Version)
 # Modules in load order: the board's (vm/modules), the simulated devices'
 # (vm/devices.modules, vm/devices.md; Debian's or built under bin/vm/modules),
 # and VM_MODULES.
@@ -43,12 +48,12 @@ libdirs=(/usr/aarch64-linux-gnu/lib /usr/lib/aarch64-linux-gnu /lib/aarch64-linu
 needed() { aarch64-linux-gnu-readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 findlib() { for d in "${libdirs[@]}"; do [ -e "$d/$1" ] && { echo "$d/$1"; return; }; done; echo "build.sh: library $1 not found" >&2; return 1; }
 
-slot() { # slot NAME HEALTH [TAG]: bin/vm/slot-NAME[-TAG].img
-	local name=$1 health=$2
-	local r=$out/slot-$name${3:+-$3}
+image() { # image NAME DEB VERSION MODE: bin/vm/NAME.img; MODE ok, fail (the init's check fails), crash (einwurfd exits at start)
+	local name=$1 pdeb=$2 iversion=$3 mode=$4 health=ok
+	local r=$out/$name
 	rm -rf "$r" "$r.initrd" && mkdir -p "$r/boot" "$r.initrd"
 	local i=$r.initrd
-	cp -a "$pkg/." "$i/"
+	dpkg-deb -x "$pdeb" "$i"   # the release package, as dpkg would unpack it
 	mkdir -p "$i"/{bin,lib/modules,etc/einwurf-vm,dev,proc,sys,tmp,run,data,lib64}
 	cp "$out/init" "$i/init"
 	ln -sf ../init "$i/bin/systemctl"   # einwurfd's reboot (vm/init: "systemctl reboot")
@@ -59,11 +64,16 @@ slot() { # slot NAME HEALTH [TAG]: bin/vm/slot-NAME[-TAG].img
 	done
 	echo "$modules" | tr ' ' '\n' | sed '/^$/d' >"$i/etc/einwurf-vm/modules"
 	cp vm/board-vm.json "$i/etc/einwurf/board-vm.json"
-	echo '/usr/bin/einwurfd -config $DATA/config/einwurfd.json -data $DATA/state' >"$i/etc/einwurf-vm/service"
+	local svc='/usr/bin/einwurfd -config $DATA/config/einwurfd.json -data $DATA/state'
+	case $mode in
+	fail) health=fail;;
+	crash) svc+=' -regression-exits-at-start';;   # einwurfd refuses an unknown flag: exit 2
+	esac
+	echo "$svc" >"$i/etc/einwurf-vm/service"
 	echo "einwurfd " >"$i/etc/einwurf-vm/ready"
 	echo "$health" >"$i/etc/einwurf-vm/health"
-	echo "$name" >"$i/etc/einwurf-vm/slot"
-	echo "$version" >"$i/etc/einwurf-vm/version"
+	printf 'ID=einwurf-vm\nNAME="Einwurf virtual kiosk board"\nIMAGE_ID=einwurf-vm\nIMAGE_VERSION=%s\n' "$iversion" >"$i/etc/os-release"
+	echo "/dev/vda 0x100000 0x4000" >"$i/etc/fw_env.config"   # vm/fw_env.config, as the board sees it
 	cp "$out/machine-id" "$i/etc/machine-id"   # the board's identity (board/identity)
 	for o in ${VM_OVERLAY:-}; do cp -a "$o/." "$i/"; done
 	# The device probe the init runs when the environment sets vm_probe.
@@ -88,16 +98,17 @@ slot() { # slot NAME HEALTH [TAG]: bin/vm/slot-NAME[-TAG].img
 	"$out/vmdisk" cpio "$r.cpio" "$i"
 	gzip -1 -c "$r.cpio" >"$r/boot/initrd.img" && rm "$r.cpio"
 	cp "$k/boot/vmlinuz-$kver" "$r/boot/Image"   # Debian's arm64 vmlinuz is an uncompressed Image
-	echo "$name" >"$r/slot"
 	rm -f "$r.img"
-	mke2fs -q -t ext4 -L "slot-$name" -d "$r" "$r.img" "${slot_mb}M" >/dev/null
+	mke2fs -q -t ext4 -L "einwurf-root" -d "$r" "$r.img" "${slot_mb}M" >/dev/null
+	rm -rf "$r" "$i"
 }
 
 # One machine id per board, kept across rebuilds of the same bin/vm.
 [ -s "$out/machine-id" ] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$out/machine-id"
-slot a ok
-slot b ok
-slot b fail bad
+image rootfs-factory "$deb" "$version" ok
+image rootfs-update "$udeb" "$uversion" ok
+image rootfs-bad "$udeb" "$uversion.1" crash
+printf 'factory=%s\nupdate=%s\nbad=%s\n' "$version" "$uversion" "$uversion.1" >"$out/versions"
 
 # Boot partition: the A/B script, with the virtual board's prelude.
 bd=$out/boot && rm -rf "$bd" && mkdir -p "$bd"
@@ -109,12 +120,10 @@ rm -f "$out/boot.img" && mke2fs -q -t ext4 -L boot -d "$bd" "$out/boot.img" 8M >
 dd=$out/data && rm -rf "$dd" && mkdir -p "$dd"/{config,keys,state}
 rm -f "$out/data.img" && mke2fs -q -t ext4 -L data -d "$dd" "$out/data.img" 64M >/dev/null
 
-for d in disk:slot-b disk-bad-b:slot-b-bad; do
-	"$out/vmdisk" disk "$out/${d%%:*}.img" boot="$out/boot.img" a="$out/slot-a.img" b="$out/${d#*:}.img" data="$out/data.img"
-	"$out/vmdisk" env "$out/${d%%:*}.img" boot_slot=a bootlimit=3 upgrade_available=0 bootcount=0
-	ls -l "$out/${d%%:*}.img" | awk '{print "vm: disk " $5 " bytes (" $9 ")"}'
-done
-echo "vm: einwurf $version; initrd $(stat -c %s "$out/slot-a/boot/initrd.img") bytes"
-# The slots' and partitions' files are in the disks now; slot b's images stay
-# as an update's payload (bin/vm/slot-b.img, bin/vm/slot-b-bad.img).
-rm -rf "$out"/slot-a "$out"/slot-b "$out"/slot-b-bad "$out"/*.initrd "$out"/slot-a.img "$out"/boot.img "$out"/data.img "$k" "$pkg"
+"$out/vmdisk" disk "$out/disk.img" boot="$out/boot.img" a="$out/rootfs-factory.img" b="$out/rootfs-factory.img" data="$out/data.img"
+"$out/vmdisk" env "$out/disk.img" boot_slot=a bootlimit=3 upgrade_available=0 bootcount=0
+ls -l "$out/disk.img" | awk '{print "vm: disk " $5 " bytes (" $9 ")"}'
+rm -f "$out/disk-bad-b.img"
+echo "vm: root file systems (${slot_mb} MiB each): factory $version, update $uversion, bad $uversion.1"
+# The partitions are in the disks now; the update images stay.
+rm -rf "$out"/rootfs-factory.img "$out"/boot.img "$out"/data.img "$k"

@@ -394,3 +394,121 @@ func (c *central) get(cl *http.Client, path string) string {
 	}
 	return string(b)
 }
+
+// release is the central's update side: a TUF repository made by
+// einwurf-central release init, targets added with release add -kind
+// rootfs, and release serve on the host's loopback behind a counting proxy
+// (served bytes: what the board fetched), forwarded to the board at
+// 10.0.2.100:8443.
+type release struct {
+	c      *central
+	repo   string
+	tkeys  string
+	served *countingProxy
+}
+
+// startRelease makes the repository with the given targets (name → image,
+// version), writes the kiosk's update configuration (root file system
+// slots a and b) and the TUF root to the data partition's tree, and starts
+// release serve. Call provision afterwards.
+func (c *central) startRelease(targets map[string][2]string) *release {
+	c.t.Helper()
+	r := &release{c: c, repo: filepath.Join(c.dir, "tuf"), tkeys: filepath.Join(c.dir, "tuf-keys")}
+	c.run("release", "init", "-repo", r.repo, "-tuf-keys", r.tkeys)
+	for name, t := range targets {
+		c.run("release", "add", "-repo", r.repo, "-tuf-keys", r.tkeys, "-name", name, "-version", t[1], "-kind", "rootfs", t[0])
+	}
+	copyFile(c.t, filepath.Join(r.repo, "metadata", "root.json"), filepath.Join(c.provDir, "keys", "tuf-root.json"))
+	base := fmt.Sprintf("http://%s:%d", guestHost, guestUpdate)
+	c.writeConfig(map[string]any{
+		"metadata_url":    base + "/tuf/metadata/",
+		"targets_url":     base + "/tuf/targets/",
+		"root":            "/data/keys/tuf-root.json",
+		"health_deadline": "3m",
+		"rootfs": map[string]any{"slot_a": "/dev/vda2", "slot_b": "/dev/vda3", "fw_env_config": "/etc/fw_env.config",
+			"cmdline": "/proc/cmdline", "version_file": "/etc/os-release", "dir": "/data/state/rootfs-update"},
+	})
+	listen := freeAddr(c.t)
+	r.served = startProxy(c.t, listen)
+	c.fwd[guestUpdate] = r.served.addr
+	c.start("release", "release", "serve", "-db", c.db, "-repo", r.repo, "-tuf-keys", r.tkeys, "-keys", c.keys,
+		"-listen", listen, "-base-url", base, "-broker", c.broker.CentralURL(), "-ca", c.pki.CAFile,
+		"-cert", c.cert, "-key", c.certKey, "-id", "release-1")
+	c.waitHTTP("http://" + listen + "/tuf/metadata/root.json")
+	return r
+}
+
+// rollout starts a rollout of target to the whole fleet (release start).
+func (r *release) rollout(id, target string) {
+	r.c.t.Helper()
+	r.c.run("release", "start", "-db", r.c.db, "-repo", r.repo, "-rollout", id, "-name", target, "-percent", "100")
+}
+
+// status is the board's line of release status for the rollout: its
+// state and detail as the central recorded them.
+func (r *release) status(id string) string {
+	out, err := exec.Command(r.c.bin, "release", "status", "-db", r.c.db, "-repo", r.repo, "-rollout", id).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == kioskID {
+			return strings.Join(f[1:], " ")
+		}
+	}
+	return ""
+}
+
+// countingProxy forwards TCP connections from addr to a target set later
+// and counts the bytes the target sent back.
+type countingProxy struct {
+	addr   string
+	mu     sync.Mutex
+	target string
+	bytes  int64
+}
+
+func startProxy(t testing.TB, target string) *countingProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{addr: l.Addr().String(), target: target}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(in)
+		}
+	}()
+	return p
+}
+
+func (p *countingProxy) serve(in net.Conn) {
+	defer in.Close()
+	out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
+	io.Copy(in, io.TeeReader(out, p))
+}
+
+// Write counts the bytes the target sent.
+func (p *countingProxy) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	p.bytes += int64(len(b))
+	p.mu.Unlock()
+	return len(b), nil
+}
+
+// Served is how many bytes the update server sent so far.
+func (p *countingProxy) Served() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytes
+}

@@ -30,9 +30,6 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/internal/testtool"
-	"github.com/einwurf/einwurf/ota"
-	"github.com/einwurf/einwurf/ota/durable"
-	"github.com/einwurf/einwurf/ota/ubootenv"
 )
 
 const uboot = "/usr/lib/u-boot/qemu_arm64/u-boot.bin"
@@ -317,7 +314,7 @@ func find(events []event, prefix string) (event, int) {
 // einwurfd comes back online.
 func TestOnlineAndReboot(t *testing.T) {
 	b := newBoard(t, "disk.img")
-	version := debVersion(t)
+	version := versions(t)["factory"]
 	r := b.boot()
 	ready := r.wait("einwurf-vm: ready slot=a", 1, limit)
 	if _, n := find(r.lines(), "einwurf: booting slot a (virtio 0:2)"); n != 1 {
@@ -348,80 +345,8 @@ func TestOnlineAndReboot(t *testing.T) {
 	}
 }
 
-// debVersion is the version of the release package make vm built into the
-// slots.
-func debVersion(t testing.TB) string {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join("..", "bin", "vm", "deb", "einwurf_*_arm64.deb"))
-	if len(m) != 1 {
-		t.Fatalf("want one bin/vm/deb/einwurf_*_arm64.deb, have %v", m)
-	}
-	v := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m[0]), "einwurf_"), "_arm64.deb")
-	return v
-}
 
-// TestSwitchCommit: the switch an update makes, by the kiosk's own
-// ota.Slots.SwitchTo on the disk's block (the updater's last step before the
-// reboot); U-Boot counts the trial boot, slot b comes up healthy and its init
-// commits it with ota.Slots.Commit. The host's fw_printenv checks the result.
-func TestSwitchCommit(t *testing.T) {
-	b := newBoard(t, "disk.img")
-	b.setenv("vm_after_ready", "poweroff")
-	cfg, err := ubootenv.ParseConfig([]byte(b.disk + " 0x100000 0x4000\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := (ota.Slots{FS: durable.OS{}, Kind: ota.KindRootfs, Env: cfg}).SwitchTo("b"); err != nil {
-		t.Fatal(err)
-	}
-	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "1" {
-		t.Fatalf("fw_printenv after SwitchTo: %v", env)
-	}
-	ev := b.run(limit)
-	if _, n := find(ev, "einwurf-vm: slot b up (bootcount 1, upgrade_available 1)"); n != 1 {
-		t.Fatalf("slot b not booted once on trial with the count at 1: %v", ev)
-	}
-	if _, n := find(ev, "einwurf-vm: committed slot b"); n != 1 {
-		t.Fatalf("slot b not committed: %v", ev)
-	}
-	env := b.env()
-	if env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["bootcount"] != "0" || env["rollback"] != "" {
-		t.Fatalf("environment after commit: %v", env)
-	}
-}
 
-// TestRollback is scenario 3 on the board: slot b is a bad update (its
-// health check fails); it is booted on trial bootlimit (3) times, never
-// commits, and U-Boot's script falls back to slot a by the counter, which
-// comes up ready. The host's fw_printenv sees the rollback.
-func TestRollback(t *testing.T) {
-	b := newBoard(t, "disk-bad-b.img")
-	b.setenv("vm_after_ready", "poweroff", "boot_slot", "b", "upgrade_available", "1", "bootcount", "0")
-	start := time.Now()
-	ev := b.run(5 * limit)
-	for i := 1; i <= 3; i++ {
-		if _, n := find(ev, fmt.Sprintf("einwurf-vm: slot b up (bootcount %d, upgrade_available 1)", i)); n != 1 {
-			t.Fatalf("trial boot %d of slot b missing: %v", i, ev)
-		}
-	}
-	if _, n := find(ev, "einwurf-vm: health check failed on slot b"); n != 3 {
-		t.Fatalf("slot b failed its health check %d times, want 3: %v", n, ev)
-	}
-	if _, n := find(ev, "einwurf: slot b did not commit in 3 boots, falling back"); n != 1 {
-		t.Fatalf("U-Boot did not fall back: %v", ev)
-	}
-	if _, n := find(ev, "einwurf-vm: ready slot=a"); n != 1 {
-		t.Fatalf("slot a not ready after the fallback: %v", ev)
-	}
-	if _, n := find(ev, "einwurf-vm: committed"); n != 0 {
-		t.Fatalf("a bad slot committed: %v", ev)
-	}
-	env := b.env()
-	if env["boot_slot"] != "a" || env["rollback"] != "1" || env["upgrade_available"] != "0" || env["bootcount"] != "0" {
-		t.Fatalf("environment after rollback: %v", env)
-	}
-	t.Logf("rollback: 3 trial boots of b and a ready again in %.1f s", time.Since(start).Seconds())
-}
 
 // TestPowerCutAfterSwitch is one case of scenario 4: the power is cut right
 // after U-Boot counted the first trial boot of the new slot (QEMU killed when
@@ -464,4 +389,102 @@ func BenchmarkBootToReady(bb *testing.B) {
 	}
 	bb.ReportMetric(total.Seconds()/float64(bb.N), "s/boot")
 	bb.ReportMetric(init.Seconds()/float64(bb.N), "init-s/boot")
+}
+
+// versions are the root file systems' versions make vm built
+// (bin/vm/versions): factory, update, bad.
+func versions(t testing.TB) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "bin", "vm", "versions"))
+	if err != nil {
+		t.Fatalf("bin/vm/versions: %v (make vm)", err)
+	}
+	v := map[string]string{}
+	for _, l := range strings.Fields(string(b)) {
+		if k, val, ok := strings.Cut(l, "="); ok {
+			v[k] = val
+		}
+	}
+	return v
+}
+
+func image(t testing.TB, name string) string {
+	p, err := filepath.Abs(filepath.Join("..", "bin", "vm", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRootfsUpdateAndBadUpdate is scenarios 2 and 3 of issue 17 on the
+// real bootloader, through einwurfd's own updater and the real central.
+//
+// Scenario 2: einwurf-central release offers the root file system image
+// of the next version (rollout r1); einwurfd in the board downloads it over
+// the restricted network from release serve, writes it to slot b in
+// verified blocks, switches through U-Boot's environment and reboots through
+// Parts.Reboot; U-Boot boots b on trial (bootcount 1), the new einwurfd
+// health-checks (including the central's acknowledgement) and commits. The
+// central records "committed", fw_printenv shows b committed, and the
+// dashboard's /metrics shows the new version.
+//
+// Scenario 3: a bad version (its einwurfd exits at start, so it never
+// reaches its health check) is offered (rollout r2) and written to slot a;
+// its three trial boots fail, U-Boot's counter falls back to b, and b's
+// einwurfd reports "rolled-back" with the reason boot-limit, which the
+// central records.
+func TestRootfsUpdateAndBadUpdate(t *testing.T) {
+	v := versions(t)
+	b := newBoard(t, "disk.img")
+	good, bad := "rootfs-"+v["update"]+".img", "rootfs-"+v["bad"]+".img"
+	rel := b.c.startRelease(map[string][2]string{
+		good: {image(t, "rootfs-update.img"), v["update"]},
+		bad:  {image(t, "rootfs-bad.img"), v["bad"]},
+	})
+	b.c.provision(b.disk)
+	r := b.boot()
+	r.wait("einwurf-vm: ready slot=a", 1, limit)
+	until(t, limit, "the dashboard shows the factory version", func() bool {
+		ver, _, up := b.c.kioskInfo()
+		return up && ver == v["factory"]
+	})
+
+	start := time.Now()
+	rel.rollout("r1", good)
+	sw := r.wait("einwurf: booting slot b", 1, 10*time.Minute)
+	r.wait("einwurf-vm: slot b up (bootcount 1, upgrade_available 1)", 1, limit)
+	until(t, 5*time.Minute, "the central records r1 committed", func() bool {
+		return strings.HasPrefix(rel.status("r1"), "committed")
+	})
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["bootcount"] != "0" {
+		t.Fatalf("environment after the update: %v", env)
+	}
+	until(t, limit, "the dashboard shows "+v["update"], func() bool {
+		ver, _, up := b.c.kioskInfo()
+		return up && ver == v["update"]
+	})
+	fi, _ := os.Stat(image(t, "rootfs-update.img"))
+	t.Logf("scenario 2: offer to committed and shown %.1f s (switch at %.1f s after QEMU start); %d of %d image bytes served",
+		time.Since(start).Seconds(), sw.at.Seconds(), rel.served.Served(), fi.Size())
+
+	start = time.Now()
+	rel.rollout("r2", bad)
+	for i := 1; i <= 3; i++ {
+		r.wait(fmt.Sprintf("einwurf-vm: slot a up (bootcount %d, upgrade_available 1)", i), 1, 10*time.Minute)
+	}
+	r.wait("einwurf: slot a did not commit in 3 boots, falling back", 1, 3*limit)
+	until(t, 5*time.Minute, "the central records r2 rolled back", func() bool {
+		return strings.HasPrefix(rel.status("r2"), "rolled-back")
+	})
+	st := rel.status("r2")
+	if !strings.Contains(st, "boot-limit") {
+		t.Fatalf("release status of r2: %q, want the reason boot-limit", st)
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["rollback"] != "1" {
+		t.Fatalf("environment after the rollback: %v", env)
+	}
+	if ver, _, _ := b.c.kioskInfo(); ver != v["update"] {
+		t.Fatalf("dashboard shows %q after the rollback, want %s", ver, v["update"])
+	}
+	t.Logf("scenario 3: offer to rolled back (%s) %.1f s", st, time.Since(start).Seconds())
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/einwurf/einwurf/board/watchdog"
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/kiosk/service"
 )
 
@@ -77,8 +78,13 @@ func (h healthParts) checks() []healthCheck {
 		healthCheck{name: HealthScanner, wait: true, run: h.scanner})
 	if h.printer != nil {
 		cs = append(cs, healthCheck{name: HealthPrinter, run: func(ctx context.Context) error {
-			// Paper out or an open cover are a person's job, not the update's.
+			// Paper out or an open cover are a person's job, not the update's;
+			// so is a printer not attached at all (known absent, as an
+			// unplugged scanner: a rollback brings no printer back).
 			_, err := h.printer.Status(ctx)
+			if errors.Is(err, usb.ErrNotFound) {
+				return nil
+			}
 			return err
 		}})
 	}

@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/kiosk/service"
 )
 
@@ -78,6 +80,9 @@ func TestHealthReasons(t *testing.T) {
 			h.printer = fakePrinter{st: printer.Status{PaperOut: true}}
 		}, ""},
 		{"no printer", func(h *healthParts) { h.printer = nil }, ""},
+		{"printer not attached: known absent", func(h *healthParts) {
+			h.printer = fakePrinter{err: fmt.Errorf("escpos: no printer: %w: %w", printer.ErrOffline, usb.ErrNotFound)}
+		}, ""},
 		{"disk alarm", func(h *healthParts) { h.diskAlarm = func() bool { return true } }, HealthDisk},
 		{"self-test failed", func(h *healthParts) {
 			h.selfTest = func() error { return service.SelfTestError{Err: errors.New("scanner")} }

@@ -7,9 +7,8 @@
 // else is reachable), reads the U-Boot environment block on the virtio disk
 // (the ota/ubootenv package, the same format fw_printenv reads), starts the
 // kiosk service (/etc/einwurf-vm/service) and waits for it to report ready
-// (a console line starting with /etc/einwurf-vm/ready), then, when
-// /etc/einwurf-vm/health-by says "init" (the default), runs the slot's
-// health check:
+// (a console line starting with /etc/einwurf-vm/ready), then runs the
+// slot's health check:
 //
 //   - healthy and on trial (upgrade_available=1): commits the slot with the
 //     kiosk's own ota.Slots.Commit (upgrade_available=0, bootcount=0);
@@ -17,8 +16,10 @@
 //     service did not come up): reboots without committing, so U-Boot's boot
 //     counter falls back to the other slot.
 //
-// With health-by "service" the service itself health-checks and commits
-// (einwurfd's updater), and the init only reports ready.
+// When the kiosk's configuration takes root file system updates
+// (update.rootfs in /data/config/einwurfd.json), einwurfd's updater
+// health-checks and commits a slot on trial, and the init only reboots a
+// trial boot whose service did not come up.
 //
 // Then it powers the board off when the environment says
 // vm_after_ready=poweroff (the test's way to end a boot), else it keeps the
@@ -37,6 +38,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -153,13 +155,6 @@ func run(start time.Time) error {
 	if !healthy {
 		svc.stop()
 	}
-	if by := readTrim("/etc/einwurf-vm/health-by"); by == "service" {
-		// The service health-checks and commits (einwurfd's updater).
-		if healthy {
-			say("ready slot=%s ms=%d", slot, time.Since(start).Milliseconds())
-		}
-		return svc.afterReady(env)
-	}
 	if readTrim("/etc/einwurf-vm/health") == "fail" {
 		healthy, detail = false, "slot's health check says fail"
 	}
@@ -174,7 +169,10 @@ func run(start time.Time) error {
 		say("health check failed on committed slot %s: %s", slot, detail)
 		return svc.afterReady(env)
 	}
-	if trial == "1" {
+	switch {
+	case trial == "1" && serviceCommits(data):
+		say("slot %s on trial: the service health-checks and commits", slot)
+	case trial == "1":
 		if err := slots.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
@@ -182,6 +180,22 @@ func run(start time.Time) error {
 	}
 	say("ready slot=%s ms=%d", slot, time.Since(start).Milliseconds())
 	return svc.afterReady(env)
+}
+
+// serviceCommits reports whether the kiosk's configuration on the data
+// partition takes root file system updates (update.rootfs): then einwurfd's
+// updater runs the health check and commits, not the init.
+func serviceCommits(data string) bool {
+	b, err := os.ReadFile(filepath.Join(data, "config", "einwurfd.json"))
+	if err != nil {
+		return false
+	}
+	var cfg struct {
+		Update *struct {
+			Rootfs json.RawMessage `json:"rootfs"`
+		} `json:"update"`
+	}
+	return json.Unmarshal(b, &cfg) == nil && cfg.Update != nil && len(cfg.Update.Rootfs) > 0 && string(cfg.Update.Rootfs) != "null"
 }
 
 func readTrim(path string) string {
