@@ -345,9 +345,6 @@ func TestOnlineAndReboot(t *testing.T) {
 	}
 }
 
-
-
-
 // TestPowerCutAfterSwitch is one case of scenario 4: the power is cut right
 // after U-Boot counted the first trial boot of the new slot (QEMU killed when
 // the script says it boots b). The board boots b again on trial (count 2),
