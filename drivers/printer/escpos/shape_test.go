@@ -82,3 +82,25 @@ func TestNoFontPrintsGerman(t *testing.T) {
 		t.Fatal("the Arabic receipt was not drawn")
 	}
 }
+
+// Any script the tables lack is drawn, not only Arabic: a Greek title
+// becomes an image, the Latin lines stay text.
+func TestOtherScriptDrawn(t *testing.T) {
+	f, err := SystemFont()
+	if err != nil {
+		t.Skipf("%v", err)
+	}
+	p := DefaultProfile()
+	p.Font = f
+	r := printer.Receipt{Time: time.Unix(1e9, 0), Pages: 1, Code: "AB-12", Labels: printer.Labels{Title: "Απόδειξη παραλαβής"}}
+	b, err := Encode(r, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(b, []byte{gs, 'v', '0'}) != 1 || !bytes.Contains(b, []byte("AB-12")) {
+		t.Fatalf("encoded %q", b)
+	}
+	if v, rtl := Visual("Απόδειξη"); rtl || v != "Απόδειξη" {
+		t.Fatalf("Greek visual %q %v", v, rtl)
+	}
+}
