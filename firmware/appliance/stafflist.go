@@ -14,8 +14,14 @@ import (
 const staffInLen = 4
 
 // staffListIn is the uplink's OnStaffList: the message is queued for
-// takeStaffLists, never blocking the MQTT client.
+// takeStaffLists, never blocking the MQTT client. An empty message is the
+// central clearing its retained list on the broker: the kiosk keeps the
+// list it holds (a withdrawal is a newer list, not an empty topic).
 func (a *Appliance) staffListIn(payload []byte) {
+	if len(payload) == 0 {
+		a.log.Info("einwurfd: the staff list topic was cleared; the list held stays")
+		return
+	}
 	select {
 	case a.staffIn <- append([]byte(nil), payload...):
 	default:
