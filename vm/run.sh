@@ -8,6 +8,8 @@
 #   vm/run.sh [DISK] [EXTRA QEMU ARGS...]
 #   VM_ACCEL=tcg|kvm, VM_TIMEOUT seconds (default 300),
 #   VM_FWD="10.0.2.100:8883=127.0.0.1:8883 ..." guest address=host address
+#   VM_IMAGER=chardev backend of the imager's UART (default null; vm/cmd/vmdevices
+#   prints a socket one for its simulated imager)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 disk=${1:-bin/vm/disk.img}; shift || true
@@ -17,5 +19,5 @@ exec timeout "${VM_TIMEOUT:-300}" qemu-system-aarch64 -M virt,acpi=off -cpu cort
 	-accel "${VM_ACCEL:-tcg}" -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
 	-drive if=none,file="$disk",format=raw,id=hd0 -device virtio-blk-pci,drive=hd0 \
 	-netdev "$net" -device virtio-net-pci,netdev=n0,romfile= \
-	-chardev null,id=imager -device pci-serial,chardev=imager -device i6300esb \
+	-chardev "${VM_IMAGER:-null},id=imager" -device pci-serial,chardev=imager -device i6300esb \
 	-display none -monitor none -serial stdio "$@"
