@@ -165,9 +165,9 @@ func (m *Monitor) login(ctx context.Context, login, pw string) (*http.Cookie, er
 		return nil, ctx.Err()
 	}
 	a, err := m.cfg.Store.Account(ctx, login)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && disabled(a)) {
 		// Spend the same time as a wrong password, so logins cannot be
-		// probed by timing.
+		// probed by timing (nor disabled accounts told apart).
 		CheckPassword(dummyHash, pw)
 		return nil, ErrPassword
 	}
@@ -203,7 +203,7 @@ func (m *Monitor) user(r *http.Request) *user {
 		return nil
 	}
 	a, err := m.cfg.Store.Account(r.Context(), login)
-	if err != nil {
+	if err != nil || disabled(a) {
 		return nil
 	}
 	return &user{Login: a.Login, Role: a.Role, token: c.Value}

@@ -64,6 +64,11 @@ type page struct {
 	Result *lookupView
 	// CanAdmin shows what only admins may change.
 	CanAdmin bool
+
+	// accounts
+	Accounts   []accountView
+	AccountLog []accountChange
+	Roles      []string
 }
 
 // row is one kiosk as the dashboard shows it.
@@ -231,6 +236,11 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("GET /commands", w.need(RoleViewer, w.commands("commands")))
 	mux.HandleFunc("GET /commands/log", w.need(RoleViewer, w.commands("auditlog")))
 	mux.HandleFunc("POST /commands", w.need(RoleOperator, w.send))
+	mux.HandleFunc("GET /accounts", w.need(RoleAdmin, w.accountsPage))
+	mux.HandleFunc("POST /accounts", w.need(RoleAdmin, w.accountPost("create")))
+	mux.HandleFunc("POST /accounts/{login}/role", w.need(RoleAdmin, w.accountPost("role")))
+	mux.HandleFunc("POST /accounts/{login}/disable", w.need(RoleAdmin, w.accountPost("disable")))
+	mux.HandleFunc("POST /accounts/{login}/enable", w.need(RoleAdmin, w.accountPost("enable")))
 	mux.HandleFunc("GET /lookup", w.need(RoleViewer, w.lookupPage))
 	mux.HandleFunc("POST /lookup", w.need(RoleViewer, w.lookupPost))
 	return securityHeaders(mux)

@@ -237,8 +237,18 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	b.axeCheck("lookup result")
 	b.shot("09-receipt-lookup.png")
+	// Accounts (admin): a new operator account, made on the page.
+	b.do("open accounts", chromedp.Navigate(base+"/accounts"), chromedp.WaitVisible(chromedp.ID("new-account")))
+	b.do("create an account", chromedp.SendKeys(chromedp.ID("new-login"), "olga"), chromedp.SetValue(chromedp.ID("new-role"), monitor.RoleOperator),
+		chromedp.SendKeys(chromedp.ID("new-password"), "a long enough password"), chromedp.Submit(chromedp.ID("new-login")),
+		chromedp.WaitVisible(chromedp.ID("acc-olga")))
+	if got := b.eval(`document.getElementById("acc-olga").textContent`); !strings.Contains(got, "operator") || !strings.Contains(got, "enabled") {
+		t.Errorf("new account row %q", got)
+	}
+	b.axeCheck("accounts")
+	b.shot("10-accounts.png")
 	// No page shows the customer's number.
-	for _, p := range []string{"/", "/alarms", "/commands", "/kiosk/" + id} {
+	for _, p := range []string{"/", "/alarms", "/commands", "/kiosk/" + id, "/accounts"} {
 		b.do("open "+p, chromedp.Navigate(base+p), chromedp.WaitReady(chromedp.CSS("main")))
 		if html := b.eval(`document.documentElement.outerHTML`); strings.Contains(html, "035F083761") || strings.Contains(html, "083761") {
 			t.Errorf("%s shows the customer's number", p)
