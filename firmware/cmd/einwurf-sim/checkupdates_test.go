@@ -23,7 +23,7 @@ func TestCheckUpdatesNow(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	v1 := bytes.Repeat([]byte("rootfs 1.0 block\n"), 1<<16)
-	b := newRootfsBoard(t, dir, v1)
+	b := newRootfsBoard(t, dir, v1, "http")
 	repo := release.Repo{Dir: filepath.Join(b.dataDir, "central", "tuf"), Keys: filepath.Join(b.dataDir, "central", "tuf-keys")}
 	must(t, repo.Init(3, 2))
 	root, _ := repo.RootJSON()
