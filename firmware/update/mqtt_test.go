@@ -153,7 +153,7 @@ var errRestarted = errors.New("restart into the switched slot")
 
 // updater is a kiosk's update machine on fresh application slots (1.0 in
 // slot a), fetching metadata from meta and payloads from src.
-func updater(tb testing.TB, r *mqttRig, dir string, meta tuf.Fetcher, src ota.Source) *ota.Updater {
+func updater(tb testing.TB, r *mqttRig, dir string, meta tuf.Fetcher, src ota.Source, hook ...func(string) error) *ota.Updater {
 	fsys := durable.OS{}
 	if _, err := os.Stat(filepath.Join(dir, "boot.env")); err != nil {
 		if err := ota.InstallFactory(fsys, dir, payloadBundle(tb, "1.0", 1000, 99)); err != nil {
@@ -169,8 +169,12 @@ func updater(tb testing.TB, r *mqttRig, dir string, meta tuf.Fetcher, src ota.So
 	if err != nil {
 		tb.Fatal(err)
 	}
-	u, err := ota.New(ota.Config{FS: fsys, Dir: dir, Slots: ota.AppSlots(fsys, dir), TUF: tc, Source: src,
-		Booted: "a", Version: "1.0", Restart: func() error { return errRestarted }})
+	c := ota.Config{FS: fsys, Dir: dir, Slots: ota.AppSlots(fsys, dir), TUF: tc, Source: src,
+		Booted: "a", Version: "1.0", Restart: func() error { return errRestarted }}
+	if len(hook) > 0 {
+		c.Hook = hook[0]
+	}
+	u, err := ota.New(c)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -235,20 +239,27 @@ func TestDeliveryOverMQTT(t *testing.T) {
 
 	t.Run("cut and resumed", func(t *testing.T) {
 		dir := t.TempDir()
-		// The broker path goes silent after 1.5 MiB of the payload.
-		var payloadReplies atomic.Int64
+		// The broker path goes silent once 6 blocks of the payload are
+		// written (the machine's hook counts them).
+		var blocks atomic.Int64
+		var cut atomic.Bool
+		hook := func(phase string) error {
+			if phase == "block" && blocks.Add(1) > 6 {
+				cut.Store(true)
+			}
+			return nil
+		}
 		f := func(req, reply []byte) []byte {
-			if bytes.Contains(req, []byte(`"repo":"targets"`)) && bytes.Contains(req, []byte(`einwurf-2.0.tar"`)) &&
-				payloadReplies.Add(1) > 6 {
+			if cut.Load() {
 				return nil
 			}
 			return reply
 		}
 		r.tamper.Store(&f)
-		src.Timeout = 200 * time.Millisecond
+		src.Timeout = 300 * time.Millisecond
 		defer func() { src.Timeout = 5 * time.Second }()
 		short := src
-		u := updater(t, r, dir, short, short)
+		u := updater(t, r, dir, short, short, hook)
 		if err := u.Offer(ctx, offer20); !errors.Is(err, ota.ErrFetch) || u.State().Phase != wire.UpdateDownloading {
 			t.Fatalf("cut: %v (state %+v)", err, u.State())
 		}
