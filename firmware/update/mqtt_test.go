@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -308,13 +309,17 @@ func TestDeliveryOverMQTT(t *testing.T) {
 	})
 }
 
-// BenchmarkInstallMQTTvsHTTP installs the same 20 MB bundle, nothing to
-// reuse, over HTTP Range from the release server and over MQTT chunks
+// BenchmarkInstallMQTTvsHTTP installs the same 20 MB bundle
+// (EINWURF_BENCH_MQTT_MB sets another size), nothing to reuse, over HTTP Range from the release server and over MQTT chunks
 // through mosquitto (TLS, ACLs) in the same run: seconds each and the
 // ratio (mqtt-s/http-s; above 1 MQTT is slower).
 func BenchmarkInstallMQTTvsHTTP(b *testing.B) {
 	r := newMQTTRig(b, "k-1")
-	payload := payloadBundle(b, "2.0", 20<<20, 7)
+	size := 20
+	if v := os.Getenv("EINWURF_BENCH_MQTT_MB"); v != "" {
+		fmt.Sscan(v, &size)
+	}
+	payload := payloadBundle(b, "2.0", size<<20, 7)
 	r.addTarget("einwurf-2.0.tar", "2.0", payload)
 	src, _ := r.kiosk("k-1")
 	if w := os.Getenv("EINWURF_BENCH_MQTT_WINDOW"); w != "" {
@@ -336,12 +341,38 @@ func BenchmarkInstallMQTTvsHTTP(b *testing.B) {
 		os.RemoveAll(dir)
 		return d
 	}
+	// The heap's peak during the MQTT installs: the chunks asked ahead, not
+	// the payload's size.
+	var peak atomic.Uint64
+	sample := func(stop chan struct{}, done chan struct{}) {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
 	var th, tm time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		th += install(hmeta, hsrc)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go sample(stop, done)
 		tm += install(src, src)
+		close(stop)
+		<-done
 	}
+	b.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapInuse))/(1<<20), "mqtt-peak-heap-MB")
 	n := float64(b.N)
 	b.ReportMetric(th.Seconds()/n, "http-s")
 	b.ReportMetric(tm.Seconds()/n, "mqtt-s")
