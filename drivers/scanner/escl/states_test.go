@@ -8,6 +8,9 @@ import (
 )
 
 func TestStateTable(t *testing.T) {
+	if statesErr != nil {
+		t.Fatal(statesErr)
+	}
 	for _, c := range []struct {
 		reasons []string
 		want    error
