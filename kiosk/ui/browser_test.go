@@ -629,4 +629,11 @@ func usePanelKeys(t *testing.T, b *browser, brd *boardsim.Board, said *speech.Re
 	b.wait("focus on the heading", `document.activeElement === document.getElementById("h-idle")`)
 	b.do("arrow down", chromedp.KeyEvent(kb.ArrowDown))
 	b.wait("arrow down: the first control", `document.activeElement === document.querySelector("#screen-idle .to-keypad")`)
+	// In Arabic, left is the way the text reads: the next control.
+	b.click(`button.lang[data-lang="ar"]`)
+	b.wait("arabic, focus on the heading", `document.documentElement.dir === "rtl" && document.activeElement === document.getElementById("h-idle")`)
+	b.do("arrow left", chromedp.KeyEvent(kb.ArrowLeft))
+	b.wait("arrow left in Arabic: the first control", `document.activeElement === document.querySelector("#screen-idle .to-keypad")`)
+	b.click(`button.lang[data-lang="de"]`)
+	b.wait("german again", `document.documentElement.lang === "de" && document.activeElement === document.getElementById("h-idle")`)
 }

@@ -331,8 +331,15 @@ const PANEL = {
 };
 // A USB audio-navigation keypad sends keys; the keypad screen's letters
 // and digits are not among them.
+// Left and right follow the reading direction (in Arabic, left is next).
 const KEYBOARD = { ArrowUp: "key_prev", ArrowLeft: "key_prev", ArrowDown: "key_next", ArrowRight: "key_next",
   F2: "key_repeat", F3: "key_volume_down", F4: "key_volume_up" };
+
+function keyboardKey(key) {
+  const name = KEYBOARD[key];
+  if (RTL[ui.lang] && (key === "ArrowLeft" || key === "ArrowRight")) return name === "key_prev" ? "key_next" : "key_prev";
+  return name;
+}
 
 function panelKey(name) {
   const f = PANEL[name];
@@ -443,7 +450,7 @@ function wire() {
     if (e.key === "Escape" && ui.zoom >= 0) { ui.zoom = -1; render(view); }
     else if (KEYBOARD[e.key] && !(e.target && e.target.matches("input, textarea, select"))) {
       e.preventDefault();
-      panelKey(KEYBOARD[e.key]);
+      panelKey(keyboardKey(e.key));
     }
   });
 }
