@@ -25,7 +25,7 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -48,7 +48,7 @@ func serve(t *testing.T, dev *usbredir.Device) *usbredirtest.Guest {
 
 // serveStop is serve, with the stop left to the caller: it ends Serve's
 // context and returns what Serve returned.
-func serveStop(t *testing.T, dev *usbredir.Device) (*usbredirtest.Guest, func() error) {
+func serveStop(t testing.TB, dev *usbredir.Device) (*usbredirtest.Guest, func() error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
