@@ -218,7 +218,8 @@ func TestGPIOSimPanel(t *testing.T) {
 		t.Fatalf("gpio probe did not pass:\n%s", dump(ev))
 	}
 	for _, want := range []string{
-		"einwurf-probe: gpio chip gpiochip", "einwurf-probe: panel event service_key_turned",
+		"einwurf-probe: gpio chip gpiochip", "einwurf-probe: panel event tamper_opened",
+		"einwurf-probe: panel event tamper_closed", "einwurf-probe: panel event service_key_turned",
 		"einwurf-probe: panel event service_key_returned", "einwurf-probe: light LIGHT_GREEN=true",
 		"einwurf-probe: light LIGHT_RED=true", "einwurf-probe: light LIGHT_GREEN=false",
 	} {
@@ -228,4 +229,28 @@ func TestGPIOSimPanel(t *testing.T) {
 	}
 	c, _ := find(ev, "einwurf-probe: gpio chip")
 	t.Logf("%s; %s at %.1f s from QEMU start", c.line, ok.line, ok.at.Seconds())
+}
+
+// TestEinwurfdServiceKey: with vm_panel=gpiosim the init sets the chip up
+// before einwurfd and gives it the gpio-sim panel's profile; a person
+// turns the service key on the simulator while einwurfd runs, and einwurfd
+// (board, drivers/panel, the appliance) opens service mode, which shows on
+// the lights it drives (amber), and closes it when the key is returned.
+func TestEinwurfdServiceKey(t *testing.T) {
+	b := newBoard(t, "disk.img")
+	b.setenv("vm_after_ready", "poweroff", "vm_panel", "gpiosim")
+	ev := b.run(limit)
+	for _, want := range []string{
+		"einwurf-vm: panel on gpio-sim gpiochip", "einwurf-vm: service ready",
+		"einwurf-vm: panel: before the key: LIGHT_AMBER=false",
+		"einwurf-vm: panel: service key turned: LIGHT_AMBER=true",
+		"einwurf-vm: panel: service key returned: LIGHT_AMBER=false",
+	} {
+		if _, n := find(ev, want); n != 1 {
+			t.Fatalf("no %q:\n%s", want, dump(ev))
+		}
+	}
+	on, _ := find(ev, "einwurf-vm: panel: service key turned")
+	off, _ := find(ev, "einwurf-vm: panel: service key returned")
+	t.Logf("%s; %s", on.line, off.line)
 }

@@ -27,6 +27,10 @@ var panelJSON []byte
 // Panel is the board profile of the panel on gpio-sim (panel.json).
 func Panel() (board.Profile, error) { return board.ParseProfile(panelJSON) }
 
+// PanelJSON is panel.json as is, for a service that loads its profile
+// from a file.
+func PanelJSON() []byte { return slices.Clone(panelJSON) }
+
 // Paths where the kernel has the simulator.
 const (
 	// ConfigFS is gpio-sim's configfs directory.

@@ -148,10 +148,18 @@ func run(start time.Time) error {
 	if p, _ := env.Get("vm_probe"); p != "" {
 		probe(p)
 	}
+	vmPanel, _ := env.Get("vm_panel")
+	chip, err := panelSetup(vmPanel)
+	if err != nil {
+		return fmt.Errorf("panel: %w", err)
+	}
 	svc := &supervisor{data: data}
 	go svc.onSignal()
 	healthy, detail := svc.start()
 	say("service %s after %d ms since init", detail, time.Since(start).Milliseconds())
+	if healthy && chip != nil {
+		panelPlay(chip)
+	}
 	if !healthy {
 		svc.stop()
 	}

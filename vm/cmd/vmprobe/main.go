@@ -181,7 +181,8 @@ func readBarcode(ctx context.Context, log *slog.Logger) error {
 // gpio brings up the panel's chip on gpio-sim with the line names of the
 // profile gpiosim.Panel, opens it with the kiosk's board package and
 // drivers/panel, and plays the outside world through the simulator: the
-// case closed, the service key turned and returned (the panel's events),
+// case opened and closed, the service key turned and returned (the panel's
+// events),
 // and the lights the panel drives for Ready and OutOfService (the levels
 // on the simulator's lines).
 func gpio(ctx context.Context, log *slog.Logger) error {
@@ -243,7 +244,10 @@ func gpio(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 	steps := []func() error{
-		func() error { return c.SetPull("TAMPER", false) }, // the case is closed
+		func() error { return c.SetPull("TAMPER", false) }, // the case opened
+		func() error { return wait(panel.TamperOpened) },
+		func() error { return c.SetPull("TAMPER", true) },
+		func() error { return wait(panel.TamperClosed) },
 		func() error { return c.SetPull("SERVICE_KEY", false) },
 		func() error { return wait(panel.ServiceKeyTurned) },
 		func() error { return c.SetPull("SERVICE_KEY", true) },
