@@ -131,9 +131,10 @@ func Encode(r printer.Receipt, p Profile) ([]byte, error) {
 	for _, c := range p.CodePages {
 		w.cps = append(w.cps, table{byte(c.N), charsets[c.Charset]})
 	}
-	if p.Font == nil && !w.encodable(l.Title+l.Time+l.Number+l.Team+l.Pages+l.Code+l.Footer) {
+	if all := l.Title + l.Time + l.Number + l.Team + l.Pages + l.Code + l.Footer; !w.encodable(all) && (p.Font == nil || !p.Font.Has(all)) {
 		// The tables cannot carry the customer's language and there is
-		// no font to draw it: German, not a receipt of question marks.
+		// no font to draw it: German, not a receipt of question marks
+		// or empty boxes.
 		tz := l.TimeZone
 		l = printer.German
 		l.TimeZone = tz

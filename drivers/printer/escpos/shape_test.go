@@ -100,6 +100,11 @@ func TestOtherScriptDrawn(t *testing.T) {
 	if bytes.Count(b, []byte{gs, 'v', '0'}) != 1 || !bytes.Contains(b, []byte("AB-12")) {
 		t.Fatalf("encoded %q", b)
 	}
+	// A script the font lacks too (DejaVu Sans has no Chinese): German.
+	r.Labels = printer.Labels{Title: "收据"}
+	if b, err = Encode(r, p); err != nil || !bytes.Contains(b, []byte("Eingangsbest")) || bytes.Contains(b, []byte{gs, 'v', '0'}) {
+		t.Fatalf("a script the font lacks: %v %q", err, b)
+	}
 	if v, rtl := Visual("Απόδειξη"); rtl || v != "Απόδειξη" {
 		t.Fatalf("Greek visual %q %v", v, rtl)
 	}
