@@ -93,7 +93,8 @@ func TestHealthReasons(t *testing.T) {
 			healthy = true
 			h := good()
 			tc.break_(&h)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			// The health deadline: checks that wait give up here.
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			err := runHealth(ctx, h.checks())
 			got := ""
