@@ -107,17 +107,12 @@ func (w *testWriter) Write(p []byte) (int, error) {
 
 var pageRE = regexp.MustCompile(`^einwurf-probe: page bytes=(\d+) sha256=([0-9a-f]{64})`)
 
-// TestUSBScanner is priority 1 of the devices: the board's kernel
+// checkUSBScanner is priority 1 of the devices: the board's kernel
 // enumerates the usbredir scanner on qemu-xhci, the probe finds it with the
 // kiosk's drivers/usb (libusb), reads ScannerCapabilities and scans one
 // page over drivers/scanner/ippusb, and the page's bytes are those the
 // simulator on the host served.
-func TestUSBScanner(t *testing.T) {
-	b := newBoard(t, "disk.img")
-	args, pages := usbScanner(t)
-	b.extra = args
-	b.setenv("vm_after_ready", "poweroff", "vm_probe", "scan")
-	ev := b.run(limit)
+func checkUSBScanner(t *testing.T, ev []event, pages *ippscanner.Pages) {
 	if _, n := find(ev, "einwurf-probe: scan ok"); n != 1 {
 		t.Fatalf("scan probe did not pass:\n%s", dump(ev))
 	}
@@ -181,16 +176,11 @@ func dump(ev []event) string {
 	return s.String()
 }
 
-// TestUARTImager is priority 2 of the devices: a customer number presented
-// to the imager on the host arrives over the PCI UART, is read by the
-// kiosk's drivers/barcode/imager in SSI mode and parsed by kiosk/ident.
-// The probe prints only its kind, masked form and hash.
-func TestUARTImager(t *testing.T) {
-	const number = "035F083761" // a valid Kundennummer (kiosk/ident's tests)
-	b := newBoard(t, "disk.img")
-	b.imager = imagerUART(t, number)
-	b.setenv("vm_after_ready", "poweroff", "vm_probe", "barcode")
-	ev := b.run(limit)
+// checkUARTImager is priority 2 of the devices: a customer number
+// presented to the imager on the host arrives over the PCI UART, is read
+// by the kiosk's drivers/barcode/imager in SSI mode and parsed by
+// kiosk/ident. The probe prints only its kind, masked form and hash.
+func checkUARTImager(t *testing.T, ev []event, number string) {
 	ok, n := find(ev, "einwurf-probe: barcode ok")
 	if n != 1 {
 		t.Fatalf("barcode probe did not pass:\n%s", dump(ev))
@@ -204,15 +194,12 @@ func TestUARTImager(t *testing.T) {
 	t.Logf("%s; code at %.1f s from QEMU start; %s", u.line, c.at.Seconds(), ok.line)
 }
 
-// TestGPIOSimPanel is priority 3 of the devices: gpio-sim, built out of
+// checkGPIOSimPanel is priority 3 of the devices: gpio-sim, built out of
 // tree for Debian's kernel (vm/gpiosim/build.sh), loaded by the init; the
 // probe configures a chip through configfs with the panel profile's line
 // names, and the kiosk's board package and drivers/panel read the service
 // key turned and returned on it and drive the lights.
-func TestGPIOSimPanel(t *testing.T) {
-	b := newBoard(t, "disk.img")
-	b.setenv("vm_after_ready", "poweroff", "vm_probe", "gpio")
-	ev := b.run(limit)
+func checkGPIOSimPanel(t *testing.T, ev []event) {
 	ok, n := find(ev, "einwurf-probe: gpio ok")
 	if n != 1 {
 		t.Fatalf("gpio probe did not pass:\n%s", dump(ev))
@@ -231,15 +218,12 @@ func TestGPIOSimPanel(t *testing.T) {
 	t.Logf("%s; %s at %.1f s from QEMU start", c.line, ok.line, ok.at.Seconds())
 }
 
-// TestEinwurfdServiceKey: with vm_panel=gpiosim the init sets the chip up
+// checkEinwurfdServiceKey: with vm_panel=gpiosim the init sets the chip up
 // before einwurfd and gives it the gpio-sim panel's profile; a person
 // turns the service key on the simulator while einwurfd runs, and einwurfd
 // (board, drivers/panel, the appliance) opens service mode, which shows on
 // the lights it drives (amber), and closes it when the key is returned.
-func TestEinwurfdServiceKey(t *testing.T) {
-	b := newBoard(t, "disk.img")
-	b.setenv("vm_after_ready", "poweroff", "vm_panel", "gpiosim")
-	ev := b.run(limit)
+func checkEinwurfdServiceKey(t *testing.T, ev []event) {
 	for _, want := range []string{
 		"einwurf-vm: panel on gpio-sim gpiochip", "einwurf-vm: service ready",
 		"einwurf-vm: panel: before the key: LIGHT_AMBER=false",
@@ -253,4 +237,25 @@ func TestEinwurfdServiceKey(t *testing.T) {
 	on, _ := find(ev, "einwurf-vm: panel: service key turned")
 	off, _ := find(ev, "einwurf-vm: panel: service key returned")
 	t.Logf("%s; %s", on.line, off.line)
+}
+
+// TestDevices boots the board once with every simulated device attached
+// (one boot keeps make vm-test short): the scanner on usb-redir, the
+// imager on the UART's chardev presenting a Kundennummer, the probe run
+// for all three (vm_probe) and the gpio-sim panel for einwurfd
+// (vm_panel). Each device is then checked on the console by its subtest.
+func TestDevices(t *testing.T) {
+	const number = "035F083761" // a valid Kundennummer (kiosk/ident's tests)
+	b := newBoard(t, "disk.img")
+	args, pages := usbScanner(t)
+	b.extra = args
+	b.imager = imagerUART(t, number)
+	b.setenv("vm_after_ready", "poweroff", "vm_probe", "scan barcode gpio", "vm_panel", "gpiosim")
+	start := time.Now()
+	ev := b.run(limit)
+	t.Logf("one boot with every device: %.1f s", time.Since(start).Seconds())
+	t.Run("usb_scanner", func(t *testing.T) { checkUSBScanner(t, ev, pages) })
+	t.Run("uart_imager", func(t *testing.T) { checkUARTImager(t, ev, number) })
+	t.Run("gpio_sim_panel", func(t *testing.T) { checkGPIOSimPanel(t, ev) })
+	t.Run("einwurfd_service_key", func(t *testing.T) { checkEinwurfdServiceKey(t, ev) })
 }
