@@ -77,11 +77,16 @@ func (a *Appliance) startRemote(p Parts) error {
 	if err != nil {
 		return err
 	}
+	if k, err := finishRotation(r.keyPath, rotation); err != nil {
+		return err
+	} else if k != nil {
+		r.key.Store(&k)
+	}
 	r.births = &command.Births{KioskID: p.KioskID, Version: p.Version, Slot: p.Slot, Site: p.Site, Key: r.Key, Seq: birthSeq}
 	r.handler = command.New(command.Config{KioskID: p.KioskID, CentralKey: p.Central.SignPub, Key: r.Key, Window: cmdWindow, Rotation: rotation,
 		Publish: func(topic string, b []byte) error { return a.Uplink.PublishSigned(topic, b, false) },
 		Hooks: command.Hooks{Reboot: p.Reboot, Service: r.service, ResendStatus: r.resend,
-			SupportBundle: r.bundle, CheckUpdates: r.checkUpdates, RotateKey: r.rotate},
+			SupportBundle: r.bundle, CheckUpdates: r.checkUpdates, RotateKey: r.rotate, ActivateKey: r.activate},
 		Log: a.log})
 	a.remote = r
 	return nil
@@ -175,8 +180,10 @@ func (r *remote) bundle(context.Context) (wire.SupportBundle, error) {
 		Telemetry: &t, Config: red, Files: r.a.serviceFiles()}, nil
 }
 
-// rotate makes a new device key, stores it in place of the old one
-// (temp → fsync → rename → fsync of the folder) and uses it from now on.
+// rotate makes a new device key and stores it as the next one
+// (device.key.next, temp → fsync → rename → fsync of the folder); activate
+// puts it in place of the old one once the rotation is kept for announcing
+// again.
 func (r *remote) rotate(context.Context) (ed25519.PrivateKey, error) {
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -186,11 +193,59 @@ func (r *remote) rotate(context.Context) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Write(r.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(r.keyPath+nextKeySuffix, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("rotate key: %w", err)
 	}
-	r.key.Store(&k)
 	return k, nil
+}
+
+// nextKeySuffix names the rotated key before it is the device key.
+const nextKeySuffix = ".next"
+
+// activate makes k the device key: in use at once, and renamed over
+// device.key (a crash before the rename is finished at the next start:
+// finishRotation).
+func (r *remote) activate(_ context.Context, k ed25519.PrivateKey) error {
+	r.key.Store(&k)
+	return renameSynced(r.keyPath+nextKeySuffix, r.keyPath)
+}
+
+// finishRotation settles a rotation a crash interrupted: a next key that
+// the pending rotation announces becomes the device key (returned); one it
+// does not announce was never told to anyone and is removed.
+func finishRotation(keyPath string, pending *command.Pending) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(keyPath + nextKeySuffix)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotate key: %w", err)
+	}
+	k, kerr := identity.ParseKey(b)
+	_, announced := pending.Get()
+	if kerr != nil || announced == nil || !announced.Equal(k.Public()) {
+		if err := os.Remove(keyPath + nextKeySuffix); err != nil {
+			return nil, fmt.Errorf("rotate key: %w", err)
+		}
+		return nil, nil
+	}
+	if err := renameSynced(keyPath+nextKeySuffix, keyPath); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// renameSynced renames from over to and syncs the folder.
+func renameSynced(from, to string) error {
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("rotate key: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(to))
+	if err != nil {
+		return fmt.Errorf("rotate key: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // telemetry is what the kiosk reports: the uplink's counters, the visits'

@@ -2,14 +2,19 @@ package appliance
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/board/identity"
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/firmware/command"
+	"github.com/einwurf/einwurf/wire"
 )
 
 // fakeSystemctl puts a systemctl on PATH that records its arguments in a
@@ -94,5 +99,56 @@ func TestDeviceStates(t *testing.T) {
 	a.devs.fault.Store(&DeviceFault{Device: "scanner", Err: scanner.ErrOffline})
 	if got := a.scannerState(); got != "absent" {
 		t.Errorf("scanner absent: %q", got)
+	}
+}
+
+// TestFinishRotation: a crash between "new key kept as next" and "in
+// place" is settled at the next start: a next key the pending rotation
+// announces becomes the device key; one it does not announce (the crash
+// came before the announcement was kept) is removed, the old key stays.
+func TestFinishRotation(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "device.key")
+	oldKey, err := identity.LoadOrCreateKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &remote{keyPath: keyPath}
+	next, err := r.rotate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := command.OpenPending(filepath.Join(dir, "key-rotation"))
+
+	// Not announced: removed, nothing changes.
+	if k, err := finishRotation(keyPath, pending); err != nil || k != nil {
+		t.Fatalf("unannounced next key: %v %v", k, err)
+	}
+	if _, err := os.Stat(keyPath + nextKeySuffix); !os.IsNotExist(err) {
+		t.Fatal("unannounced next key left")
+	}
+	if k, _ := identity.LoadOrCreateKey(keyPath); !k.Equal(oldKey) {
+		t.Fatal("device key changed")
+	}
+
+	// Announced: it becomes the device key.
+	if next, err = r.rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(wire.KeyRotation{NewPub: next.Public().(ed25519.PublicKey)})
+	ann, _ := wire.Sign(oldKey, wire.TypeCommandResult, wire.CommandResult{KioskID: "k-1", Seq: 1, Kind: wire.CmdRotateKey,
+		Status: wire.ResultDone, Data: data})
+	if err := pending.Set(ann); err != nil {
+		t.Fatal(err)
+	}
+	k, err := finishRotation(keyPath, pending)
+	if err != nil || !k.Equal(next) {
+		t.Fatalf("announced next key: %v", err)
+	}
+	if k, _ := identity.LoadOrCreateKey(keyPath); !k.Equal(next) {
+		t.Fatal("device key on disk is not the announced one")
+	}
+	if k, err := finishRotation(keyPath, pending); err != nil || k != nil {
+		t.Fatalf("nothing left to finish: %v %v", k, err)
 	}
 }

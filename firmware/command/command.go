@@ -165,9 +165,16 @@ type Hooks struct {
 	SupportBundle func(ctx context.Context) (wire.SupportBundle, error)
 	// CheckUpdates asks the updater to look for an update now.
 	CheckUpdates func(ctx context.Context) error
-	// RotateKey creates, persists and activates a new device key and
-	// returns it; the result is still signed with the old key.
+	// RotateKey creates a new device key and returns it; the result
+	// naming it is signed with the old key. With ActivateKey set it only
+	// persists the key as the next one; without, it also activates it.
 	RotateKey func(ctx context.Context) (ed25519.PrivateKey, error)
+	// ActivateKey makes k (from RotateKey) the device key, persisted. It
+	// is called once the rotation is kept for announcing again, so a
+	// crash leaves either the old key and nothing announced, or the new
+	// key and its announcement; never a key in use that the central
+	// cannot learn.
+	ActivateKey func(ctx context.Context, k ed25519.PrivateKey) error
 }
 
 // Config configures a Handler.
@@ -206,6 +213,8 @@ type Handler struct {
 	// rotated is set when a rotation became pending (Run restarts its
 	// announcement back-off).
 	rotated atomic.Bool
+	// next is the key a rotation made, until Handle activates it (mu).
+	next ed25519.PrivateKey
 }
 
 // queueLen bounds the commands waiting; more are dropped (and counted):
@@ -311,14 +320,26 @@ func (h *Handler) Handle(ctx context.Context, data []byte) wire.CommandResult {
 		}
 	}
 	b, err := wire.Sign(key, wire.TypeCommandResult, res)
+	next := h.next
+	h.next = nil
 	if err == nil && res.Status == wire.ResultDone && res.Kind == wire.CmdRotateKey && h.cfg.Rotation != nil {
 		// Kept until the central confirms: if this answer is lost, the
 		// copies Run publishes again still prove the new key.
-		if err = h.cfg.Rotation.Set(b); err != nil {
-			h.cfg.Log.Error("command: rotation not kept for announcing again", "err", err)
+		if serr := h.cfg.Rotation.Set(b); serr != nil {
+			// Not kept: the new key is neither announced nor used.
+			h.cfg.Log.Error("command: rotation not kept for announcing again", "err", serr)
+			res.Status, res.Reason, res.Data, next = wire.ResultFailed, "storage", nil, nil
+			b, err = wire.Sign(key, wire.TypeCommandResult, res)
 		} else {
 			h.rotated.Store(true)
 		}
+	}
+	if next != nil && h.cfg.Hooks.ActivateKey != nil {
+		actx, cancel := context.WithTimeout(ctx, h.cfg.HookTimeout)
+		if aerr := h.cfg.Hooks.ActivateKey(actx, next); aerr != nil {
+			h.cfg.Log.Error("command: new key not activated", "err", aerr)
+		}
+		cancel()
 	}
 	if err == nil && h.cfg.Publish != nil {
 		err = h.cfg.Publish(wire.CommandResultTopic(h.cfg.KioskID), b)
@@ -440,6 +461,7 @@ func (h *Handler) run(ctx context.Context, c wire.Command, res *wire.CommandResu
 		if err != nil {
 			return err
 		}
+		h.next = nk
 		res.Data, _ = json.Marshal(wire.KeyRotation{NewPub: nk.Public().(ed25519.PublicKey)})
 		return nil
 	case wire.CmdKeyEnrolled:

@@ -148,3 +148,59 @@ func TestRunAnnouncesWithBackoff(t *testing.T) {
 		t.Fatal("still announcing after the confirmation")
 	}
 }
+
+// TestActivateAfterKept: with ActivateKey, the new key is activated only
+// once its rotation is kept for announcing again; when it cannot be kept,
+// the answer is "failed" (no new key named) and the old key stays.
+func TestActivateAfterKept(t *testing.T) {
+	for _, keep := range []bool{true, false} {
+		r := newRig(t)
+		rotPath := filepath.Join(filepath.Dir(r.seqPath), "key-rotation")
+		if !keep {
+			// A folder where the file would go: the write fails.
+			must(t, os.MkdirAll(filepath.Join(rotPath, "x"), 0o700))
+		}
+		p, err := OpenPending(rotPath)
+		if keep && err != nil {
+			t.Fatal(err)
+		}
+		if p == nil {
+			p = &Pending{path: rotPath}
+		}
+		r.h.cfg.Rotation = p
+		old := r.device
+		var made ed25519.PrivateKey
+		var activated []string
+		r.h.cfg.Hooks.RotateKey = func(context.Context) (ed25519.PrivateKey, error) {
+			_, made, _ = ed25519.GenerateKey(nil)
+			return made, nil
+		}
+		r.h.cfg.Hooks.ActivateKey = func(_ context.Context, k ed25519.PrivateKey) error {
+			msg, _ := p.Get()
+			activated = append(activated, map[bool]string{true: "kept", false: "not kept"}[msg != nil])
+			r.device = k
+			return nil
+		}
+		res := r.h.Handle(context.Background(), r.cmd(r.central, wire.Command{Seq: 1, Kind: wire.CmdRotateKey}))
+		var got wire.CommandResult
+		if err := wire.Verify(old.Public().(ed25519.PublicKey), wire.TypeCommandResult, r.published[len(r.published)-1], &got); err != nil {
+			t.Fatal(err)
+		}
+		if keep {
+			if res.Status != wire.ResultDone || len(activated) != 1 || activated[0] != "kept" || !r.device.Equal(made) {
+				t.Fatalf("kept: %+v, activated %v", res, activated)
+			}
+			continue
+		}
+		if got.Status != wire.ResultFailed || got.Reason != "storage" || got.Data != nil || len(activated) != 0 || !r.device.Equal(old) {
+			t.Fatalf("not kept: published %+v, activated %v", got, activated)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
