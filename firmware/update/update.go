@@ -342,7 +342,9 @@ func (s *Service) carryOut(ctx context.Context, u *ota.Updater, o wire.UpdateOff
 }
 
 func (s *Service) sendReports(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	// Reports wait for the broker connection: asked again every second
+	// (a report queued before the uplink connected goes out soon after).
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	lastResend := time.Now()
 	for {

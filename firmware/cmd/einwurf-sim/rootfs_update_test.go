@@ -305,3 +305,62 @@ func checkForUpdatesNow(t *testing.T, transport string) {
 		t.Fatal("partition b does not hold rootfs 2.0")
 	}
 }
+
+// setConfig changes the board's configuration file (section → value).
+func (b *rootfsBoard) setConfig(section string, v any) {
+	raw, err := os.ReadFile(b.configFile)
+	must(b.t, err)
+	var m map[string]any
+	must(b.t, json.Unmarshal(raw, &m))
+	m[section] = v
+	raw, _ = json.Marshal(m)
+	must(b.t, os.WriteFile(b.configFile, raw, 0o644))
+}
+
+// A root file system that boots but fails its health check is rolled back
+// by the appliance itself: booted from b on trial, its check finds the
+// disk in alarm (the spool's thresholds say so), reports health:disk,
+// switches U-Boot back to a and reboots through Parts.Reboot; back on a
+// the central records the rollback with that reason.
+func TestRootfsHealthFailRollsBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	v1 := bytes.Repeat([]byte("rootfs 1.0 health\n"), 80000)
+	v2 := bytes.Repeat([]byte("rootfs 2.0 health\n"), 80000)
+	b := newRootfsBoard(t, dir, v1, "http")
+	repo := release.Repo{Dir: filepath.Join(b.dataDir, "central", "tuf"), Keys: filepath.Join(b.dataDir, "central", "tuf-keys")}
+	must(t, repo.Init(3, 2))
+	root, _ := repo.RootJSON()
+	must(t, os.WriteFile(filepath.Join(dir, "sys", "root.json"), root, 0o644))
+	f := filepath.Join(dir, "rootfs-2.0.img")
+	must(t, os.WriteFile(f, v2, 0o644))
+	must(t, repo.Add("rootfs-2.0.img", f, "2.0", ota.KindRootfs))
+	b.rollout(ctx, repo, "r2", "rootfs-2.0.img")
+	if !b.start(ctx, "switch to 2.0", nil) {
+		t.Fatal("no reboot")
+	}
+	b.wantEnv("after the switch", map[string]string{ota.VarSlot: "b", ota.VarUpgrade: "1"})
+
+	// 2.0 boots on trial, but the disk is in alarm there.
+	b.slots.Boot()
+	b.boot("b", "2.0")
+	b.setConfig("spool", map[string]int64{"warn_free": 1 << 60, "alarm_free": 1 << 60})
+	if !b.start(ctx, "2.0's failed health check", nil) {
+		t.Fatalf("no reboot after the failed health check (state %+v)", b.state())
+	}
+	if st := b.state(); st.Phase != wire.UpdateRolledBack || st.Reason != "health:disk" {
+		t.Fatalf("after the failed check: %+v", st)
+	}
+	b.wantEnv("after the fall-back", map[string]string{ota.VarSlot: "a", ota.VarUpgrade: "0"})
+
+	// U-Boot boots a again; the central learns why.
+	b.setConfig("spool", map[string]int64{"warn_free": 512 << 20, "alarm_free": 128 << 20})
+	if slot, _ := b.slots.Boot(); slot != "a" {
+		t.Fatalf("boot after the rollback: %s", slot)
+	}
+	b.boot("a", "1.0")
+	b.start(ctx, "the rollback recorded by the central", func() bool {
+		return b.kioskState(ctx, "r2") == release.KioskRolledBack
+	})
+}
