@@ -64,31 +64,31 @@ func LoadRootfs(c RootfsConfig, reboot func(context.Context) error) (Rootfs, err
 	}
 	conf, err := os.ReadFile(c.FWEnvConfig)
 	if err != nil {
-		return Rootfs{}, fmt.Errorf("%w: %v", ErrRootfs, err)
+		return Rootfs{}, fmt.Errorf("%w: fw_env_config: %v", ErrRootfs, err)
 	}
 	env, err := ubootenv.ParseConfig(conf)
 	if err != nil {
-		return Rootfs{}, fmt.Errorf("%w: %s: %w", ErrRootfs, c.FWEnvConfig, err)
+		return Rootfs{}, fmt.Errorf("%w: fw_env_config %s: %w", ErrRootfs, c.FWEnvConfig, err)
 	}
 	cmd, err := os.ReadFile(c.Cmdline)
 	if err != nil {
-		return Rootfs{}, fmt.Errorf("%w: %v", ErrRootfs, err)
+		return Rootfs{}, fmt.Errorf("%w: cmdline: %v", ErrRootfs, err)
 	}
 	booted, err := boot.SlotFromCmdline(string(cmd))
 	if err != nil {
-		return Rootfs{}, fmt.Errorf("%w: %s: %w", ErrRootfs, c.Cmdline, err)
+		return Rootfs{}, fmt.Errorf("%w: cmdline %s: %w", ErrRootfs, c.Cmdline, err)
 	}
 	vb, err := os.ReadFile(c.VersionFile)
 	if err != nil {
-		return Rootfs{}, fmt.Errorf("%w: version: %v", ErrRootfs, err)
+		return Rootfs{}, fmt.Errorf("%w: version_file: %v", ErrRootfs, err)
 	}
 	version := ParseVersionFile(vb)
 	if version == "" {
-		return Rootfs{}, fmt.Errorf("%w: %s names no version (IMAGE_VERSION=)", ErrRootfs, c.VersionFile)
+		return Rootfs{}, fmt.Errorf("%w: version_file %s names no version (IMAGE_VERSION=)", ErrRootfs, c.VersionFile)
 	}
 	slots := ota.RootfsSlots(fsys, env, c.SlotA, c.SlotB)
 	if _, err := slots.Read(); err != nil {
-		return Rootfs{}, fmt.Errorf("%w: U-Boot environment: %w", ErrRootfs, err)
+		return Rootfs{}, fmt.Errorf("%w: the U-Boot environment of fw_env_config %s: %w", ErrRootfs, c.FWEnvConfig, err)
 	}
 	return Rootfs{Dir: c.Dir, Slots: slots, Booted: booted, Version: version, Reboot: reboot}, nil
 }

@@ -52,6 +52,9 @@ func startOn(ctx context.Context, f flags, log *slog.Logger, m machine) (*applia
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUpdate(cfg, f.data); err != nil {
+		return nil, err
+	}
 	central, tlsCfg, profile := res.Central, res.TLS, res.Profile
 	kioskDir := filepath.Join(f.data, "kiosk")
 	kioskID, key, err := appliance.Identify(cfg, kioskDir)

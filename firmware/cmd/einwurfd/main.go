@@ -113,6 +113,9 @@ func checkConfig(f flags, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.check, err)
 	}
+	if err := checkUpdate(cfg, f.data); err != nil {
+		return fmt.Errorf("%s: %w", f.check, err)
+	}
 	id := cfg.KioskID
 	if id == "" {
 		id = "(from the board)"

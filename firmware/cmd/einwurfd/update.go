@@ -13,6 +13,22 @@ import (
 	"github.com/einwurf/einwurf/firmware/update"
 )
 
+// checkUpdate reads what root file system updates need from the running
+// system (U-Boot's environment, the booted slot, the version), writing
+// nothing: a start and -check-config refuse a configuration that does not
+// fit the system before anything is created.
+func checkUpdate(cfg config.Config, data string) error {
+	if cfg.Update == nil || cfg.Update.Rootfs == nil {
+		return nil
+	}
+	r := cfg.Update.Rootfs.WithDefaults(data)
+	if _, err := update.LoadRootfs(update.RootfsConfig{SlotA: r.SlotA, SlotB: r.SlotB, FWEnvConfig: r.FWEnvConfig,
+		Cmdline: r.Cmdline, VersionFile: r.VersionFile, Dir: r.Dir}, nil); err != nil {
+		return fmt.Errorf("%w: update.rootfs: %v", config.ErrInvalid, err)
+	}
+	return nil
+}
+
 // updateParts configures updates when the configuration asks for them
 // (nil otherwise): of the application bundle when einwurf-launch started
 // einwurfd from a slot, of the root file system when update.rootfs names
