@@ -127,6 +127,7 @@ func (r *remote) service(_ context.Context, out bool, reason string) error {
 		}
 		r.oos.Store(nil)
 		r.a.Notice("service.in", "")
+		r.sendTelemetry()
 		return nil
 	}
 	if err := atomicfile.Write(r.oosPath, []byte(reason+"\n"), 0o600); err != nil {
@@ -135,7 +136,17 @@ func (r *remote) service(_ context.Context, out bool, reason string) error {
 	r.oos.Store(&reason)
 	r.a.Kiosk.Cancel() // no visit continues on a kiosk taken out of service
 	r.a.Notice("service.out", reason)
+	r.sendTelemetry()
 	return nil
+}
+
+// sendTelemetry publishes telemetry now, so the dashboard shows a changed
+// service state without waiting for the next round (best effort: the next
+// round sends it anyway).
+func (r *remote) sendTelemetry() {
+	if err := r.a.Uplink.Publish(wire.TelemetryTopic(r.p.KioskID), r.a.telemetry(), false); err != nil {
+		r.a.log.Debug("einwurfd: telemetry not sent", "err", err)
+	}
 }
 
 // resend publishes status, birth and telemetry again.
