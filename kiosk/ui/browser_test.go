@@ -347,7 +347,9 @@ func TestScreensInChromium(t *testing.T) {
 	b.wait("page too long", `!document.getElementById("error").hidden &&
 		!!document.querySelector('#error-picture svg[data-key="page-too-long"]')`)
 	b.check("error-page-too-long", "de", "ar", "uk")
-	for _, lang := range []string{"de", "ar", "uk"} {
+	// Read aloud in the customer's language (the Vorlesen button, usable
+	// while the dialog is open).
+	for _, lang := range []string{"ar", "uk", "de"} {
 		want := catalogue(t, lang)["err.page-too-long"]
 		heard := func() bool {
 			for _, s := range said.Texts() {
@@ -357,11 +359,20 @@ func TestScreensInChromium(t *testing.T) {
 			}
 			return false
 		}
-		for i := 0; i < 50 && !heard(); i++ {
+		b.click(`button.lang[data-lang="` + lang + `"]`)
+		b.wait("language "+lang, `document.documentElement.lang === `+quote(lang))
+		b.click("#say-again")
+		for i := 0; i < 150 && !heard(); i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if !heard() {
-			t.Errorf("%s: %q not spoken", lang, want)
+			var in []string
+			for _, s := range said.Texts() {
+				if s.Lang == lang {
+					in = append(in, s.Text)
+				}
+			}
+			t.Errorf("%s: %q not spoken; said in %s: %q", lang, want, lang, in)
 		}
 	}
 	srv.SetFaults(sim.Faults{PageDelay: 4 * time.Second})
