@@ -2,6 +2,7 @@ package command
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +24,9 @@ func FuzzParse(f *testing.F) {
 		{KioskID: "k-1", Seq: 9, Expires: now.Add(time.Hour), Kind: wire.CmdOutOfService, Args: map[string]string{"reason": "maintenance"}},
 		{KioskID: "k-2", Seq: 5, Expires: now.Add(time.Minute), Kind: wire.CmdReboot},
 		{KioskID: "k-1", Seq: 1, Expires: now.Add(time.Minute), Kind: wire.CmdReboot},
+		{KioskID: "k-1", Seq: 7, Expires: now.Add(time.Minute), Kind: wire.CmdKeyEnrolled,
+			Args: map[string]string{"pub": base64.StdEncoding.EncodeToString(pub)}},
+		{KioskID: "k-1", Seq: 8, Expires: now.Add(time.Minute), Kind: wire.CmdKeyEnrolled, Args: map[string]string{"pub": "AAAA"}},
 	} {
 		b, _ := wire.Sign(central, wire.TypeCommand, c)
 		f.Add(b)
@@ -55,6 +59,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if _, ok := allowedArgs[c.Kind]; !ok {
 			t.Fatalf("accepted kind %q", c.Kind)
+		}
+		if c.Kind == wire.CmdKeyEnrolled {
+			if _, err := ParseKeyArg(c.Args["pub"]); err != nil {
+				t.Fatalf("accepted key-enrolled without a key: %q", c.Args["pub"])
+			}
 		}
 	})
 }
