@@ -4,6 +4,8 @@ package vm_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -179,14 +181,17 @@ func dump(ev []event) string {
 // checkUARTImager is priority 2 of the devices: a customer number
 // presented to the imager on the host arrives over the PCI UART, is read
 // by the kiosk's drivers/barcode/imager in SSI mode and parsed by
-// kiosk/ident. The probe prints only its kind, masked form and hash.
-func checkUARTImager(t *testing.T, ev []event, number string) {
+// kiosk/ident. The probe prints only its kind, masked form and its HMAC
+// under a key for this boot (a plain hash of a number could be reversed).
+func checkUARTImager(t *testing.T, ev []event, number string, key []byte) {
 	ok, n := find(ev, "einwurf-probe: barcode ok")
 	if n != 1 {
 		t.Fatalf("barcode probe did not pass:\n%s", dump(ev))
 	}
 	c, _ := find(ev, "einwurf-probe: code ")
-	want := fmt.Sprintf("einwurf-probe: code symbology=Code128 kind=Kundennummer masked=035F****61 sha256=%x", sha256.Sum256([]byte(number)))
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(number))
+	want := fmt.Sprintf("einwurf-probe: code symbology=Code128 kind=Kundennummer masked=035F****61 hmac=%x", h.Sum(nil))
 	if c.line != want {
 		t.Fatalf("code line %q, want %q\n%s", c.line, want, dump(ev))
 	}
@@ -250,12 +255,16 @@ func TestDevices(t *testing.T) {
 	args, pages := usbScanner(t)
 	b.extra = args
 	b.imager = imagerUART(t, number)
-	b.setenv("vm_after_ready", "poweroff", "vm_probe", "scan barcode gpio", "vm_panel", "gpiosim")
+	key := make([]byte, 16)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	b.setenv("vm_after_ready", "poweroff", "vm_probe", fmt.Sprintf("scan barcode=%x gpio", key), "vm_panel", "gpiosim")
 	start := time.Now()
 	ev := b.run(limit)
 	t.Logf("one boot with every device: %.1f s", time.Since(start).Seconds())
 	t.Run("usb_scanner", func(t *testing.T) { checkUSBScanner(t, ev, pages) })
-	t.Run("uart_imager", func(t *testing.T) { checkUARTImager(t, ev, number) })
+	t.Run("uart_imager", func(t *testing.T) { checkUARTImager(t, ev, number, key) })
 	t.Run("gpio_sim_panel", func(t *testing.T) { checkGPIOSimPanel(t, ev) })
 	t.Run("einwurfd_service_key", func(t *testing.T) { checkEinwurfdServiceKey(t, ev) })
 }

@@ -6,10 +6,10 @@
 //	vmprobe scan      the IPP-USB scanner (usb-redir on qemu-xhci) through
 //	                  drivers/usb (libusb) and drivers/scanner/ippusb:
 //	                  capabilities, then one page (its size and SHA-256)
-//	vmprobe barcode   the 2D imager on the PCI UART (pci-serial) through
-//	                  drivers/barcode/imager (SSI): one code, parsed by
-//	                  kiosk/ident (its kind, masked form and SHA-256, not
-//	                  the number)
+//	vmprobe barcode[=KEY]  the 2D imager on the PCI UART (pci-serial)
+//	                  through drivers/barcode/imager (SSI): one code, parsed
+//	                  by kiosk/ident (its kind, masked form and, with a hex
+//	                  KEY, its HMAC-SHA256 under KEY; never the number)
 //	vmprobe gpio      the panel's lines on gpio-sim (vm/gpiosim, its
 //	                  profile panel.json) through board and drivers/panel:
 //	                  the service key's events, the lights' levels
@@ -20,7 +20,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +51,8 @@ func say(format string, args ...any) {
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	failed := 0
-	for _, what := range os.Args[1:] {
+	for _, arg := range os.Args[1:] {
+		what, param, _ := strings.Cut(arg, "=")
 		// Well inside the test's limit for the whole boot, so that a stuck
 		// probe says so.
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -60,7 +63,10 @@ func main() {
 		case "scan":
 			err = scan(ctx, log)
 		case "barcode":
-			err = readBarcode(ctx, log)
+			var key []byte
+			if key, err = hex.DecodeString(param); err == nil {
+				err = readBarcode(ctx, log, key)
+			}
 		case "gpio":
 			err = gpio(ctx, log)
 		default:
@@ -149,7 +155,7 @@ func uart() (string, error) {
 }
 
 // readBarcode reads one code from the imager on the PCI UART in SSI mode.
-func readBarcode(ctx context.Context, log *slog.Logger) error {
+func readBarcode(ctx context.Context, log *slog.Logger, key []byte) error {
 	path, err := uart()
 	if err != nil {
 		return err
@@ -174,7 +180,16 @@ func readBarcode(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("code of %d characters: %w", len(s.Data), err)
 	}
-	say("code symbology=%s kind=%v masked=%s sha256=%x", s.Symbology, n.Kind(), n.Masked(), sha256.Sum256([]byte(n.String())))
+	// A customer number has few enough values that a plain hash of it
+	// could be reversed: the console gets an HMAC under the test's
+	// one-time key (none given: only the masked form).
+	mac := "none"
+	if len(key) > 0 {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(n.String()))
+		mac = hex.EncodeToString(h.Sum(nil))
+	}
+	say("code symbology=%s kind=%v masked=%s hmac=%s", s.Symbology, n.Kind(), n.Masked(), mac)
 	return nil
 }
 
