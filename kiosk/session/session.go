@@ -196,6 +196,11 @@ type View struct {
 	// Visit changes with each visit (a random name), so the UI drops all
 	// it holds of the previous one.
 	Visit string `json:"visit,omitempty"`
+	// Seq counts the changes of the view since the kiosk started: of two
+	// views, the one with the larger Seq is the newer (a page that gets
+	// the view both pushed and as the answer to its request keeps the
+	// newer, whichever arrives last).
+	Seq uint64 `json:"seq"`
 }
 
 // Kiosk runs one visit at a time. Its methods are safe for concurrent use.
@@ -246,7 +251,8 @@ type Kiosk struct {
 	cancel     context.CancelFunc
 	stopping   bool
 	notify     chan struct{}
-	shown      int // last countdown announced
+	seq        uint64 // changes so far (View.Seq)
+	shown      int    // last countdown announced
 
 	visits, pagesSent atomic.Int64 // submitted, for telemetry
 }
@@ -295,6 +301,7 @@ func (k *Kiosk) event(name string) {
 
 // changed wakes those waiting on Changes. Caller holds k.mu.
 func (k *Kiosk) changed() {
+	k.seq++
 	close(k.notify)
 	k.notify = make(chan struct{})
 }
@@ -1197,7 +1204,7 @@ func (k *Kiosk) View() View {
 		printerKey = ErrorKey(k.printerErr)
 	}
 	v := View{State: k.state, Warning: k.warning, Receipt: k.receipt, Preview: k.gen, Pages: []PageView{},
-		Stopping: k.stopping, Printing: k.printing, Printed: k.printed, Visit: k.visit, Missing: slices.Clone(k.missing),
+		Stopping: k.stopping, Printing: k.printing, Printed: k.printed, Visit: k.visit, Missing: slices.Clone(k.missing), Seq: k.seq,
 		Thumbs: k.thumbCap}
 	if v.Missing == nil || k.state == Claim {
 		v.Missing = []MissingPage{}

@@ -346,6 +346,12 @@ func TestScreensInChromium(t *testing.T) {
 	b.click("#scan")
 	b.wait("page too long", `!document.getElementById("error").hidden &&
 		!!document.querySelector('#error-picture svg[data-key="page-too-long"]')`)
+	// The error stays: the answer to the scan request, older than the
+	// pushed error, does not take it away.
+	time.Sleep(1500 * time.Millisecond)
+	if b.eval(`String(document.getElementById("error").hidden)`) != "false" {
+		t.Fatal("the page-too-long error vanished")
+	}
 	b.check("error-page-too-long", "de", "ar", "uk")
 	// Read aloud in the customer's language (the Vorlesen button, usable
 	// while the dialog is open).

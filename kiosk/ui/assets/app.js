@@ -18,6 +18,7 @@ const PICTURES = { "jam": "jam", "double-feed": "double-feed", "cover-open": "co
 const cat = {};
 const ui = { lang: "de", entry: false, typed: "", askCancel: false, zoom: -1, big: false };
 let view = null;
+let pushed = -1;     // Seq of the newest view the events brought
 let visit = "";
 let shown = "";      // the screen or dialog last shown (for focus and speech)
 let spokenCount = -1;
@@ -59,7 +60,9 @@ async function post(path, body) {
     const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body || {}) });
     const v = await r.json();
-    if (v && v.state) render(v);
+    // An answer older than a view the events already brought (its scan
+    // failed meanwhile, say) must not bring back what is gone.
+    if (v && v.state && !(v.seq < pushed)) render(v);
     return r.ok;
   } catch (e) {
     return false; // the appliance restarts; the event stream catches up
@@ -464,7 +467,11 @@ async function start() {
   wire();
   applyLang();
   const events = new EventSource("/api/events");
-  events.onmessage = (e) => render(JSON.parse(e.data));
+  events.onmessage = (e) => {
+    const v = JSON.parse(e.data);
+    pushed = v.seq; // the events come in order; after a restart they start again
+    render(v);
+  };
   events.addEventListener("key", (e) => panelKey(JSON.parse(e.data).key));
   document.body.dataset.ready = "1";
 }
