@@ -113,6 +113,15 @@ for deb in "$@"; do
 		mv "$root/einwurfd.away" "$root/usr/lib/einwurf/factory/einwurfd"
 		case $out in *-check-config*) ;; *) fail "$name: the launcher did not start einwurfd: $out" ;; esac
 		echo "launch: einwurfd started from slot a ($(cat "$app/tree/a/VERSION"))"
+		# A package upgrade (a newer VERSION in the factory folder): the next
+		# start installs it into slot b and starts it from there.
+		cp -a "$root/usr/lib/einwurf/factory/VERSION" "$root/VERSION.away"
+		echo "$(cat "$root/VERSION.away")+upgrade1" >"$root/usr/lib/einwurf/factory/VERSION"
+		out=$("${launch[@]}" -- -h 2>&1) || fail "$name: einwurfd -h after the upgrade: $out"
+		mv "$root/VERSION.away" "$root/usr/lib/einwurf/factory/VERSION"
+		case $out in *"upgraded bundle"*-check-config*) ;; *) fail "$name: the upgrade was not started from slot b: $out" ;; esac
+		[ "$(cat "$app/tree/b/VERSION")" = "$(cat "$root/usr/lib/einwurf/factory/VERSION")+upgrade1" ] || fail "$name: slot b's VERSION after the upgrade"
+		echo "upgrade: a newer package's einwurfd started from slot b ($(cat "$app/tree/b/VERSION"))"
 	else
 		# Emulated (no binfmt_misc): the launcher cannot exec an arm64
 		# program, so only the slot it installed is checked.

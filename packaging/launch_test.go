@@ -16,7 +16,8 @@ import (
 // into a prepared root with dpkg --root and runs check.sh's steps on it but
 // lintian (make release-check runs lintian): the installed unit starts
 // einwurf-launch, which installs the factory bundle into slot a and
-// executes slot a's einwurfd.
+// executes slot a's einwurfd; after a package upgrade (a newer VERSION)
+// the next start runs the new einwurfd from slot b.
 func TestInstalledTreeLaunchesFromSlotA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds einwurfd and a package")
@@ -54,5 +55,8 @@ func TestInstalledTreeLaunchesFromSlotA(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "launch: einwurfd started from slot a (0.0.1-test)") {
 		t.Fatal("check.sh did not see einwurfd started from slot a")
+	}
+	if !strings.Contains(string(out), "upgrade: a newer package's einwurfd started from slot b (0.0.1-test+upgrade1)") {
+		t.Fatal("check.sh did not see the package upgrade started from slot b")
 	}
 }
