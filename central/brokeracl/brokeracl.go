@@ -49,7 +49,11 @@ var CentralACLs = []ACL{
 }
 
 // KioskACLs are the rules of kiosk id's own role. The plugin of mosquitto
-// 2.0 knows no %u pattern, hence one role per kiosk.
+// 2.0 knows no %u pattern, hence one role per kiosk. They cover every topic
+// of the kiosk, update delivery over the broker included (it asks on
+// wire.FetchRequestTopic, under k/<id>/, and reads wire.FetchReplyTopic,
+// under c/<id>/: no kiosk asks for another or reads another's chunks;
+// firmware/update's TestDeliveryOverMQTT checks it on mosquitto).
 func KioskACLs(id string) []ACL {
 	return []ACL{
 		{"publishClientSend", "einwurf/v1/k/" + id + "/#", true},
