@@ -115,6 +115,9 @@ var pageRE = regexp.MustCompile(`^einwurf-probe: page bytes=(\d+) sha256=([0-9a-
 // page over drivers/scanner/ippusb, and the page's bytes are those the
 // simulator on the host served.
 func checkUSBScanner(t *testing.T, ev []event, pages *ippscanner.Pages) {
+	if _, n := find(ev, "einwurf-vm: usb device 1209:0001 present after"); n != 1 {
+		t.Fatalf("the init did not see the scanner enumerated (vm_usb_wait):\n%s", dump(ev))
+	}
 	if _, n := find(ev, "einwurf-probe: scan ok"); n != 1 {
 		t.Fatalf("scan probe did not pass:\n%s", dump(ev))
 	}
@@ -259,7 +262,8 @@ func TestDevices(t *testing.T) {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	b.setenv("vm_after_ready", "poweroff", "vm_probe", fmt.Sprintf("scan barcode=%x gpio", key), "vm_panel", "gpiosim")
+	b.setenv("vm_after_ready", "poweroff", "vm_probe", fmt.Sprintf("scan barcode=%x gpio", key), "vm_panel", "gpiosim",
+		"vm_usb_wait", fmt.Sprintf("%04x:%04x", ippscanner.Vendor, ippscanner.Product))
 	start := time.Now()
 	ev := b.run(limit)
 	t.Logf("one boot with every device: %.1f s", time.Since(start).Seconds())

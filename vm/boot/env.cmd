@@ -6,4 +6,4 @@
 setenv einwurf_envbuf ${kernel_addr_r}
 virtio read ${einwurf_envbuf} 0x800 0x20
 env import -c ${einwurf_envbuf} 0x4000
-setenv einwurf_saveenv 'env export -c -s 0x4000 ${einwurf_envbuf} boot_slot upgrade_available bootcount bootlimit rollback vm_after_ready vm_probe vm_panel; virtio write ${einwurf_envbuf} 0x800 0x20'
+setenv einwurf_saveenv 'env export -c -s 0x4000 ${einwurf_envbuf} boot_slot upgrade_available bootcount bootlimit rollback vm_after_ready vm_probe vm_panel vm_usb_wait; virtio write ${einwurf_envbuf} 0x800 0x20'

@@ -145,6 +145,8 @@ func run(start time.Time) error {
 	if err := mountData(data); err != nil {
 		return err
 	}
+	usbID, _ := env.Get("vm_usb_wait")
+	usbWait(usbID)
 	if p, _ := env.Get("vm_probe"); p != "" {
 		probe(p)
 	}
