@@ -18,8 +18,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -54,6 +56,9 @@ func open(ctx context.Context, path string, o Options, ms []sqldb.Migration) (*s
 	// Two pools on the one file: sure commits wait for the disk (FULL),
 	// for the ledger, audit log, rollouts and accounts; fast ones do not
 	// (NORMAL, safe in WAL mode), for the fleet's state and history.
+	if err := ensureWAL(ctx, path); err != nil {
+		return nil, err
+	}
 	sure, err := pool(path, "FULL")
 	if err != nil {
 		return nil, err
@@ -68,6 +73,48 @@ func open(ctx context.Context, path string, o Options, ms []sqldb.Migration) (*s
 		return nil, err
 	}
 	return sqldb.New(fast, sure, dialect, o.Now), nil
+}
+
+// ensureWAL puts the file at path into WAL mode, once, before the pools
+// open it. Switching a new file to WAL needs the file to itself for a moment,
+// and SQLite answers SQLITE_BUSY at once (its busy handler does not wait
+// for this): when the central's processes start together on a new
+// database, all but one would fail. The switch is tried again for a while;
+// a file already in WAL mode costs one query.
+func ensureWAL(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("store sqlite: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	wait := 5 * time.Millisecond
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("store sqlite: the file stays in journal mode %q, not WAL", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return fmt.Errorf("store sqlite: WAL mode: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store sqlite: WAL mode: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY
+// or one of its extended codes).
+func isBusy(err error) bool {
+	var c interface{ Code() int }
+	return errors.As(err, &c) && c.Code()&0xff == 5
 }
 
 // pool opens connections to the file at path with the given synchronous
