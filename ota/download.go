@@ -12,6 +12,10 @@ import (
 	"github.com/einwurf/einwurf/wire/blocks"
 )
 
+// syncEvery is how many fetched bytes are written to the slot between two
+// syncs of it.
+const syncEvery = 4 << 20
+
 // DownloadStats counts where a download's bytes came from.
 type DownloadStats struct {
 	Fetched int64 // over the network
@@ -46,7 +50,8 @@ func download(ctx context.Context, fsys durable.FS, image, active string, active
 	defer full.stop()
 	buf := make([]byte, idx.Size)   // fetched blocks
 	local := make([]byte, idx.Size) // blocks already here or in the active slot
-	var done int64
+	var done, unsynced int64
+	var syncErr error
 	run := -1 // first block of a pending run to fetch
 	flush := func(end int) error {
 		if run < 0 {
@@ -54,12 +59,22 @@ func download(ctx context.Context, fsys durable.FS, image, active string, active
 		}
 		start := run
 		run = -1
-		return fetchRun(ctx, f, src, path, idx, start, end, buf, full, st, func(n int64) {
+		err := fetchRun(ctx, f, src, path, idx, start, end, buf, full, st, func(n int64) {
 			done += n
+			// The slot is the download's progress: fetched blocks are synced
+			// every syncEvery bytes, so a power cut (which drops what is
+			// still in the page cache) costs at most that much again.
+			if unsynced += n; unsynced >= syncEvery && syncErr == nil {
+				syncErr, unsynced = f.Sync(), 0
+			}
 			if progress != nil {
 				progress(done)
 			}
 		})
+		if err == nil {
+			err = syncErr
+		}
+		return err
 	}
 	for i := 0; i < idx.Count(); i++ {
 		if err := ctx.Err(); err != nil {

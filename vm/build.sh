@@ -73,7 +73,7 @@ image() { # image NAME DEB VERSION MODE: bin/vm/NAME.img; MODE ok, fail (the ini
 	echo "einwurfd " >"$i/etc/einwurf-vm/ready"
 	echo "$health" >"$i/etc/einwurf-vm/health"
 	printf 'ID=einwurf-vm\nNAME="Einwurf virtual kiosk board"\nIMAGE_ID=einwurf-vm\nIMAGE_VERSION=%s\n' "$iversion" >"$i/etc/os-release"
-	echo "/dev/vda 0x100000 0x4000" >"$i/etc/fw_env.config"   # vm/fw_env.config, as the board sees it
+	printf '/dev/vda 0x100000 0x4000\n/dev/vda 0x104000 0x4000\n' >"$i/etc/fw_env.config"   # vm/fw_env.config, as the board sees it
 	cp "$out/machine-id" "$i/etc/machine-id"   # the board's identity (board/identity)
 	for o in ${VM_OVERLAY:-}; do cp -a "$o/." "$i/"; done
 	# The device probe the init runs when the environment sets vm_probe.
@@ -125,5 +125,6 @@ rm -f "$out/data.img" && mke2fs -q -t ext4 -L data -d "$dd" "$out/data.img" 64M 
 ls -l "$out/disk.img" | awk '{print "vm: disk " $5 " bytes (" $9 ")"}'
 rm -f "$out/disk-bad-b.img"
 echo "vm: root file systems (${slot_mb} MiB each): factory $version, update $uversion, bad $uversion.1"
-# The partitions are in the disks now; the update images stay.
-rm -rf "$out"/rootfs-factory.img "$out"/boot.img "$out"/data.img "$k"
+# The partitions are in the disk now; the root file system images stay (the
+# tests compute deltas from them).
+rm -rf "$out"/boot.img "$out"/data.img "$k"

@@ -18,6 +18,7 @@ package vm_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,6 +31,10 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/internal/testtool"
+	"github.com/einwurf/einwurf/ota"
+	"github.com/einwurf/einwurf/ota/durable"
+	"github.com/einwurf/einwurf/ota/ubootenv"
+	"github.com/einwurf/einwurf/wire/blocks"
 )
 
 const uboot = "/usr/lib/u-boot/qemu_arm64/u-boot.bin"
@@ -81,7 +86,7 @@ func newBoard(t testing.TB, image string) *board {
 		t.Fatalf("copy disk: %v: %s", err, out)
 	}
 	b.fwenv = filepath.Join(dir, "fw_env.config")
-	if err := os.WriteFile(b.fwenv, []byte(b.disk+" 0x100000 0x4000\n"), 0o644); err != nil {
+	if err := os.WriteFile(b.fwenv, []byte(b.disk+" 0x100000 0x4000\n"+b.disk+" 0x104000 0x4000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b.c = startCentral(t)
@@ -303,71 +308,6 @@ func find(events []event, prefix string) (event, int) {
 	return first, n
 }
 
-// TestOnlineAndReboot is priority 1 of issue 17: einwurfd from the release
-// package runs as the board's service, reaches the host's mosquitto over
-// QEMU's restricted user network (TLS with its own certificate, the
-// dynamic-security ACL), and the central's dashboard shows it up with the
-// package's version. Then the operator's signed reboot command from the
-// dashboard restarts the board through einwurfd's Parts.Reboot
-// (appliance.SystemReboot → /bin/systemctl reboot → the init, PID 1, stops
-// einwurfd and restarts the board): U-Boot and the kernel boot again and
-// einwurfd comes back online.
-func TestOnlineAndReboot(t *testing.T) {
-	b := newBoard(t, "disk.img")
-	version := versions(t)["factory"]
-	r := b.boot()
-	ready := r.wait("einwurf-vm: ready slot=a", 1, limit)
-	if _, n := find(r.lines(), "einwurf: booting slot a (virtio 0:2)"); n != 1 {
-		t.Fatalf("U-Boot booted slot a %d times, want 1: %v", n, r.lines())
-	}
-	if _, n := find(r.lines(), "einwurf-vm: service ready (einwurfd "+version+": kiosk "+kioskID); n != 1 {
-		t.Fatalf("einwurfd %s did not report ready: %v", version, r.lines())
-	}
-	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" {
-		t.Fatalf("environment after boot: %v", env)
-	}
-	online := until(t, limit, "the dashboard shows the board up with version "+version, func() bool {
-		v, _, up := b.c.kioskInfo()
-		return up && v == version
-	})
-	t.Logf("boot to ready %.1f s from QEMU start (init to ready %s ms), ready to online at the central %.1f s",
-		ready.at.Seconds(), readyRE.FindStringSubmatch(ready.line)[2], online.Seconds())
-	op := b.c.operator()
-	sent := time.Now()
-	b.c.command(op, "reboot")
-	r.wait("einwurf-vm: reboot requested", 1, limit)
-	r.wait("einwurf-vm: rebooting", 1, 30*time.Second)
-	r.wait("einwurf: booting slot a", 2, limit)
-	r.wait("einwurf-vm: ready slot=a", 2, limit)
-	t.Logf("reboot command to ready again: %.1f s", time.Since(sent).Seconds())
-	if _, n := find(r.lines(), "einwurf-vm: service exited"); n != 1 {
-		t.Fatalf("einwurfd exited %d times before the reboot, want 1 (stopped by the init): %v", n, r.lines())
-	}
-}
-
-// TestPowerCutAfterSwitch is one case of scenario 4: the power is cut right
-// after U-Boot counted the first trial boot of the new slot (QEMU killed when
-// the script says it boots b). The board boots b again on trial (count 2),
-// which commits; nothing is lost and no slot is skipped.
-func TestPowerCutAfterSwitch(t *testing.T) {
-	b := newBoard(t, "disk.img")
-	b.setenv("vm_after_ready", "poweroff", "boot_slot", "b", "upgrade_available", "1", "bootcount", "0")
-	b.runUntil(limit, "einwurf: booting slot b")
-	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "1" || env["bootcount"] != "1" {
-		t.Fatalf("environment after the cut: %v", env)
-	}
-	ev := b.run(limit)
-	if _, n := find(ev, "einwurf-vm: slot b up (bootcount 2, upgrade_available 1)"); n != 1 {
-		t.Fatalf("slot b not booted on trial with the count at 2: %v", ev)
-	}
-	if _, n := find(ev, "einwurf-vm: committed slot b"); n != 1 {
-		t.Fatalf("slot b not committed: %v", ev)
-	}
-	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["bootcount"] != "0" {
-		t.Fatalf("environment after commit: %v", env)
-	}
-}
-
 // BenchmarkBootToReady measures one boot of the board: QEMU start to the
 // init's ready line (s/boot), and the init's own start to ready (init-s).
 func BenchmarkBootToReady(bb *testing.B) {
@@ -413,8 +353,17 @@ func image(t testing.TB, name string) string {
 	return p
 }
 
-// TestRootfsUpdateAndBadUpdate is scenarios 2 and 3 of issue 17 on the
-// real bootloader, through einwurfd's own updater and the real central.
+// TestOnlineRebootUpdateAndBadUpdate is priorities 1 to 3 of issue 17 on
+// the real bootloader, through einwurfd's own updater and the real central.
+//
+// Priority 1: einwurfd from the release package runs as the board's
+// service, reaches the host's mosquitto over QEMU's restricted user network
+// (TLS with its own certificate, the dynamic-security ACL), and the
+// central's dashboard shows it up with the package's version. The
+// operator's signed reboot command from the dashboard restarts the board
+// through einwurfd's Parts.Reboot (appliance.SystemReboot → /bin/systemctl
+// reboot → the init, PID 1, stops einwurfd and restarts the board): U-Boot
+// and the kernel boot again and einwurfd comes back online.
 //
 // Scenario 2: einwurf-central release offers the root file system image
 // of the next version (rollout r1); einwurfd in the board downloads it over
@@ -430,7 +379,7 @@ func image(t testing.TB, name string) string {
 // its three trial boots fail, U-Boot's counter falls back to b, and b's
 // einwurfd reports "rolled-back" with the reason boot-limit, which the
 // central records.
-func TestRootfsUpdateAndBadUpdate(t *testing.T) {
+func TestOnlineRebootUpdateAndBadUpdate(t *testing.T) {
 	v := versions(t)
 	b := newBoard(t, "disk.img")
 	good, bad := "rootfs-"+v["update"]+".img", "rootfs-"+v["bad"]+".img"
@@ -439,11 +388,42 @@ func TestRootfsUpdateAndBadUpdate(t *testing.T) {
 		bad:  {image(t, "rootfs-bad.img"), v["bad"]},
 	})
 	b.c.provision(b.disk)
+
+	// Priority 1: einwurfd from the package online at the central.
+	version := v["factory"]
 	r := b.boot()
-	r.wait("einwurf-vm: ready slot=a", 1, limit)
-	until(t, limit, "the dashboard shows the factory version", func() bool {
+	ready := r.wait("einwurf-vm: ready slot=a", 1, limit)
+	if _, n := find(r.lines(), "einwurf: booting slot a (virtio 0:2)"); n != 1 {
+		t.Fatalf("U-Boot booted slot a %d times, want 1: %v", n, r.lines())
+	}
+	if _, n := find(r.lines(), "einwurf-vm: service ready (einwurfd "+version+": kiosk "+kioskID); n != 1 {
+		t.Fatalf("einwurfd %s did not report ready: %v", version, r.lines())
+	}
+	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" {
+		t.Fatalf("environment after boot: %v", env)
+	}
+	online := until(t, limit, "the dashboard shows the board up with version "+version, func() bool {
 		ver, _, up := b.c.kioskInfo()
-		return up && ver == v["factory"]
+		return up && ver == version
+	})
+	t.Logf("boot to ready %.1f s from QEMU start (init to ready %s ms), ready to online at the central %.1f s",
+		ready.at.Seconds(), readyRE.FindStringSubmatch(ready.line)[2], online.Seconds())
+
+	// The operator's reboot command, through Parts.Reboot.
+	op := b.c.operator()
+	sent := time.Now()
+	b.c.command(op, "reboot")
+	r.wait("einwurf-vm: reboot requested", 1, limit)
+	r.wait("einwurf-vm: rebooting", 1, 30*time.Second)
+	r.wait("einwurf: booting slot a", 2, limit)
+	r.wait("einwurf-vm: ready slot=a", 2, limit)
+	t.Logf("reboot command to ready again: %.1f s", time.Since(sent).Seconds())
+	if _, n := find(r.lines(), "einwurf-vm: service exited"); n != 1 {
+		t.Fatalf("einwurfd exited %d times before the reboot, want 1 (stopped by the init): %v", n, r.lines())
+	}
+	until(t, limit, "the board online again", func() bool {
+		ver, _, up := b.c.kioskInfo()
+		return up && ver == version
 	})
 
 	start := time.Now()
@@ -484,4 +464,243 @@ func TestRootfsUpdateAndBadUpdate(t *testing.T) {
 		t.Fatalf("dashboard shows %q after the rollback, want %s", ver, v["update"])
 	}
 	t.Logf("scenario 3: offer to rolled back (%s) %.1f s", st, time.Since(start).Seconds())
+}
+
+// delta is how many bytes of the update image a board holding the factory
+// image must fetch: the 256 KiB blocks (wire/blocks, as the updater cuts
+// them) whose hash the factory image lacks.
+func delta(t testing.TB, update, factory string) int64 {
+	t.Helper()
+	index := func(p string) blocks.Index {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		x, err := blocks.Build(f, 256<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	have := map[[32]byte]bool{}
+	for _, h := range index(factory).Hashes {
+		have[h] = true
+	}
+	u := index(update)
+	var n int64
+	for i, h := range u.Hashes {
+		if !have[h] {
+			_, l := u.Span(i)
+			n += l
+		}
+	}
+	return n
+}
+
+// TestPowerCuts is scenario 4 of issue 17: the power is cut (QEMU killed)
+// three times during one root file system update, and each time the board
+// comes back on a valid version:
+//
+//  1. during the download (a third of the blocks to fetch served): the
+//     board boots slot a again, and einwurfd resumes the download, keeping
+//     the blocks already in slot b;
+//  2. late in the slot write (nine tenths of the blocks still missing
+//     fetched and written to slot b): slot a again, the resume keeps what
+//     was synced;
+//  3. right after the switch (U-Boot has counted the first trial boot of
+//     b): b boots again on trial (count 2), health-checks and commits.
+//
+// After each cut during the transfer the resumed download fetches less than
+// the whole delta (the blocks the factory image lacks): it keeps what was
+// written and synced to slot b. ("Served" counts what the host's update
+// server sent; several MB of it are still in socket buffers on the way when
+// the power is cut, so it overstates what the board had written.)
+func TestPowerCuts(t *testing.T) {
+	v := versions(t)
+	b := newBoard(t, "disk.img")
+	name := "rootfs-" + v["update"] + ".img"
+	rel := b.c.startRelease(map[string][2]string{name: {image(t, "rootfs-update.img"), v["update"]}})
+	b.c.provision(b.disk)
+	need := delta(t, image(t, "rootfs-update.img"), image(t, "rootfs-factory.img"))
+	r := b.boot()
+	r.wait("einwurf-vm: ready slot=a", 1, limit)
+	start := time.Now()
+	rel.rollout("r1", name)
+
+	until(t, 5*time.Minute, "a third of the blocks served", func() bool { return rel.served.Served() >= need/3 })
+	r.kill()
+	first := rel.served.Served()
+	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" {
+		t.Fatalf("environment after the cut during the download: %v", env)
+	}
+	t.Logf("cut 1 during the download after %.1f s: %d of %d bytes to fetch served", time.Since(start).Seconds(), first, need)
+
+	r = b.boot()
+	r.wait("einwurf-vm: ready slot=a", 1, limit)
+	// Late in the slot write: nine tenths of the blocks still missing after
+	// cut 1 fetched (each written to slot b as it arrives, synced every
+	// 4 MiB).
+	until(t, 5*time.Minute, "nine tenths of the rest served", func() bool {
+		return rel.served.Served()-first >= (need-first)*9/10
+	})
+	r.kill()
+	second := rel.served.Served() - first
+	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" {
+		t.Fatalf("environment after the cut during the slot write: %v (the switch came first)", env)
+	}
+	if _, n := find(r.lines(), "einwurf: booting slot b"); n != 0 {
+		t.Fatalf("switched before the cut: %v", r.lines())
+	}
+	t.Logf("cut 2 late in the slot write after %.1f s: %d bytes served after the resume (%d still to fetch after cut 1)",
+		time.Since(start).Seconds(), second, need-first)
+	if second >= need {
+		t.Fatalf("the download started over: %d bytes after the resume, the whole delta is %d", second, need)
+	}
+
+	r = b.boot("einwurf: booting slot b")
+	<-r.done
+	if _, n := find(r.lines(), "einwurf: booting slot b"); n != 1 {
+		t.Fatalf("no switch to b after the resume: %v", r.lines())
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "1" || env["bootcount"] != "1" {
+		t.Fatalf("environment after the cut right after the switch: %v", env)
+	}
+	third := rel.served.Served() - first - second
+	t.Logf("cut 3 right after the switch after %.1f s: %d bytes served after cut 2", time.Since(start).Seconds(), third)
+	if third >= need {
+		t.Fatalf("the download started over after cut 2: %d bytes, the whole delta is %d", third, need)
+	}
+
+	r = b.boot()
+	r.wait("einwurf-vm: slot b up (bootcount 2, upgrade_available 1)", 1, limit)
+	until(t, 5*time.Minute, "the central records r1 committed", func() bool {
+		return strings.HasPrefix(rel.status("r1"), "committed")
+	})
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["bootcount"] != "0" {
+		t.Fatalf("environment after the commit: %v", env)
+	}
+	total := rel.served.Served()
+	t.Logf("committed after three power cuts in %.1f s; %d bytes served in all, %d to fetch (image %d)",
+		time.Since(start).Seconds(), total, need, fileSize(t, image(t, "rootfs-update.img")))
+}
+
+func fileSize(t testing.TB, p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestTornEnvironmentWrite is the redundant U-Boot environment of issue 17
+// (item 5): two copies (vm/boot/env.cmd, vm/fw_env.config), each write goes
+// to the copy that is not current with the next flag, so a power cut during
+// a write leaves the current copy intact.
+//
+// The kiosk's switch to b (ota.Slots.SwitchTo) is torn: only the first
+// half of the copy it writes reaches the disk. fw_printenv still reads the
+// old environment (slot a, committed) from the intact copy, and U-Boot
+// imports that copy (its script refuses the torn one by its CRC) and boots
+// slot a. Then the switch is made whole: U-Boot counts the trial boot into
+// the other copy, the init commits b into the next one, and fw_printenv
+// follows each write.
+func TestTornEnvironmentWrite(t *testing.T) {
+	b := newBoard(t, "disk.img")
+	b.setenv("vm_after_ready", "poweroff")
+	cfg, err := ubootenv.ParseConfig([]byte(b.disk + " 0x100000 0x4000\n" + b.disk + " 0x104000 0x4000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := ota.Slots{FS: durable.OS{}, Kind: ota.KindRootfs, Env: cfg}
+	before := b.envCopies()
+	if err := slots.SwitchTo("b"); err != nil {
+		t.Fatal(err)
+	}
+	after := b.envCopies()
+	// The copy the switch wrote, torn: new up to the middle of what it
+	// changed, old after (a write cut short: neither the old nor the new
+	// copy, its CRC matches neither).
+	written := -1
+	for i, off := range []int{0, 0x4000} {
+		o, n := before[off:off+0x4000], after[off:off+0x4000]
+		if bytes.Equal(o, n) {
+			continue
+		}
+		if written >= 0 {
+			t.Fatal("the switch wrote both copies")
+		}
+		written = i
+		first, last := 0, len(n)-1
+		for o[first] == n[first] {
+			first++
+		}
+		for o[last] == n[last] {
+			last--
+		}
+		cut := first + (last-first+1)/2
+		torn := append(append([]byte(nil), n[:cut]...), o[cut:]...)
+		f, err := os.OpenFile(b.disk, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(torn, int64(0x100000+off)); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		t.Logf("copy %d torn at byte %d (changed bytes %d..%d)", i+1, cut, first, last)
+	}
+	if written < 0 {
+		t.Fatal("the switch wrote no copy")
+	}
+	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" || env["vm_after_ready"] != "poweroff" {
+		t.Fatalf("fw_printenv after the torn write of copy %d: %v, want the old environment", written+1, env)
+	}
+	ev := b.run(limit)
+	if _, n := find(ev, fmt.Sprintf("einwurf: environment copy %d", 2-written)); n != 1 {
+		t.Fatalf("U-Boot did not take the intact copy %d: %v", 2-written, ev)
+	}
+	if _, n := find(ev, "einwurf: booting slot a"); n != 1 {
+		t.Fatalf("U-Boot did not boot slot a after the torn write: %v", ev)
+	}
+	if _, n := find(ev, "einwurf-vm: ready slot=a"); n != 1 {
+		t.Fatalf("slot a not ready after the torn write: %v", ev)
+	}
+
+	// The switch whole: U-Boot's counter and the init's commit each write
+	// the copy that is not current.
+	if err := slots.SwitchTo("b"); err != nil {
+		t.Fatal(err)
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "1" {
+		t.Fatalf("fw_printenv after the switch: %v", env)
+	}
+	ev = b.run(limit)
+	if _, n := find(ev, "einwurf: environment written to copy"); n != 1 {
+		t.Fatalf("U-Boot did not write the counter once: %v", ev)
+	}
+	if _, n := find(ev, "einwurf-vm: slot b up (bootcount 1, upgrade_available 1)"); n != 1 {
+		t.Fatalf("slot b not booted on trial with the count at 1: %v", ev)
+	}
+	if _, n := find(ev, "einwurf-vm: committed slot b"); n != 1 {
+		t.Fatalf("slot b not committed: %v", ev)
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" || env["bootcount"] != "0" {
+		t.Fatalf("fw_printenv after the commit: %v", env)
+	}
+}
+
+// envCopies reads the environment's two copies from the disk image.
+func (b *board) envCopies() []byte {
+	b.t.Helper()
+	f, err := os.Open(b.disk)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 0x8000)
+	if _, err := f.ReadAt(buf, 0x100000); err != nil {
+		b.t.Fatal(err)
+	}
+	return buf
 }

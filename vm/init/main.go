@@ -59,7 +59,7 @@ import (
 
 // envConfig is where the environment block lives on the disk (vm/build.sh
 // writes it there, fw_env.config on the host names the same offset).
-const envConfig = "/dev/vda 0x100000 0x4000\n"
+const envConfig = "/dev/vda 0x100000 0x4000\n/dev/vda 0x104000 0x4000\n"
 
 // modulesFile lists the modules to load, one name a line, dependencies
 // first (Debian's package has no modules.dep, depmod runs at install);

@@ -8,8 +8,9 @@
 //	    partitions (type 0x83), the first starting at 4 MiB, each aligned to
 //	    1 MiB; the space before holds the U-Boot environment block at 1 MiB.
 //	vmdisk env DISK NAME=VALUE ...
-//	    writes a fresh environment block (16 KiB at 1 MiB, vm/fw_env.config)
-//	    holding just these variables, as ota/ubootenv encodes it
+//	    writes a fresh environment (two redundant copies of 16 KiB at 1 MiB
+//	    and 1 MiB + 16 KiB, vm/fw_env.config) holding just these variables,
+//	    as ota/ubootenv encodes it
 //	vmdisk part DISK N PART.img
 //	    writes PART.img into partition N (1-4) of DISK, which must hold it
 //	    (a test provisions the data partition this way)
@@ -35,7 +36,7 @@ import (
 	"github.com/einwurf/einwurf/ota/ubootenv"
 )
 
-// Where the environment block lives (vm/boot/env.cmd, vm/fw_env.config).
+// Where the environment's two copies live (vm/boot/env.cmd, vm/fw_env.config).
 const (
 	envOffset = 0x100000
 	envSize   = 0x4000
@@ -50,17 +51,20 @@ func writeEnv(disk string, pairs []string) error {
 		}
 		vars[k] = v
 	}
-	buf, err := ubootenv.Encode(vars, envSize, false, 0)
-	if err != nil {
-		return err
-	}
 	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(buf, envOffset); err != nil {
-		return err
+	// Both copies the same, the first current (flag 1, the second 0).
+	for i, flag := range []byte{1, 0} {
+		buf, err := ubootenv.Encode(vars, envSize, true, flag)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(buf, envOffset+int64(i)*envSize); err != nil {
+			return err
+		}
 	}
 	return f.Close()
 }
