@@ -204,7 +204,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	}
 	a.staffIn = make(chan []byte, staffInLen)
 	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
-		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version,
+		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version, DeviceKey: a.remote.Key,
 		OnUpdateOffer: a.offerUpdate, OnFetchReply: a.fetchReply, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered,
 		OnStaffList: a.staffListIn})
 	for _, f := range early {

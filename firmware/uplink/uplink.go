@@ -78,6 +78,12 @@ type Config struct {
 	// answers again: packets not yet alarmed are then retried at once.
 	StuckBackoff, MaxStuckBackoff time.Duration
 	StuckTries                    int
+	// DeviceKey, if set, returns the kiosk's current device key. A waiting
+	// packet whose manifest an earlier key signed (the key was rotated
+	// while the packet waited) is offered signed with the current one: the
+	// central knows only the current key, and would otherwise never file
+	// it. The manifest's content, and so the packet, is unchanged.
+	DeviceKey func() ed25519.PrivateKey
 	// OnDelivered is called when a packet's receipt arrived and its spool
 	// entry was removed. May be nil.
 	OnDelivered func(packetID string)
@@ -597,8 +603,12 @@ func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
 		return err
 	}
 	defer f.Close()
+	offer, err := u.offer(e)
+	if err != nil {
+		return err
+	}
 	for round := 0; round < 8; round++ {
-		if err := u.publish(ctx, wire.OfferTopic(m.KioskID, m.PacketID), e.Signed); err != nil {
+		if err := u.publish(ctx, wire.OfferTopic(m.KioskID, m.PacketID), offer); err != nil {
 			return err
 		}
 		in, err := u.await(ctx, m.PacketID)
@@ -630,6 +640,27 @@ func (u *Uplink) send(ctx context.Context, e spool.Entry) error {
 		}
 	}
 	return fmt.Errorf("%w: %w: packet not complete after 8 rounds", ErrNoProgress, ErrTimeout)
+}
+
+// offer is the signed manifest to offer for e: as it was kept, or signed
+// anew with the current device key if an earlier key signed it.
+func (u *Uplink) offer(e spool.Entry) ([]byte, error) {
+	if u.cfg.DeviceKey == nil {
+		return e.Signed, nil
+	}
+	k := u.cfg.DeviceKey()
+	if k == nil {
+		return e.Signed, nil
+	}
+	var m wire.Manifest
+	if wire.Verify(k.Public().(ed25519.PublicKey), wire.TypeManifest, e.Signed, &m) == nil && m == e.Manifest {
+		return e.Signed, nil
+	}
+	signed, err := wire.Sign(k, wire.TypeManifest, e.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("uplink: sign the manifest with the current key: %w", err)
+	}
+	return signed, nil
 }
 
 // await waits for the central's next message about packetID.
