@@ -550,8 +550,13 @@ func TestScreensInChromium(t *testing.T) {
 	down.Store(true)
 	b.wait("out of service", `!document.getElementById("not-ready").hidden &&
 		document.getElementById("not-ready-reason").textContent.includes("Wartung") && document.getElementById("scan-first").disabled`)
+	// Nothing invites a number while none is taken.
+	if got := b.eval(`String([...document.querySelectorAll("#screen-idle .lead, #screen-idle .actions, #screen-idle .hint")].filter(e => e.offsetParent !== null).length)`); got != "0" {
+		t.Errorf("out of service: %s invitations to give a number are still shown", got)
+	}
 	b.check("idle-out-of-service", "de", "uk")
 	down.Store(false)
+	b.wait("back in service: the invitation again", `!document.querySelector("#screen-idle .lead").hidden && document.querySelector("#screen-idle .actions").offsetParent !== null`)
 
 	// Every screen was spoken in its language.
 	langs := map[string]bool{}

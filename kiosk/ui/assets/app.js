@@ -116,6 +116,9 @@ function render(v) {
   $("not-ready-reason").hidden = !reason || t(reason) === reason;
   if (reason) setT($("not-ready-reason"), reason);
   for (const b of document.querySelectorAll("#screen-idle .to-keypad")) b.disabled = !!v.not_ready;
+  // Out of service: no invitation to hold a barcode or type a number, only
+  // what the notices say (where to go instead).
+  for (const e of document.querySelectorAll("#screen-idle .lead, #screen-idle .actions, #screen-idle .hint")) e.hidden = !!v.not_ready;
   $("typed").textContent = ui.typed;
   $("typed-full").textContent = v.typed || "";
   setT($("scan-count"), "scanning.count", { n: v.scanned });
