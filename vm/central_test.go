@@ -155,7 +155,7 @@ func (c *central) writeConfig(update map[string]any) {
 		"kiosk_id": kioskID,
 		"listen":   "127.0.0.1:8080",
 		"board":    "/etc/einwurf/board-vm.json",
-		"scanner":  map[string]any{"resolution": 300, "color": "RGB24", "duplex": true},
+		"scanner":  map[string]any{"resolution": 300, "color": "RGB24", "duplex": false}, // the simulated scanner of vm/devices.md is simplex
 		"reader":   map[string]any{"kind": "imager", "mode": "ssi", "baud": 9600},
 		"mqtt": map[string]any{
 			"brokers":     []string{fmt.Sprintf("ssl://%s:%d", guestHost, guestBroker)},

@@ -19,6 +19,7 @@ package vm_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,6 +35,7 @@ import (
 	"github.com/einwurf/einwurf/ota"
 	"github.com/einwurf/einwurf/ota/durable"
 	"github.com/einwurf/einwurf/ota/ubootenv"
+	"github.com/einwurf/einwurf/vm/usbredir/ippscanner"
 	"github.com/einwurf/einwurf/wire/blocks"
 )
 
@@ -703,4 +705,58 @@ func (b *board) envCopies() []byte {
 		b.t.Fatal(err)
 	}
 	return buf
+}
+
+// TestVisit is scenario 1 of issue 17: a customer's visit on the board,
+// every device in its real protocol (vm/devices.md): the Kundennummer on
+// the imager's UART (the host's SSI engine), the pages from the IPP-USB
+// scanner over usb-redir (the host's usbredir peer serving the eSCL
+// simulator), einwurfd from the package sealing the packet and sending it
+// over MQTT to the host's mosquitto, and einwurf-central ingest filing it
+// in the inbox on the host. The touch screen's taps ("scan", "send") are
+// the init's (vm_visit): it posts what the screen's buttons post to
+// einwurfd's UI on the board's loopback.
+func TestVisit(t *testing.T) {
+	const number = "035F083761" // a valid Kundennummer (kiosk/ident's tests)
+	b := newBoard(t, "disk.img")
+	args, pages := usbScanner(t)
+	b.extra = args
+	b.imager = imagerUART(t, number)
+	b.setenv("vm_visit", "1", "vm_usb_wait", fmt.Sprintf("%04x:%04x", ippscanner.Vendor, ippscanner.Product))
+	r := b.boot()
+	ready := r.wait("einwurf-vm: ready slot=a", 1, limit)
+	done := r.wait("einwurf-vm: visit done", 1, 5*time.Minute)
+	var pdf string
+	filed := until(t, 2*time.Minute, "the central files the packet", func() bool {
+		m, _ := filepath.Glob(filepath.Join(b.c.inbox, "*", number, "*.pdf"))
+		if len(m) == 1 {
+			pdf = m[0]
+		}
+		return pdf != ""
+	})
+	side, err := os.ReadFile(strings.TrimSuffix(pdf, ".pdf") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc struct {
+		Kiosk string `json:"kiosk_id"`
+		Pages int    `json:"pages"`
+	}
+	if err := json.Unmarshal(side, &sc); err != nil {
+		t.Fatalf("sidecar %s: %v", side, err)
+	}
+	served := len(pages.Sums())
+	if sc.Kiosk != kioskID || sc.Pages < 1 || sc.Pages > served {
+		t.Fatalf("filed %d pages, the scanner served %d: %s", sc.Pages, served, side)
+	}
+	if b, err := os.ReadFile(pdf); err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Fatalf("filed %s is no PDF (%v)", pdf, err)
+	}
+	for _, e := range r.lines() {
+		if strings.Contains(e.line, number) {
+			t.Fatalf("the number on the board's console: %q", e.line)
+		}
+	}
+	t.Logf("boot to ready %.1f s; visit (barcode, %d pages over usb-redir, send) %.1f s after ready; filed by the central (%d pages) %.1f s after the visit",
+		ready.at.Seconds(), served, (done.at - ready.at).Seconds(), sc.Pages, filed.Seconds())
 }

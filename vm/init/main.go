@@ -189,6 +189,9 @@ func run(start time.Time) error {
 		say("committed slot %s", slot)
 	}
 	say("ready slot=%s ms=%d", slot, time.Since(start).Milliseconds())
+	if v, _ := env.Get("vm_visit"); v != "" {
+		visit()
+	}
 	return svc.afterReady(env)
 }
 
