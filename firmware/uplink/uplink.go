@@ -157,7 +157,8 @@ type Uplink struct {
 	connected                                                     atomic.Bool
 
 	events    chan wire.Event      // alarms waiting to be published
-	pending   []wire.Event         // taken from events, not yet published (Run only)
+	pending   []wire.Event         // taken from events, not yet published (eventLoop only)
+	eventKick chan struct{}        // an event is queued, or the connection is back
 	diskState string               // last disk state seen (Run only)
 	stuck     map[string]*attempts // packets without progress, by id (Run only)
 }
@@ -207,7 +208,7 @@ func New(cfg Config) *Uplink {
 		cfg.Now = time.Now
 	}
 	u := &Uplink{cfg: cfg, kick: make(chan struct{}, 1), inbox: make(chan incoming, 256),
-		online: make(chan struct{}), events: make(chan wire.Event, maxEvents), diskState: spool.DiskOK}
+		online: make(chan struct{}), events: make(chan wire.Event, maxEvents), eventKick: make(chan struct{}, 1), diskState: spool.DiskOK}
 	will, _ := json.Marshal(wire.Status{KioskID: cfg.KioskID, Online: false, Version: cfg.Version})
 	opts := mqtt.NewClientOptions().
 		SetClientID(cfg.KioskID).
@@ -255,6 +256,7 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 	u.online = make(chan struct{})
 	u.mu.Unlock()
 	u.Kick()
+	u.kickEvents()
 	if u.cfg.OnConnect != nil {
 		go u.cfg.OnConnect()
 	}
@@ -337,13 +339,44 @@ func (u *Uplink) event(severity, code, detail string) {
 	e := wire.Event{KioskID: u.cfg.KioskID, Time: u.cfg.Now().UTC(), Severity: severity, Code: code, Detail: detail}
 	select {
 	case u.events <- e:
-		u.Kick()
+		u.kickEvents()
 	default:
 		u.dropped.Add(1)
 	}
 }
 
-// flushEvents publishes queued events; what fails stays queued.
+// kickEvents wakes the event loop.
+func (u *Uplink) kickEvents() {
+	select {
+	case u.eventKick <- struct{}{}:
+	default:
+	}
+}
+
+// eventLoop publishes events as they are queued, beside the send loop: an
+// alarm or an audit event does not wait behind a packet's offer for the
+// central's answer. While offline they stay queued; the connection coming
+// back wakes it, and it looks again every eventRetry.
+func (u *Uplink) eventLoop(ctx context.Context) {
+	t := time.NewTicker(eventRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.eventKick:
+		case <-t.C:
+		}
+		u.flushEvents()
+	}
+}
+
+// eventRetry is how often queued events are tried again while a publish
+// fails.
+const eventRetry = time.Second
+
+// flushEvents publishes queued events; what fails stays queued. Only
+// eventLoop calls it.
 func (u *Uplink) flushEvents() {
 	for {
 		select {
@@ -431,6 +464,10 @@ func (u *Uplink) PublishSigned(topic string, payload []byte, retained bool) erro
 // publishes the offline status and disconnects cleanly.
 func (u *Uplink) Run(ctx context.Context) error {
 	backoff := u.cfg.MinBackoff
+	evCtx, stopEvents := context.WithCancel(ctx)
+	evDone := make(chan struct{})
+	go func() { u.eventLoop(evCtx); close(evDone) }()
+	defer func() { stopEvents(); <-evDone }()
 	defer func() {
 		if u.client.IsConnectionOpen() {
 			st, _ := json.Marshal(wire.Status{KioskID: u.cfg.KioskID, Online: false, Version: u.cfg.Version, Since: u.cfg.Now().UTC()})
@@ -453,14 +490,12 @@ func (u *Uplink) Run(ctx context.Context) error {
 			backoff = u.cfg.MinBackoff
 		}
 		u.checkDisk()
-		u.flushEvents()
 		retry, err := u.drain(ctx)
 		if err == nil {
 			// Spool empty (or only packets waiting for their retry): wait
 			// for a new entry or event, check the disk now and then, and
 			// look at the spool again every 30 s in case the central's
 			// answer was lost, or when the next retry is due.
-			u.flushEvents()
 			idle := time.NewTimer(min(30*time.Second, max(retry, 10*time.Millisecond)))
 			disk := time.NewTicker(u.cfg.DiskInterval)
 		wait:
@@ -474,9 +509,6 @@ func (u *Uplink) Run(ctx context.Context) error {
 					break wait
 				case <-disk.C:
 					u.checkDisk()
-					if len(u.events) > 0 {
-						break wait
-					}
 				}
 			}
 			idle.Stop()
