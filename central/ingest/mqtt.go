@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -108,7 +107,7 @@ func Run(ctx context.Context, o ClientOptions, in *Ingest, group string, workers
 		go func() {
 			t := c.Subscribe(filter, 1, handler)
 			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-				slog.Warn("ingest: subscribe failed", "err", t.Error())
+				in.cfg.Logger.Warn("ingest: subscribe failed", "err", t.Error())
 			}
 		}()
 		if user != nil {
@@ -154,7 +153,7 @@ func handle(client mqtt.Client, in *Ingest, m mqtt.Message) {
 	for _, r := range replies {
 		t := client.Publish(r.Topic, 1, false, r.Payload)
 		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-			slog.Warn("ingest: reply not published", "err", t.Error())
+			in.cfg.Logger.Warn("ingest: reply not published", "err", t.Error())
 		}
 	}
 	m.Ack()

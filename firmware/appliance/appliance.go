@@ -187,7 +187,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	// The spool recovers (and may quarantine) before the uplink exists:
 	// its alarms wait until the uplink can queue them.
 	var early []func()
-	a.Spool, err = spool.Open(filepath.Join(p.KioskDir, "spool"), spool.Options{MaxBytes: p.Config.Spool.MaxBytes,
+	a.Spool, err = spool.Open(filepath.Join(p.KioskDir, "spool"), spool.Options{Logger: a.log, MaxBytes: p.Config.Spool.MaxBytes,
 		WarnFree: p.Config.Spool.WarnFree, AlarmFree: p.Config.Spool.AlarmFree,
 		Alarm: func(code, detail string) {
 			if a.Uplink == nil {
@@ -203,7 +203,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		return nil, err
 	}
 	a.staffIn = make(chan []byte, staffInLen)
-	a.Uplink = uplink.New(uplink.Config{Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
+	a.Uplink = uplink.New(uplink.Config{Logger: a.log, Brokers: p.Brokers, KioskID: a.KioskID, TLS: p.TLS,
 		Username: p.Username, Password: p.Password, CentralKey: p.Central.SignPub, Spool: a.Spool, Version: p.Version, DeviceKey: a.remote.Key,
 		OnUpdateOffer: a.offerUpdate, OnFetchReply: a.fetchReply, OnConnect: a.remote.publishBirth, OnCommand: a.remote.handler.Submit, OnDelivered: a.delivered,
 		OnStaffList: a.staffListIn})

@@ -66,6 +66,9 @@ type Options struct {
 	// Alarm is called when an entry is quarantined (with a reason that
 	// carries no personal data). May be nil.
 	Alarm func(code, detail string)
+	// Logger receives packet ids and reasons (never content); nil uses
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Entry is one complete spooled packet.
@@ -103,6 +106,9 @@ func Open(dir string, opt Options) (*Spool, error) {
 	}
 	if opt.Statfs == nil {
 		opt.Statfs = statfsFree
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
 	}
 	s := &Spool{dir: dir, opt: opt}
 	if err := s.recover(); err != nil {
@@ -148,7 +154,7 @@ func (s *Spool) recover() error {
 		} else if err != nil && !errors.Is(err, ErrNotFound) {
 			// Not proven corrupt (no descriptors left, an I/O error):
 			// it stays, and List tries it again.
-			slog.Warn("spool: entry unreadable for now", "packet", id, "err", err)
+			s.opt.Logger.Warn("spool: entry unreadable for now", "packet", id, "err", err)
 		}
 	}
 	return syncDir(s.dir)
@@ -377,7 +383,7 @@ func (s *Spool) quarantine(id, reason string) {
 	}
 	writeAtomic(q, id+".reason", []byte(reason+"\n"))
 	syncDir(s.dir)
-	slog.Warn("spool entry quarantined", "packet", id, "reason", reason)
+	s.opt.Logger.Warn("spool entry quarantined", "packet", id, "reason", reason)
 	if s.opt.Alarm != nil {
 		s.opt.Alarm("spool.quarantine", reason)
 	}

@@ -112,6 +112,9 @@ type Config struct {
 	// (wire.StaffListTopic, retained) as it came, unverified (service
 	// mode checks it). It must not block. May be nil.
 	OnStaffList func(payload []byte)
+	// Logger receives connection faults and packet ids (never content);
+	// nil uses slog.Default().
+	Logger *slog.Logger
 	// Now is the clock for event and telemetry time stamps; nil uses
 	// time.Now. Only stamps: every time-out uses the monotonic clock, so a
 	// jump of the wall clock does not stall or hurry a transfer.
@@ -177,6 +180,9 @@ type incoming struct {
 
 // New returns an Uplink; Run connects it.
 func New(cfg Config) *Uplink {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	if cfg.Window <= 0 {
 		cfg.Window = 32
 	}
@@ -225,7 +231,7 @@ func New(cfg Config) *Uplink {
 		SetOnConnectHandler(u.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			u.connected.Store(false)
-			slog.Warn("uplink: connection lost", "err", err)
+			u.cfg.Logger.Warn("uplink: connection lost", "err", err)
 		})
 	for _, b := range cfg.Brokers {
 		opts.AddBroker(b)
@@ -269,14 +275,14 @@ func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case wire.ProgressTopic(u.cfg.KioskID):
 		var p wire.Progress
 		if err := wire.Verify(u.cfg.CentralKey, wire.TypeProgress, m.Payload(), &p); err != nil {
-			slog.Warn("uplink: progress rejected", "err", err)
+			u.cfg.Logger.Warn("uplink: progress rejected", "err", err)
 			return
 		}
 		in.progress = &p
 	case wire.ReceiptTopic(u.cfg.KioskID):
 		var r wire.Receipt
 		if err := wire.Verify(u.cfg.CentralKey, wire.TypeReceipt, m.Payload(), &r); err != nil {
-			slog.Warn("uplink: receipt rejected", "err", err)
+			u.cfg.Logger.Warn("uplink: receipt rejected", "err", err)
 			return
 		}
 		in.receipt = &r
@@ -480,7 +486,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		if !u.client.IsConnectionOpen() {
 			t := u.client.Connect()
 			if !t.WaitTimeout(15*time.Second) || t.Error() != nil {
-				slog.Warn("uplink: connect failed", "err", t.Error(), "retry_in", backoff)
+				u.cfg.Logger.Warn("uplink: connect failed", "err", t.Error(), "retry_in", backoff)
 				if !sleep(ctx, jitter(backoff)) {
 					break
 				}
@@ -518,7 +524,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		slog.Warn("uplink: send interrupted", "err", err, "retry_in", backoff)
+		u.cfg.Logger.Warn("uplink: send interrupted", "err", err, "retry_in", backoff)
 		if !sleep(ctx, jitter(backoff)) {
 			break
 		}
@@ -601,7 +607,7 @@ func (u *Uplink) drain(ctx context.Context) (time.Duration, error) {
 			backoff = min(backoff, u.cfg.MaxStuckBackoff)
 			a.next = time.Now().Add(jitter(backoff))
 			next = min(next, time.Until(a.next))
-			slog.Warn("uplink: packet made no progress, retrying later", "packet", id, "tries", a.tries, "retry_in", backoff)
+			u.cfg.Logger.Warn("uplink: packet made no progress, retrying later", "packet", id, "tries", a.tries, "retry_in", backoff)
 			if a.tries >= u.cfg.StuckTries && !a.alarmed {
 				a.alarmed = true
 				u.Alarm(EventPacketStuck, id)
@@ -740,7 +746,7 @@ func (u *Uplink) settle(m wire.Manifest, r *wire.Receipt) error {
 		return err
 	}
 	u.delivered.Add(1)
-	slog.Info("uplink: packet delivered", "packet", m.PacketID)
+	u.cfg.Logger.Info("uplink: packet delivered", "packet", m.PacketID)
 	if u.cfg.OnDelivered != nil {
 		u.cfg.OnDelivered(m.PacketID)
 	}

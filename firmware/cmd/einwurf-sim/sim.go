@@ -177,7 +177,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		return nil, err
 	}
 	in, err := ingest.New(ingest.Config{StateDir: filepath.Join(centralDir, "state"), InboxDir: s.inbox, Ledger: s.dashboard.Store,
-		Identity: central.Identity, SignKey: central.SignKey, Kiosks: reg,
+		Identity: central.Identity, SignKey: central.SignKey, Kiosks: reg, Logger: log,
 		OnFiled: func(fd ingest.Filed) {
 			select {
 			case s.filed <- fd:
