@@ -140,6 +140,7 @@ type Appliance struct {
 	remote       *remote
 	lastDelivery atomic.Pointer[time.Time]
 	closers      []func()
+	cancel       context.CancelFunc // ends the appliance's context (Close calls it first)
 }
 
 // Identify loads (or at first start creates) the device key under
@@ -178,6 +179,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		a.closers = append(a.closers, func() { p.Board.Close() })
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
 	a.closers = append(a.closers, cancel)
 	defer func() {
 		if err != nil {
@@ -278,6 +280,12 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 
 // Close stops everything, last started first.
 func (a *Appliance) Close() {
+	// First end the appliance's context: closers wait for goroutines (the
+	// panel's, the uplink's) that end with it, whatever order they were
+	// registered in — also when a start failed half-way.
+	if a.cancel != nil {
+		a.cancel()
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}

@@ -57,6 +57,9 @@ func newRootfsBoard(t *testing.T, dir string, image []byte, transport string) *r
 		// The simulation serves its own repository; these name nothing.
 		"metadata_url": "http://127.0.0.1:1/tuf/metadata/", "targets_url": "http://127.0.0.1:1/tuf/targets/",
 		"root": filepath.Join(sys, "root.json"), "transport": transport,
+		// Room for the central's acknowledgement of the trial under
+		// emulation (make test-arm64 runs this ~10× slower).
+		"health_deadline": "2m",
 		"rootfs": map[string]string{"slot_a": b.partA, "slot_b": b.partB, "fw_env_config": b.conf,
 			"cmdline": b.cmdline, "version_file": b.osRelease}}})
 	must(t, os.WriteFile(b.configFile, cfg, 0o644))

@@ -50,6 +50,9 @@ func (s *simulation) startUpdates(ctx context.Context, cfg config.Config, data, 
 	up, err := s.startUpdateServer(ctx, centralDir, kioskID, central, reg, centralSecret, dir, slot)
 	if err == nil && cfg.Update != nil {
 		up.Settings.Transport = cfg.Update.Transport
+		if cfg.Update.HealthDeadline > 0 {
+			up.HealthDeadline = time.Duration(cfg.Update.HealthDeadline)
+		}
 	}
 	if err != nil || rootfs == nil {
 		return up, nil, err
