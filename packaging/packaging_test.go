@@ -212,7 +212,10 @@ func TestUnitAdmitsTheBoardsDevices(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"DevicePolicy=closed", "ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
-		"User=einwurf", "Restart=always", "CapabilityBoundingSet=\n"} {
+		"User=einwurf", "Restart=always", "CapabilityBoundingSet=\n",
+		// A crash loop (before the watchdog is opened) reboots the board,
+		// so a root file system on trial that cannot start is rolled back.
+		"StartLimitAction=reboot\n"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("einwurfd.service lacks %q", want)
 		}
