@@ -56,7 +56,11 @@ type Service struct {
 	pending []wire.UpdateReport
 	kick    chan struct{}
 	acks    chan struct{} // the central acknowledged the trial report
-	checks  chan chan error
+	// trialAcked is set when the central acknowledged the trial report:
+	// until then it is sent again (a report lost on the way would roll a
+	// good version back for want of the round trip).
+	trialAcked atomic.Bool
+	checks     chan chan error
 	// mqtt fetches over the broker when Settings.Transport says so.
 	mqtt *ota.MQTTSource
 	// switching is true while the kiosk is out of service for an update.
@@ -133,6 +137,7 @@ func (s *Service) Offer(payload []byte) {
 			switch {
 			case a.RolloutID != st.RolloutID || st.Phase == "":
 			case a.State == wire.UpdateTrial && st.Phase == wire.UpdateTrial:
+				s.trialAcked.Store(true)
 				select {
 				case s.acks <- struct{}{}:
 				default:
@@ -346,7 +351,7 @@ func (s *Service) sendReports(ctx context.Context) {
 	// (a report queued before the uplink connected goes out soon after).
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	lastResend := time.Now()
+	lastResend, lastTrial := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -373,6 +378,17 @@ func (s *Service) sendReports(ctx context.Context) {
 			}
 			s.drop()
 		}
+		// A trial the central has not acknowledged yet is reported again
+		// soon: the health check waits for that round trip.
+		if !s.trialAcked.Load() && time.Since(lastTrial) > TrialResendInterval {
+			for _, u := range s.c.Updaters {
+				if st := u.State(); st.Phase == wire.UpdateTrial {
+					lastTrial = time.Now()
+					s.Report(wire.UpdateReport{RolloutID: st.RolloutID, Target: st.Target, Version: st.Version,
+						State: st.Phase, Time: s.c.Now()})
+				}
+			}
+		}
 		// An outcome the central has not acknowledged is sent again.
 		if time.Since(lastResend) > ResendInterval {
 			for _, u := range s.c.Updaters {
@@ -388,6 +404,10 @@ func (s *Service) sendReports(ctx context.Context) {
 
 // ResendInterval is how often an unacknowledged outcome is reported again.
 const ResendInterval = 15 * time.Second
+
+// TrialResendInterval is how often an unacknowledged trial is reported
+// again while the health check waits for the central's answer.
+const TrialResendInterval = 3 * time.Second
 
 func (s *Service) drop() {
 	s.mu.Lock()
