@@ -501,7 +501,7 @@ func delta(t testing.TB, update, factory string) int64 {
 // three times during one root file system update, and each time the board
 // comes back on a valid version:
 //
-//  1. during the download (a third of the blocks to fetch served): the
+//  1. during the download (two thirds of the blocks to fetch served): the
 //     board boots slot a again, and einwurfd resumes the download, keeping
 //     the blocks already in slot b;
 //  2. late in the slot write (nine tenths of the blocks still missing
@@ -527,7 +527,11 @@ func TestPowerCuts(t *testing.T) {
 	start := time.Now()
 	rel.rollout("r1", name)
 
-	until(t, 5*time.Minute, "a third of the blocks served", func() bool { return rel.served.Served() >= need/3 })
+	// Two thirds served: several MB of it are still in socket buffers, but
+	// the board has written and synced (every 4 MiB) a part of it for sure.
+	// At a third, on a fast machine, it may not have synced anything yet,
+	// and the resume rightly fetched everything again.
+	until(t, 5*time.Minute, "two thirds of the blocks served", func() bool { return rel.served.Served() >= need*2/3 })
 	r.kill()
 	first := rel.served.Served()
 	if env := b.env(); env["boot_slot"] != "a" || env["upgrade_available"] != "0" {
