@@ -72,6 +72,9 @@ type ClientOptions struct {
 	TLS *tls.Config
 	// OnConnect is called on every (re)connect; may be nil.
 	OnConnect func(mqtt.Client)
+	// InOrder delivers messages one after the other in arrival order
+	// (paho's OrderMatters); ingest's workers take them in any order.
+	InOrder bool
 }
 
 // Run is the ingest process's main loop: it connects with o (retrying with
@@ -167,7 +170,7 @@ func NewClient(o ClientOptions) mqtt.Client {
 	opts := o.MQTTOptions().
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
-		SetOrderMatters(false).
+		SetOrderMatters(o.InOrder).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).

@@ -40,7 +40,12 @@ func (m *Monitor) Run(ctx context.Context, o ingest.ClientOptions) error {
 			user(c)
 		}
 	}
-	client := newClient(o)
+	// In arrival order: a kiosk's answer and the offline status it
+	// publishes right after (a reboot) must not be taken the other way
+	// round, or the dashboard shows a kiosk online that is down. The
+	// handler only queues, so the order costs nothing.
+	o.InOrder = true
+	client := ingest.NewClient(o)
 	m.SetPublisher(func(ctx context.Context, topic string, payload []byte, retained bool) error {
 		if !client.IsConnectionOpen() {
 			return ErrNoBroker
@@ -97,25 +102,4 @@ func (m *Monitor) handleRetrying(ctx context.Context, topic string, payload []by
 		}
 	}
 	return false
-}
-
-// newClient is ingest.NewClient's persistent session with manual
-// acknowledgement, but delivering in arrival order: a kiosk's answer and
-// the offline status it publishes right after (a reboot) must not be taken
-// the other way round, or the dashboard shows a kiosk online that is down.
-// The handler only queues, so the order costs nothing.
-func newClient(o ingest.ClientOptions) mqtt.Client {
-	opts := o.MQTTOptions().
-		SetCleanSession(false).
-		SetAutoAckDisabled(true).
-		SetOrderMatters(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second)
-	if o.OnConnect != nil {
-		opts.SetOnConnectHandler(o.OnConnect)
-	}
-	return mqtt.NewClient(opts)
 }
