@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/printer"
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 func TestArabicTable(t *testing.T) {
@@ -70,7 +71,7 @@ func TestNoFontPrintsGerman(t *testing.T) {
 	// With a font the same receipt has no German and draws images.
 	f, err := SystemFont()
 	if err != nil {
-		t.Skipf("%v", err)
+		testtool.SkipOrFail(t, "no font for non-Latin receipts (fonts-dejavu-core): %v", err)
 	}
 	p := DefaultProfile()
 	p.Font = f
@@ -88,7 +89,7 @@ func TestNoFontPrintsGerman(t *testing.T) {
 func TestOtherScriptDrawn(t *testing.T) {
 	f, err := SystemFont()
 	if err != nil {
-		t.Skipf("%v", err)
+		testtool.SkipOrFail(t, "no font for non-Latin receipts (fonts-dejavu-core): %v", err)
 	}
 	p := DefaultProfile()
 	p.Font = f
