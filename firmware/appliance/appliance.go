@@ -179,8 +179,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 		a.closers = append(a.closers, func() { p.Board.Close() })
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	a.cancel = cancel
-	a.closers = append(a.closers, cancel)
+	a.cancel = cancel // Close calls it first
 	defer func() {
 		if err != nil {
 			a.Close()
