@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -138,6 +139,24 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// bearer serves next only to requests that carry token as their bearer
+// token (compared in constant time); an empty token lets every request
+// through.
+func bearer(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="einwurf-metrics"`)
+			http.Error(w, "metrics: bearer token required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // handler serves /metrics.

@@ -46,6 +46,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// SecureCookies marks cookies Secure (set behind TLS).
 	SecureCookies bool
+	// MetricsToken, when set, is the bearer token /metrics asks of its
+	// scraper (Prometheus' authorization.credentials_file); when empty,
+	// /metrics is served to anyone who reaches the dashboard's address.
+	MetricsToken string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 	Log *slog.Logger

@@ -217,7 +217,7 @@ func (m *Monitor) Handler() http.Handler {
 	w := &web{m: m, tpl: tpl}
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.Handle("GET /metrics", m.met.handler())
+	mux.Handle("GET /metrics", bearer(m.cfg.MetricsToken, m.met.handler()))
 	mux.HandleFunc("GET /login", w.loginPage)
 	mux.HandleFunc("POST /login", w.loginPost)
 	mux.HandleFunc("POST /logout", w.need(RoleViewer, w.logout))

@@ -401,3 +401,39 @@ func TestLoginsQueue(t *testing.T) {
 		t.Fatalf("login with a slot free: %v", err)
 	}
 }
+
+// TestMetricsBearerToken: with a token set, /metrics answers only a
+// scraper that presents it; an operator's login is not enough either.
+func TestMetricsBearerToken(t *testing.T) {
+	f := newFixture(t)
+	f.m.cfg.MetricsToken = "s3cret-scrape-token-0123456789"
+	base := f.serve()
+	for _, c := range []struct {
+		auth string
+		want int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Bearer wrong", http.StatusUnauthorized},
+		{"Bearer s3cret-scrape-token-012345678", http.StatusUnauthorized},
+		{"Basic czNjcmV0LXNjcmFwZS10b2tlbi0wMTIzNDU2Nzg5", http.StatusUnauthorized},
+		{"Bearer s3cret-scrape-token-0123456789", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("Authorization %q: %d, want %d", c.auth, resp.StatusCode, c.want)
+		}
+		if c.want == http.StatusUnauthorized && (resp.Header.Get("WWW-Authenticate") == "" || strings.Contains(string(body), "einwurf_")) {
+			t.Errorf("Authorization %q: refused without a challenge, or with metrics in the body", c.auth)
+		}
+		if c.want == http.StatusOK && !strings.Contains(string(body), "# TYPE einwurf_") {
+			t.Errorf("the scraper's metrics lack the monitor's counters")
+		}
+	}
+}

@@ -131,7 +131,9 @@ func (s *syncBuffer) String() string {
 }
 
 // TestServe starts the dashboard (its broker unreachable: the monitor keeps
-// retrying, the pages are served) and stops it with the context.
+// retrying, the pages are served) and stops it with the context; with
+// -metrics-token-file, /metrics answers only with the token, and a file
+// with too short a token stops serve before it listens.
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	keyDir := filepath.Join(dir, "keys")
@@ -139,17 +141,63 @@ func TestServe(t *testing.T) {
 	if err := run(context.Background(), []string{"keygen", "-keys", keyDir}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
+	args := []string{"serve", "-keys", keyDir, "-db", filepath.Join(dir, "c.db"), "-listen", "127.0.0.1:0", "-broker", "tcp://127.0.0.1:1"}
+	get := func(url, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	base, stop := startServe(t, args)
+	for path, want := range map[string]int{"login": 200, "metrics": 200, "": 200} {
+		if code := get(base+path, ""); code != want {
+			t.Errorf("GET /%s: %d", path, code)
+		}
+	}
+	stop()
+
+	token := "9f86d081884c7d659a2feaa0c55ad015" // 32 hex digits
+	tokenFile := filepath.Join(dir, "metrics.token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, stop = startServe(t, append(args, "-metrics-token-file", tokenFile))
+	if code := get(base+"metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without the token: %d", code)
+	}
+	if code := get(base+"metrics", token); code != http.StatusOK {
+		t.Errorf("GET /metrics with the token: %d", code)
+	}
+	stop()
+
+	if err := os.WriteFile(tokenFile, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), append(args, "-metrics-token-file", tokenFile), &out, &out); !errors.Is(err, errMetricsToken) {
+		t.Fatalf("serve with a short token: %v, want %v", err, errMetricsToken)
+	}
+}
+
+// startServe runs einwurf-central with args (a serve command) until the
+// returned stop is called, and returns the dashboard's base URL.
+func startServe(t *testing.T, args []string) (base string, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var so, se syncBuffer
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "-keys", keyDir, "-db", filepath.Join(dir, "c.db"), "-listen", "127.0.0.1:0",
-			"-broker", "tcp://127.0.0.1:1"}, &so, &se)
-	}()
-	var base string
+	go func() { done <- run(ctx, args, &so, &se) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for base == "" {
 		if time.Now().After(deadline) {
+			cancel()
 			t.Fatalf("no address printed; stderr: %s", se.String())
 		}
 		if s, ok := strings.CutPrefix(strings.TrimSpace(so.String()), "dashboard on "); ok {
@@ -157,23 +205,16 @@ func TestServe(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for path, want := range map[string]int{"login": 200, "metrics": 200, "": 200} {
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
+	return base, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("serve did not stop")
 		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET /%s: %d", path, resp.StatusCode)
-		}
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
 	}
 }

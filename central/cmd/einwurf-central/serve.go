@@ -32,11 +32,19 @@ func init() {
 			certFile := fs.String("tls-cert", "", "certificate (PEM) to serve the dashboard over HTTPS")
 			keyFile := fs.String("tls-key", "", "key (PEM) of -tls-cert")
 			session := fs.Duration("session", 8*time.Hour, "how long a login lasts")
+			tokenFile := fs.String("metrics-token-file", "", "file holding the bearer token /metrics asks of Prometheus (its authorization.credentials_file); without it /metrics is open to whoever reaches -listen")
 			mf := mqttFlags(fs, "monitor-1")
 			return func(ctx context.Context) error {
 				c, err := keys.Load(*keyDir)
 				if err != nil {
 					return err
+				}
+				token, err := metricsToken(*tokenFile)
+				if err != nil {
+					return err
+				}
+				if token == "" && !loopback(*listen) {
+					e.Log.Warn("serve: /metrics is open to anyone who reaches the dashboard's address; give -metrics-token-file", "listen", *listen)
 				}
 				st, err := openStore(ctx, *db)
 				if err != nil {
@@ -44,7 +52,7 @@ func init() {
 				}
 				defer st.Close()
 				m, err := monitor.New(monitor.Config{Store: st, Kiosks: keys.OpenRegister(filepath.Join(*keyDir, "kiosks.json")),
-					SignKey: c.SignKey, SessionTTL: *session, SecureCookies: *certFile != "", Log: e.Log})
+					SignKey: c.SignKey, SessionTTL: *session, SecureCookies: *certFile != "", MetricsToken: token, Log: e.Log})
 				if err != nil {
 					return err
 				}
@@ -122,6 +130,48 @@ func init() {
 				return nil
 			}
 		}})
+}
+
+// minMetricsToken is the shortest bearer token serve takes: 128 bits as
+// hex, which `openssl rand -hex 16` gives.
+const minMetricsToken = 32
+
+// errMetricsToken reports an unusable -metrics-token-file.
+var errMetricsToken = errors.New("serve: metrics token")
+
+// metricsToken reads the bearer token for /metrics from file (none when
+// file is empty); surrounding white space, such as the newline an editor
+// adds, is not part of it.
+func metricsToken(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errMetricsToken, err)
+	}
+	token := strings.TrimSpace(string(b))
+	switch {
+	case len(token) < minMetricsToken:
+		return "", fmt.Errorf("%w: %s holds %d characters, at least %d are needed", errMetricsToken, file, len(token), minMetricsToken)
+	case strings.ContainsAny(token, " \t\r\n"):
+		return "", fmt.Errorf("%w: %s holds more than one word", errMetricsToken, file)
+	}
+	return token, nil
+}
+
+// loopback reports whether the listen address addr is reachable only from
+// this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // dbFlag defines the -db flag of the subcommands that use the central's
