@@ -11,21 +11,19 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
+	chrome "github.com/einwurf/einwurf/internal/testtool/chromium"
 )
 
-// screenshot saves png as name in $EINWURF_SCREENSHOTS (or the test's
+// screenshot saves a full-page screenshot of the page shown in ctx (once
+// it is laid out) as name in $EINWURF_SCREENSHOTS (or the test's
 // temporary folder) and says where.
-func screenshot(t *testing.T, name string, png []byte) {
+func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	dir := os.Getenv("EINWURF_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", p)
+	chrome.NewTab(t, ctx, dir, "").Shot(name)
 }
 
 // TestSimulationPageInChromium uses the simulation page as a person does,
@@ -73,11 +71,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 	run("press the repeat key", chromedp.Click(`button.panel-key[data-key="key_repeat"]`))
 	poll("key pressed", `document.getElementById('board-state').textContent.includes('✓') &&
 		document.querySelectorAll('button.panel-key').length === 6`)
-	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
-		screenshot(t, "sim-scanner-faults.png", png)
-	} else {
-		t.Fatal(err)
-	}
+	screenshot(t, bctx, "sim-scanner-faults.png")
 	if st := a.scanner.state(); st.Profile != "jam200" || st.Fault != "disconnect" || st.Effective.DisconnectAtSheet != 2 {
 		t.Fatalf("scanner state %+v", st)
 	}
@@ -98,11 +92,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 	poll("missing page named", `(() => { const m = document.getElementById('missing');
 		return !m || (!m.hidden && m.textContent.includes('2')); })()`)
 	poll("thumbnails loaded", `Array.from(document.querySelectorAll('img')).every(i => i.complete)`)
-	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
-		screenshot(t, "visit-scan-broken-off.png", png)
-	} else {
-		t.Fatal(err)
-	}
+	screenshot(t, bctx, "visit-scan-broken-off.png")
 	text, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("error")))
 	if err != nil || strings.TrimSpace(text) == "" {
 		t.Fatalf("error on the customer's screen: %q %v", text, err)
@@ -115,11 +105,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 	if err != nil || !strings.Contains(missing, "Blatt 2") || !strings.Contains(missing, "Vorderseite") || !strings.Contains(missing, "erneut") {
 		t.Fatalf("missing pages on the review screen: %q %v", missing, err)
 	}
-	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
-		screenshot(t, "visit-missing-page.png", png)
-	} else {
-		t.Fatal(err)
-	}
+	screenshot(t, bctx, "visit-missing-page.png")
 	// The person clears the fault and puts sheet 2 back; the customer
 	// taps its rescan button, and the sheet takes its place.
 	postScanner(t, a, `{"fault":"clear"}`)

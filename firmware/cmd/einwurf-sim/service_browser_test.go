@@ -42,14 +42,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	}
 	defer func() { s.Close() }()
 	ev := watchEvents(t, s)
-	shots := filepath.Join(os.Getenv("EINWURF_SCREENSHOTS"), "service")
-	if os.Getenv("EINWURF_SCREENSHOTS") == "" {
-		shots = t.TempDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &dashTab{t: t, ctx: chromium(t, ctx, browser, 1100, 1000), axe: axe, shots: shots}
+	b := &dashTab{t: t, ctx: chromium(t, ctx, browser, 1100, 1000), axe: axe, shots: testtool.ShotDir(t, "service")}
 	// poll is dashTab's poll, but it rides out the page navigating (the
 	// customer screen leaving for /service/ and back).
 	poll := func(what, js string, d time.Duration) {

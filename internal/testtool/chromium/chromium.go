@@ -7,6 +7,8 @@ package chromium
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,18 +90,53 @@ func (b *Tab) Eval(js string) string {
 	return s
 }
 
-// Shot writes a full-page screenshot named name into Shots.
+// laidOut is true once the page shown has loaded and has a size (reading
+// it lays the page out). A screenshot taken before, during a navigation or
+// before the first layout, fails with "Cannot take screenshot with 0 width".
+const laidOut = `document.readyState === "complete" && !!document.body &&
+	document.documentElement.getBoundingClientRect().width > 0 && document.documentElement.scrollHeight > 0`
+
+// shotWait is how long Shot waits for a laid-out page: generous, for a
+// loaded machine and for emulation.
+const shotWait = 30 * time.Second
+
+// Shot writes a full-page screenshot named name into Shots. It waits for
+// the page to be loaded and laid out first, and takes the screenshot again
+// if a navigation came between (the page is then waited for again).
 func (b *Tab) Shot(name string) {
 	b.T.Helper()
-	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	png, err := Screenshot(b.Ctx, shotWait)
 	if err != nil {
-		b.T.Fatal(err)
+		b.T.Fatalf("screenshot %s: %v", name, err)
 	}
 	p := filepath.Join(b.Shots, name)
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		b.T.Fatal(err)
 	}
 	b.T.Logf("screenshot %s", p)
+}
+
+// Screenshot takes a full-page screenshot (PNG) of the page shown in ctx
+// once it is loaded and laid out, trying again for up to d while it is not
+// (a page navigating, or not yet laid out, has no size to take).
+func Screenshot(ctx context.Context, d time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(d)
+	for {
+		ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](laidOut))
+		if err == nil && !ready {
+			err = errors.New("the page is not laid out")
+		}
+		if err == nil {
+			var png []byte
+			if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				return png, nil
+			}
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("no laid-out page to take in %v: %w", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Axe runs axe-core's WCAG 2.1 A and AA rules on the page shown; each
