@@ -81,3 +81,61 @@ type Stats struct {
 type Counter interface {
 	Stats() Stats
 }
+
+// State is a reader's health as a short code, the same in telemetry, on
+// the central's dashboard and in service mode.
+type State string
+
+// Reader states.
+const (
+	// StateOK: the reader is there. Readers that can be asked (SSI)
+	// answered just now; readers that cannot (plain serial, Wiegand) hold
+	// their port or lines without error (Health.Asked says which).
+	StateOK State = "ok"
+	// StateAbsent: the reader's device is gone (a USB serial adapter
+	// unplugged: its device node vanished).
+	StateAbsent State = "absent"
+	// StateOffline: the device is there but does not answer, or its port
+	// failed or was closed.
+	StateOffline State = "offline"
+	// StateFault: the reader sends, but a burst of bad frames (checksum,
+	// truncated, overlong, no text): a wrong line setting, a failing
+	// cable, a broken engine.
+	StateFault State = "fault"
+)
+
+// Reasons of a Health: short keys, never code content nor free text of
+// the device, so they may go into telemetry, events and logs.
+const (
+	ReasonAnswered  = "answered"   // it answered a request just now
+	ReasonPortOpen  = "port-open"  // it cannot be asked; its port is open and has not failed
+	ReasonLinesHeld = "lines-held" // it cannot be asked; its GPIO lines are held and have not failed
+	ReasonNoAnswer  = "no-answer"  // a request went unanswered within its time-out
+	ReasonPortError = "port-error" // reading or writing the port failed
+	ReasonLineError = "line-error" // waiting for an edge on its lines failed
+	ReasonGone      = "gone"       // its device node is gone
+	ReasonClosed    = "closed"     // the reader was closed
+	ReasonBadFrames = "bad-frames" // a burst of bad frames
+	ReasonSimulated = "simulated"  // set from the simulation
+)
+
+// Health is what a reader knows about itself. It holds no code content.
+type Health struct {
+	State State `json:"state"`
+	// Reason is one of the Reason keys.
+	Reason string `json:"reason,omitempty"`
+	// Asked is true when the reader was asked and answered (or failed
+	// to); false when the state is inferred from its port or lines only.
+	Asked bool `json:"asked"`
+}
+
+// OK reports whether the reader is usable.
+func (h Health) OK() bool { return h.State == StateOK }
+
+// Checker is implemented by readers that can tell their health. Health
+// returns within its own bounded time-out (well under a second or two)
+// and never stalls a Read or a customer's scan; it returns ctx.Err()
+// when ctx ends first.
+type Checker interface {
+	Health(ctx context.Context) (Health, error)
+}

@@ -61,6 +61,13 @@ type Config struct {
 	// TriggerPulse is how long Trigger holds the trigger line asserted;
 	// 0 means 50 ms.
 	TriggerPulse time.Duration
+	// ProbeTimeout bounds how long Health waits for the engine's answer
+	// to a revision request (SSI); 0 means 1 s.
+	ProbeTimeout time.Duration
+	// FaultBurst bad frames within FaultWindow make the reader's state
+	// fault; 0 means 5 and 30 s.
+	FaultBurst  int
+	FaultWindow time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -85,6 +92,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.TriggerPulse == 0 {
 		c.TriggerPulse = 50 * time.Millisecond
 	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = time.Second
+	}
+	if c.FaultBurst == 0 {
+		c.FaultBurst = 5
+	}
+	if c.FaultWindow == 0 {
+		c.FaultWindow = 30 * time.Second
+	}
 	switch {
 	case c.Mode != ModeSSI && c.Mode != ModePlain:
 		return c, fmt.Errorf("imager: unknown mode %d", c.Mode)
@@ -100,6 +116,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("imager: max length %d out of range", c.MaxLen)
 	case c.ByteTimeout < time.Millisecond:
 		return c, fmt.Errorf("imager: byte time-out %v too short", c.ByteTimeout)
+	case c.ProbeTimeout < time.Millisecond:
+		return c, fmt.Errorf("imager: probe time-out %v too short", c.ProbeTimeout)
+	case c.FaultBurst < 1 || c.FaultBurst > maxFaultBurst:
+		return c, fmt.Errorf("imager: fault burst %d out of range", c.FaultBurst)
+	case c.FaultWindow < time.Millisecond:
+		return c, fmt.Errorf("imager: fault window %v too short", c.FaultWindow)
 	}
 	return c, nil
 }
@@ -135,7 +157,8 @@ func OpenSerial(path string, cfg Config) (Port, error) {
 	return p, nil
 }
 
-// Reader is a 2D imager. It implements barcode.Reader and barcode.Counter.
+// Reader is a 2D imager. It implements barcode.Reader, barcode.Counter and
+// barcode.Checker.
 // A goroutine started by New reads the port until Close; Read, Trigger and
 // WaitGoodRead may be called from any goroutine.
 type Reader struct {
@@ -159,6 +182,10 @@ type Reader struct {
 	lastAck []byte // last acknowledged SSI frame, to spot retransmits
 
 	trigMu sync.Mutex
+	// writeMu keeps the loop's ACKs and Health's requests whole.
+	writeMu sync.Mutex
+	// health is Health's state (health.go).
+	health health
 
 	good, noise, truncated, overlong, checksum, invalid, dropped atomic.Uint64
 }
@@ -195,6 +222,7 @@ func Open(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
 		port.Close()
 		return nil, err
 	}
+	r.health.path = path
 	return r, nil
 }
 
@@ -224,6 +252,7 @@ func New(port Port, trigger, goodRead *board.Line, cfg Config, log *slog.Logger)
 	}
 	r := &Reader{cfg: cfg, port: port, trigger: trigger, goodRead: goodRead, log: log.With("reader", "imager"),
 		multiOK: true, codes: make(chan barcode.Scan, queueSize), done: make(chan struct{})}
+	r.health.init(cfg)
 	if cfg.Mode == ModePlain {
 		r.plainSp = newPlainSplitter(cfg.Prefix, cfg.Suffix, cfg.MaxLen)
 	}
@@ -369,6 +398,7 @@ func (r *Reader) silence() {
 
 func (r *Reader) bad(c *atomic.Uint64, what string) {
 	c.Add(1)
+	r.health.badFrame()
 	r.log.Warn("input dropped", "why", what)
 }
 
@@ -396,6 +426,8 @@ func (r *Reader) push(b byte) (barcode.Scan, bool, error) {
 }
 
 func (r *Reader) send(frame []byte) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	if _, err := r.port.Write(frame); err != nil {
 		return fmt.Errorf("imager: write: %w", err)
 	}
@@ -422,9 +454,12 @@ func (r *Reader) handleSSI(frame []byte) (barcode.Scan, bool, error) {
 		// Our own ACK/NAK echoed back: nothing to do.
 		return barcode.Scan{}, false, nil
 	}
+	// Any good frame of the engine shows it is there and answering.
+	r.health.heard()
 	switch p.Opcode {
-	case ssi.OpACK, ssi.OpNAK:
-		// Answers to host commands; the reader sends none that wait.
+	case ssi.OpACK, ssi.OpNAK, ssi.OpReplyRevision:
+		// Answers to host requests (Health's revision request); the
+		// reader sends none that wait, and replies are not acknowledged.
 		return barcode.Scan{}, false, nil
 	case ssi.OpDecodeData:
 	default:

@@ -445,6 +445,10 @@ func fuzzReader(t *testing.T, mode Mode, in []byte) {
 	if st := r.Stats(); st.Good != good+st.Dropped {
 		t.Fatalf("stats %+v, delivered %d", st, good)
 	}
+	// The port ended: whatever came before, the reader is not ok.
+	if h, err := r.Health(context.Background()); err != nil || h.OK() || h.Reason == "" {
+		t.Fatalf("health after the port ended: %+v, %v", h, err)
+	}
 	// Every host answer is a well-formed ACK or NAK.
 	var sp ssi.Splitter
 	for _, b := range port.out.Bytes() {

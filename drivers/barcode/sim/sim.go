@@ -35,10 +35,17 @@ var (
 	// ErrBadCode means the injected text is empty, too long, not UTF-8 or
 	// holds control characters; nothing is queued.
 	ErrBadCode = fmt.Errorf("barcode/sim: bad code: %w", barcode.ErrFrame)
+	// ErrNotReading means the simulation set the reader's health to
+	// something other than ok: a dead reader reads nothing.
+	ErrNotReading = errors.New("barcode/sim: reader not working (simulated)")
+	// ErrState means SetHealth was given a state no reader reports.
+	ErrState = errors.New("barcode/sim: unknown reader state")
 )
 
-// Reader is a simulated barcode reader. The zero value is not usable; call
-// New.
+// Reader is a simulated barcode reader. It implements barcode.Reader,
+// barcode.Counter and barcode.Checker; its health is what the simulation
+// sets (SetHealth), so tests and make run can show every state. The zero
+// value is not usable; call New.
 type Reader struct {
 	ch   chan barcode.Scan
 	done chan struct{}
@@ -50,6 +57,8 @@ type Reader struct {
 	closed bool
 
 	good, invalid, overlong, dropped atomic.Uint64
+	// health is set by SetHealth (nil: ok).
+	health atomic.Pointer[barcode.Health]
 }
 
 // New returns a simulated reader with an empty queue.
@@ -92,6 +101,10 @@ func (r *Reader) Inject(data string) error {
 	defer r.mu.RUnlock()
 	if r.closed {
 		return barcode.ErrClosed
+	}
+	if h := r.health.Load(); h != nil && !h.OK() {
+		r.dropped.Add(1)
+		return fmt.Errorf("%w: %s", ErrNotReading, h.State)
 	}
 	select {
 	case r.ch <- barcode.Scan{Data: data, Symbology: barcode.SymbologyCode128}:
@@ -224,7 +237,7 @@ func (r *Reader) feedOne(ctx context.Context, line string) error {
 	for {
 		err := r.Inject(line)
 		switch {
-		case err == nil, errors.Is(err, ErrBadCode):
+		case err == nil, errors.Is(err, ErrBadCode), errors.Is(err, ErrNotReading):
 			return nil
 		case errors.Is(err, ErrFull):
 			r.dropped.Add(^uint64(0)) // Inject counted a drop; Feed retries instead.
@@ -249,4 +262,38 @@ func (r *Reader) Stats() barcode.Stats {
 		Overlong: r.overlong.Load(),
 		Dropped:  r.dropped.Load(),
 	}
+}
+
+// SetHealth sets what Health reports, as the simulation's controls do: ok
+// again, or absent, offline or fault (with reason, default
+// barcode.ReasonSimulated). While it is not ok, Inject refuses codes with
+// ErrNotReading (and counts them dropped), as a dead reader reads nothing.
+func (r *Reader) SetHealth(st barcode.State, reason string) error {
+	switch st {
+	case barcode.StateOK, barcode.StateAbsent, barcode.StateOffline, barcode.StateFault:
+	default:
+		return fmt.Errorf("%w: %q", ErrState, st)
+	}
+	if reason == "" {
+		reason = barcode.ReasonSimulated
+	}
+	r.health.Store(&barcode.Health{State: st, Reason: reason})
+	return nil
+}
+
+// Health implements barcode.Checker: what SetHealth set (ok at first), or
+// offline once the reader is closed.
+func (r *Reader) Health(ctx context.Context) (barcode.Health, error) {
+	if err := ctx.Err(); err != nil {
+		return barcode.Health{}, err
+	}
+	select {
+	case <-r.done:
+		return barcode.Health{State: barcode.StateOffline, Reason: barcode.ReasonClosed}, nil
+	default:
+	}
+	if h := r.health.Load(); h != nil {
+		return *h, nil
+	}
+	return barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonSimulated}, nil
 }

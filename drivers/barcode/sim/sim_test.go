@@ -216,3 +216,56 @@ func FuzzFeed(f *testing.F) {
 		}
 	})
 }
+
+var _ barcode.Checker = (*Reader)(nil)
+
+// TestHealth: the simulated reader reports what the simulation sets; a
+// dead one reads nothing (Inject refuses, Feed skips), ok again reads;
+// a closed one is offline; an unknown state is refused.
+func TestHealth(t *testing.T) {
+	r := New()
+	defer r.Close()
+	ctx := ctxT(t)
+	if h, err := r.Health(ctx); err != nil || h != (barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonSimulated}) {
+		t.Fatalf("health %+v, %v", h, err)
+	}
+	for _, st := range []barcode.State{barcode.StateAbsent, barcode.StateOffline, barcode.StateFault} {
+		if err := r.SetHealth(st, ""); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := r.Health(ctx); h != (barcode.Health{State: st, Reason: barcode.ReasonSimulated}) {
+			t.Fatalf("%s: health %+v", st, h)
+		}
+		if err := r.Inject("035F083761"); !errors.Is(err, ErrNotReading) {
+			t.Fatalf("%s: Inject: %v", st, err)
+		}
+	}
+	if err := r.Feed(ctx, strings.NewReader("035F083761\n")); err != nil {
+		t.Fatalf("Feed while dead: %v", err)
+	}
+	if err := r.SetHealth(barcode.StateOffline, barcode.ReasonNoAnswer); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := r.Health(ctx); h.Reason != barcode.ReasonNoAnswer {
+		t.Fatalf("reason %+v", h)
+	}
+	if err := r.SetHealth("broken", ""); !errors.Is(err, ErrState) {
+		t.Fatalf("SetHealth(broken): %v", err)
+	}
+	if err := r.SetHealth(barcode.StateOK, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Inject("035F083761"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := r.Read(ctx); err != nil || s.Data != "035F083761" {
+		t.Fatalf("read %+v, %v", s, err)
+	}
+	if st := r.Stats(); st.Good != 1 || st.Dropped != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	r.Close()
+	if h, _ := r.Health(ctx); h != (barcode.Health{State: barcode.StateOffline, Reason: barcode.ReasonClosed}) {
+		t.Fatalf("closed: health %+v", h)
+	}
+}

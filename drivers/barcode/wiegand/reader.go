@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/einwurf/einwurf/board"
@@ -16,11 +17,17 @@ import (
 // when no frame is in progress.
 const idlePoll = 100 * time.Millisecond
 
-// Reader is a Wiegand card reader. It implements barcode.Reader and
-// barcode.Counter. Read must not be called from two goroutines at once.
+// Reader is a Wiegand card reader. It implements barcode.Reader,
+// barcode.Counter and barcode.Checker. Read must not be called from two
+// goroutines at once.
 type Reader struct {
 	src board.EdgeSource
 	log *slog.Logger
+
+	// closed and lineErr are what Health knows: a Wiegand reader only
+	// sends, so it cannot be asked whether it is there.
+	closed  atomic.Bool
+	lineErr atomic.Bool
 
 	mu  sync.Mutex // guards dec for Stats
 	dec *Decoder
@@ -77,8 +84,10 @@ func (r *Reader) Read(ctx context.Context) (barcode.Scan, error) {
 			if errors.Is(err, board.ErrClosed) {
 				return barcode.Scan{}, barcode.ErrClosed
 			}
+			r.lineErr.Store(true)
 			return barcode.Scan{}, fmt.Errorf("wiegand: %w", err)
 		}
+		r.lineErr.Store(false)
 		r.mu.Lock()
 		var res Result
 		var done bool
@@ -109,5 +118,25 @@ func (r *Reader) Stats() barcode.Stats {
 // Close releases the lines and makes a waiting Read return
 // barcode.ErrClosed.
 func (r *Reader) Close() error {
+	r.closed.Store(true)
 	return r.src.Close()
+}
+
+// Health implements barcode.Checker. A Wiegand reader cannot be asked
+// (it has no line back from the kiosk): while its lines are held and the
+// last wait for an edge did not fail, it is ok with
+// barcode.ReasonLinesHeld and Asked false: a card read is the only proof
+// it works. A failed wait is offline (ReasonLineError), a closed reader
+// offline (ReasonClosed).
+func (r *Reader) Health(ctx context.Context) (barcode.Health, error) {
+	if err := ctx.Err(); err != nil {
+		return barcode.Health{}, err
+	}
+	switch {
+	case r.closed.Load():
+		return barcode.Health{State: barcode.StateOffline, Reason: barcode.ReasonClosed}, nil
+	case r.lineErr.Load():
+		return barcode.Health{State: barcode.StateOffline, Reason: barcode.ReasonLineError}, nil
+	}
+	return barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonLinesHeld}, nil
 }

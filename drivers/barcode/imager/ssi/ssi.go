@@ -26,6 +26,14 @@ const (
 	OpScanDisable byte = 0xEA
 	OpEvent       byte = 0xF6
 	OpDecodeData  byte = 0xF3
+	// OpRequestRevision asks the engine for its revision; it answers
+	// with OpReplyRevision (some engines, and the kiosk's engine
+	// simulator, with an ACK). The kiosk sends it to see whether the
+	// engine answers at all.
+	OpRequestRevision byte = 0xA3
+	// OpReplyRevision is the engine's answer to OpRequestRevision; it is
+	// a reply, not acknowledged by the host.
+	OpReplyRevision byte = 0xA4
 )
 
 // Message sources.
