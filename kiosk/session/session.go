@@ -113,9 +113,13 @@ type Config struct {
 	DoneTimeout time.Duration
 	// CanAccept is asked before a visit starts and before scanning; an
 	// error means the kiosk must not take numbers or paper (disk full,
-	// outbox in alarm, service mode). May be nil.
+	// outbox in alarm, service mode). It is asked without the visit's
+	// lock (it may look at the disk), so it may also ask the Kiosk. May
+	// be nil.
 	CanAccept func() error
-	// OnEvent is told of visit events (no personal data). May be nil.
+	// OnEvent is told of visit events (no personal data). It is called
+	// with the visit's lock held: it must return at once and must not
+	// call the Kiosk. May be nil.
 	OnEvent func(name string)
 	// Logger receives the session's log lines (default: discarded).
 	Logger *slog.Logger
@@ -332,6 +336,7 @@ func (k *Kiosk) act() {
 // again.
 func (k *Kiosk) Identify(raw string) error {
 	n, err := ident.Parse(raw)
+	can := k.admission()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	defer k.changed()
@@ -344,7 +349,7 @@ func (k *Kiosk) Identify(raw string) error {
 		k.err = fmt.Errorf("%w: %w", ErrNotNumber, err)
 		return k.err
 	}
-	return k.give(n)
+	return k.give(n, can)
 }
 
 // Type gives a number typed on the keypad. It is shown in full for the
@@ -352,6 +357,7 @@ func (k *Kiosk) Identify(raw string) error {
 // screen it is compared with the visit's number straight away.
 func (k *Kiosk) Type(raw string) error {
 	n, err := ident.Parse(raw)
+	can := k.admission()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	defer k.changed()
@@ -366,10 +372,10 @@ func (k *Kiosk) Type(raw string) error {
 		return err
 	}
 	if k.state == Claim {
-		return k.give(n)
+		return k.give(n, can)
 	}
 	if k.state == Idle || k.state == Done {
-		if err := k.accepting(); err != nil {
+		if err := k.accepting(can); err != nil {
 			return err
 		}
 	}
@@ -379,6 +385,7 @@ func (k *Kiosk) Type(raw string) error {
 
 // Accept takes the typed number the customer checked.
 func (k *Kiosk) Accept() error {
+	can := k.admission()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	defer k.changed()
@@ -387,7 +394,7 @@ func (k *Kiosk) Accept() error {
 	}
 	n := k.typed
 	k.typed, k.state = ident.Number{}, k.back
-	return k.give(n)
+	return k.give(n, can)
 }
 
 // Retype drops the typed number and returns to where the customer typed
@@ -404,25 +411,34 @@ func (k *Kiosk) Retype() error {
 	return nil
 }
 
-// accepting refuses a new visit when the kiosk cannot take documents; the
-// reason stays on the screen. Caller holds k.mu.
-func (k *Kiosk) accepting() error {
+// admission asks CanAccept, before the caller takes k.mu: it may look at
+// the disk (the outbox's usage), and nothing slow runs under the lock
+// every screen update, tap and event stream of the UI needs.
+func (k *Kiosk) admission() error {
 	if k.cfg.CanAccept == nil {
 		return nil
 	}
-	if err := k.cfg.CanAccept(); err != nil {
-		k.err = fmt.Errorf("%w: %v", ErrCannotAccept, err)
+	return k.cfg.CanAccept()
+}
+
+// accepting refuses a new visit when the kiosk cannot take documents (can
+// is what admission answered); the reason stays on the screen. Caller
+// holds k.mu.
+func (k *Kiosk) accepting(can error) error {
+	if can != nil {
+		k.err = fmt.Errorf("%w: %v", ErrCannotAccept, can)
 		return k.err
 	}
 	return nil
 }
 
-// give applies a number the customer gave. Caller holds k.mu.
-func (k *Kiosk) give(n ident.Number) error {
+// give applies a number the customer gave; can is what admission
+// answered. Caller holds k.mu.
+func (k *Kiosk) give(n ident.Number, can error) error {
 	k.act()
 	switch k.state {
 	case Idle, Done:
-		if err := k.accepting(); err != nil {
+		if err := k.accepting(can); err != nil {
 			return err
 		}
 		if err := k.startVisit(); err != nil {
@@ -470,23 +486,24 @@ func (k *Kiosk) startClaim(n ident.Number) error {
 // NotMine answers "Sind das Ihre Seiten?" with no: the pages are wiped and
 // a visit for the new number starts.
 func (k *Kiosk) NotMine() error {
+	can := k.admission()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	defer k.changed()
 	if k.state != Claim {
 		return ErrState
 	}
-	return k.handOver()
+	return k.handOver(can)
 }
 
-// handOver wipes the visit and starts one for the claiming number. Caller
-// holds k.mu.
-func (k *Kiosk) handOver() error {
+// handOver wipes the visit and starts one for the claiming number; can is
+// what admission answered. Caller holds k.mu.
+func (k *Kiosk) handOver(can error) error {
 	n := k.claim
 	k.wipe()
 	k.state = Idle
 	k.event("visit.claim-wiped")
-	return k.give(n)
+	return k.give(n, can)
 }
 
 // startVisit forgets the previous visit and makes the new one's private
@@ -549,6 +566,7 @@ func (k *Kiosk) lastSheet() int {
 
 // run is Scan (rescan 0) or Rescan of one sheet.
 func (k *Kiosk) run(ctx context.Context, rescan int) error {
+	can := k.admission()
 	k.mu.Lock()
 	switch k.state {
 	case Identified, Review, Idle, Done:
@@ -561,7 +579,7 @@ func (k *Kiosk) run(ctx context.Context, rescan int) error {
 		return ErrState
 	}
 	k.act()
-	if err := k.accepting(); err != nil {
+	if err := k.accepting(can); err != nil {
 		k.changed()
 		k.mu.Unlock()
 		return ErrCannotAccept
@@ -785,7 +803,6 @@ func (k *Kiosk) feed(ctx context.Context, dir document.Folder, visit string, num
 		if err != nil {
 			// One bad page: keep the rest, go on, and name it on the
 			// review screen so the customer can rescan it.
-			k.log.Warn("session: page rejected", "sheet", p.Sheet, "side", p.Side.String(), "err", err)
 			add(nil, &MissingPage{Sheet: p.Sheet, Side: p.Side.String()})
 		} else {
 			add(&pg, nil)
@@ -793,6 +810,9 @@ func (k *Kiosk) feed(ctx context.Context, dir document.Folder, visit string, num
 		k.touch()
 		k.changed()
 		k.mu.Unlock()
+		if err != nil { // logged outside the lock
+			k.log.Warn("session: page rejected", "sheet", p.Sheet, "side", p.Side.String(), "err", err)
+		}
 		if err != nil && scanner.Kind(err) != nil {
 			// The page broke off because the scanner did (a dropped
 			// connection, a stall): the job is over, not finished.
@@ -1051,18 +1071,23 @@ func (k *Kiosk) startPrint() {
 	if k.cfg.Printer == nil || k.receipt == nil || k.printing {
 		return
 	}
-	rc, visit := *k.receipt, k.visit
-	labels := printer.German
-	if k.cfg.Labels != nil {
-		labels = k.cfg.Labels(k.lang)
-	}
-	pr := printer.Receipt{Office: k.cfg.Office, Kiosk: k.cfg.KioskName, Time: rc.Accepted, Masked: rc.Masked,
-		Team: rc.Team, Pages: rc.Pages, Code: rc.Number, QR: rc.QR(), Labels: labels}
+	rc, visit, lang := *k.receipt, k.visit, k.lang
 	k.printing, k.printErr = true, nil
 	go func() {
+		// The labels (a message catalogue to read) and the printing run
+		// outside the lock.
+		labels := printer.German
+		if k.cfg.Labels != nil {
+			labels = k.cfg.Labels(lang)
+		}
+		pr := printer.Receipt{Office: k.cfg.Office, Kiosk: k.cfg.KioskName, Time: rc.Accepted, Masked: rc.Masked,
+			Team: rc.Team, Pages: rc.Pages, Code: rc.Number, QR: rc.QR(), Labels: labels}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := k.cfg.Printer.Print(ctx, pr)
+		if err != nil {
+			k.log.Warn("session: receipt not printed", "key", ErrorKey(err))
+		}
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		defer k.changed()
@@ -1071,9 +1096,6 @@ func (k *Kiosk) startPrint() {
 		}
 		k.printing, k.printErr = false, err
 		k.printed = k.printed || err == nil
-		if err != nil {
-			k.log.Warn("session: receipt not printed", "key", ErrorKey(err))
-		}
 	}()
 }
 
@@ -1134,6 +1156,15 @@ func (k *Kiosk) Tick() {
 		perr = printer.Ready(ctx, k.cfg.Printer)
 		cancel()
 	}
+	// A claim that runs out starts the new number's visit: admission is
+	// asked first, outside the lock.
+	k.mu.Lock()
+	asked := k.state == Claim
+	k.mu.Unlock()
+	var can error
+	if asked {
+		can = k.admission()
+	}
 	k.mu.Lock()
 	if (perr == nil) != (k.printerErr == nil) {
 		k.changed()
@@ -1145,8 +1176,8 @@ func (k *Kiosk) Tick() {
 	case Idle, Scanning, Submitting:
 		return
 	case Claim:
-		if !now.Before(k.claimEnd) {
-			k.handOver()
+		if !now.Before(k.claimEnd) && asked { // (a claim begun meanwhile ends at the next Tick)
+			k.handOver(can)
 			k.changed()
 		} else if s := secondsUntil(now, k.claimEnd); s != k.shown {
 			k.shown = s
@@ -1193,6 +1224,18 @@ func (k *Kiosk) wipe() {
 	k.number, k.prefilled, k.warning, k.err, k.receipt = ident.Number{}, false, "", nil, nil
 	k.typed, k.claim, k.choices, k.settled, k.stopping = ident.Number{}, ident.Number{}, nil, nil, false
 	k.printing, k.printed, k.printErr, k.shown, k.lang = false, false, nil, 0, ""
+}
+
+// HoldLock takes the visit's lock and keeps it until release is called.
+// It is a test seam only; nothing in the kiosk calls it. No part the visit
+// calls under its lock can block (slow work runs outside it), so a test
+// that shows what a visit that no longer answers does — the UI's /healthz
+// answers 503, the watchdog is no longer petted — holds the lock itself,
+// as a deadlock would. release may be called more than once.
+func (k *Kiosk) HoldLock() (release func()) {
+	k.mu.Lock()
+	var once sync.Once
+	return func() { once.Do(k.mu.Unlock) }
 }
 
 // View returns what the UI shows now.

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -94,7 +95,18 @@ type Handler struct {
 	launch  map[string]time.Time // one-time launch tokens → expiry
 	// keySubs are the event streams the panel keys go to.
 	keySubs map[chan string]struct{}
+
+	// probe is the look of /healthz under way (nil: none); healthWait
+	// bounds how long /healthz waits for it.
+	probeMu    sync.Mutex
+	probe      *probe
+	healthWait time.Duration
 }
+
+// healthWait is how long /healthz waits for the parts the page needs.
+// Their locks are held for moments only: one not free within a second is
+// stuck (and the watchdog asks again at its next round).
+const healthWait = time.Second
 
 // cookieName names the browser's cookie.
 const cookieName = "einwurf-ui"
@@ -117,7 +129,7 @@ func New(cfg Config) *Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), browser: randomToken(), launch: map[string]time.Time{},
-		keySubs: map[chan string]struct{}{}}
+		keySubs: map[chan string]struct{}{}, healthWait: healthWait}
 	h.scanCtx, h.stop = context.WithCancel(context.Background())
 	if cfg.Keys != nil {
 		go h.fanKeys(cfg.Keys)
@@ -169,8 +181,91 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /api/thumb/{cap}/{i}", h.thumb)
 	h.mux.HandleFunc("GET /launch/{token}", h.launched)
 	h.mux.HandleFunc("GET /api/receipt-qr", h.receiptQR)
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	h.mux.HandleFunc("GET /healthz", h.healthz)
 	return h
+}
+
+// healthSteps are what every request of the page waits for, in order,
+// each named by the reason word /healthz answers when it is stuck: the
+// visit's lock (each view, tap and event stream goes through it), service
+// mode and the readiness the view shows, and the UI's own lock (each event
+// stream subscribes under it).
+var healthSteps = []struct {
+	name string
+	run  func(*Handler)
+}{
+	{"session", func(h *Handler) { h.cfg.Kiosk.Changes(); h.cfg.Kiosk.View() }},
+	{"service", func(h *Handler) {
+		if h.cfg.InService != nil {
+			h.cfg.InService()
+		}
+	}},
+	{"ready", func(h *Handler) {
+		if h.cfg.Ready != nil {
+			h.cfg.Ready()
+		}
+	}},
+	{"events", func(h *Handler) { h.mu.Lock(); h.mu.Unlock() }},
+}
+
+// probe is one run of the healthSteps. A /healthz that comes while one
+// runs waits for that one, so a stuck part holds one goroutine (until it
+// is free again), not one per poll of the watchdog.
+type probe struct {
+	done chan struct{} // closed when all steps answered
+	step atomic.Int32  // the step it waits for
+}
+
+// healthz answers 200 when the customer's visit answers: every part the
+// page's requests wait for did so within healthWait (and the asker's own
+// time-out). Else 503, with the stuck part's name ("stuck: session"). The
+// watchdog pets the board only while it answers 200; after an update the
+// health check's "ui" step asks it too.
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.healthWait)
+	defer cancel()
+	if part := h.stuck(ctx); part != "" {
+		http.Error(w, "stuck: "+part, http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// stuck runs the healthSteps (or waits for the run under way) and returns
+// the name of the step that had not answered when ctx ended, "" when all
+// answered.
+func (h *Handler) stuck(ctx context.Context) string {
+	h.probeMu.Lock()
+	p := h.probe
+	if p == nil {
+		p = &probe{done: make(chan struct{})}
+		h.probe = p
+		go h.runProbe(p)
+	}
+	h.probeMu.Unlock()
+	select {
+	case <-p.done:
+		return ""
+	case <-ctx.Done():
+		select {
+		case <-p.done:
+			return ""
+		default:
+			return healthSteps[p.step.Load()].name
+		}
+	}
+}
+
+// runProbe runs p's steps; the next /healthz after it starts a new run.
+func (h *Handler) runProbe(p *probe) {
+	for i, s := range healthSteps {
+		p.step.Store(int32(i))
+		s.run(h)
+	}
+	h.probeMu.Lock()
+	h.probe = nil
+	h.probeMu.Unlock()
+	close(p.done)
 }
 
 // LaunchPath returns a fresh path (below the UI's address) to start the
