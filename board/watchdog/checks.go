@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 
 // HTTPCheck returns a Check that GETs url with client (nil means a client
 // without proxy) and passes on a 2xx answer: "the UI is serving". The body
-// is drained up to 64 KiB and discarded.
+// is drained up to 64 KiB; on another status its first line (up to 80
+// bytes, quoted) goes into the error, so the log says why ("status 503:
+// \"stuck: session\""). The time-out is ctx's: Healthy bounds each check.
 func HTTPCheck(name, url string, client *http.Client) Check {
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{Proxy: nil}}
@@ -28,8 +31,12 @@ func HTTPCheck(name, url string, client *http.Client) Check {
 			return err
 		}
 		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			line, _, _ := bytes.Cut(body[:min(len(body), 80)], []byte("\n"))
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				return fmt.Errorf("status %d: %q", resp.StatusCode, line)
+			}
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil

@@ -14,8 +14,10 @@ import (
 
 func TestHTTPCheck(t *testing.T) {
 	status := http.StatusOK
+	var body string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
+		w.Write([]byte(body))
 	}))
 	defer srv.Close()
 	c := HTTPCheck("ui", srv.URL+"/healthz", nil)
@@ -24,6 +26,12 @@ func TestHTTPCheck(t *testing.T) {
 	}
 	status = http.StatusServiceUnavailable
 	if err := Healthy(context.Background(), time.Second, []Check{c}); !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("err = %v", err)
+	}
+	// The answer's first line says why (the UI: which part is stuck).
+	body = "stuck: session\nmore\n"
+	if err := Healthy(context.Background(), time.Second, []Check{c}); !errors.Is(err, ErrUnhealthy) ||
+		!strings.HasSuffix(err.Error(), `ui: status 503: "stuck: session"`) {
 		t.Fatalf("err = %v", err)
 	}
 	srv.Close()

@@ -17,7 +17,7 @@ import (
 const (
 	HealthUplink    = "uplink"             // no broker connection, or the uplink loop ended
 	HealthRoundTrip = "receipt-round-trip" // the central's signed acknowledgement of the trial never came
-	HealthUI        = "ui"                 // the local UI does not serve /healthz
+	HealthUI        = "ui"                 // the local UI does not answer /healthz: it does not serve, or the customer's visit does not answer
 	HealthScanner   = "scanner"            // the device loop hangs, or a scanner that is there does not answer
 	HealthPrinter   = "printer"            // the receipt printer cannot be asked
 	HealthDisk      = "disk"               // the spool's disk is in alarm

@@ -13,6 +13,8 @@ import (
 	"github.com/einwurf/einwurf/drivers/scanner"
 	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/kiosk/service"
+	"github.com/einwurf/einwurf/kiosk/session"
+	kioskui "github.com/einwurf/einwurf/kiosk/ui"
 )
 
 type fakePrinter struct {
@@ -36,6 +38,18 @@ func TestHealthReasons(t *testing.T) {
 		w.Write([]byte("ok\n"))
 	}))
 	defer ui.Close()
+	// A version whose customer's visit hangs: the real UI over a visit
+	// whose lock is stuck (the session's test seam holds it).
+	stuck, err := session.New(session.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := stuck.HoldLock()
+	defer release()
+	hungUI := kioskui.New(kioskui.Config{Kiosk: stuck})
+	defer hungUI.Close()
+	hung := httptest.NewServer(hungUI)
+	defer hung.Close()
 	good := func() healthParts {
 		d := newDevices(time.Second)
 		d.status.Store(&scannerSeen{At: time.Now(), Status: scanner.Status{State: scanner.StateIdle}})
@@ -68,6 +82,7 @@ func TestHealthReasons(t *testing.T) {
 			h.awaitAck = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 		}, HealthRoundTrip},
 		{"ui fails", func(*healthParts) { healthy = false }, HealthUI},
+		{"ui serves but the visit hangs", func(h *healthParts) { h.uiURL = hung.URL + "/" }, HealthUI},
 		{"scanner there but silent", fault(scanner.ErrOffline), HealthScanner},
 		{"scanner no answer", fault(context.DeadlineExceeded), HealthScanner},
 		{"scanner unplugged: known absent", fault(scanner.ErrUnplugged), ""},

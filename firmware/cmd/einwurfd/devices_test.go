@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -105,40 +106,73 @@ func (h hungPrinter) Status(ctx context.Context) (printer.Status, error) {
 // TestHungLoopStopsWatchdog: the watchdog resets a hung appliance. When
 // one of its loops hangs — the device loop (its scanner driver ignores the
 // time-out) or the tick loop, which ends and wipes idle visits (its
-// printer driver does) — the keepalives stop for longer than the
-// watchdog's time-out, with no magic close: a real watchdog resets the
-// board. A missing scanner (the test above) is no hang.
+// printer driver does) — or the customer's visit no longer answers (its
+// lock is stuck: every screen update, tap and the page's event stream wait
+// for it, and the UI's /healthz says so), the keepalives stop for longer
+// than the watchdog's time-out, with no magic close: a real watchdog
+// resets the board. Freed again, the keepalives resume. A missing scanner
+// (the test above) is no hang.
 func TestHungLoopStopsWatchdog(t *testing.T) {
 	for _, c := range []struct {
 		loop string
 		tune func(*appliance.Parts, *gate)
+		// hang, when set, hangs the part on the running kiosk instead of
+		// the gate and returns what frees it.
+		hang func(*testKiosk) (release func())
 	}{
-		{"devices", func(p *appliance.Parts, g *gate) { p.Scanner = hungScanner{Scanner: p.Scanner, g: g} }},
-		{"tick", func(p *appliance.Parts, g *gate) {
+		{loop: "devices", tune: func(p *appliance.Parts, g *gate) { p.Scanner = hungScanner{Scanner: p.Scanner, g: g} }},
+		{loop: "tick", tune: func(p *appliance.Parts, g *gate) {
 			p.TickMaxAge = 3 * time.Second
 			p.Printer = hungPrinter{Printer: p.Printer, g: g}
 		}},
+		// No part the visit calls under its lock can hang it (slow work
+		// runs outside), so the session's test seam holds the lock, as a
+		// deadlock would.
+		{loop: "ui", hang: func(k *testKiosk) func() { return k.a.Kiosk.HoldLock() }},
 	} {
 		t.Run(c.loop, func(t *testing.T) {
-			t.Parallel() // both mostly wait for the watchdog's time-outs
+			t.Parallel() // all mostly wait for the watchdog's time-outs
 			g := &gate{}
-			k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) { c.tune(p, g) }})
+			k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) {
+				if c.tune != nil {
+					c.tune(p, g)
+				}
+			}})
 			t.Cleanup(g.open)
 			p := k.watchPets()
-			if !waitFor(10*time.Second, func() bool { return p.sinceLast() < testDogInterval }) {
+			if !waitFor(10*time.Second, func() bool { n, _, _ := p.snapshot(); return n > 0 && p.sinceLast() < testDogInterval }) {
 				t.Fatal("no keepalives at start")
 			}
-			g.close()
+			release := g.open
+			if c.hang != nil {
+				release = c.hang(k)
+			} else {
+				g.close()
+			}
+			t.Cleanup(release)
 			hungAt := time.Now()
 			// The loop's heartbeat may be old by its allowance before the
 			// check fails; then no keepalive comes for a whole time-out.
 			if !waitFor(30*time.Second, func() bool { return p.sinceLast() > testDogTimeout+testDogInterval }) {
-				t.Fatalf("a hung %s loop: keepalives go on (last %v ago)", c.loop, p.sinceLast())
+				t.Fatalf("a hung %s: keepalives go on (last %v ago)", c.loop, p.sinceLast())
 			}
 			stoppedAfter := time.Since(hungAt) - p.sinceLast()
-			g.open()
-			n, longest, closed := p.result()
-			t.Logf("hung %s loop: keepalives stopped %v after the hang, gap %v > time-out %v (%d keepalives in all)",
+			if c.loop == "ui" {
+				// Asked by itself (its own wait, not the watchdog's shorter
+				// round), /healthz names what is stuck.
+				if code, body := k.healthz(); code != http.StatusServiceUnavailable || body != "stuck: session" {
+					t.Fatalf("/healthz while the visit hangs: %d %q", code, body)
+				}
+			}
+			before, longest, _ := p.snapshot()
+			release()
+			// Freed, the appliance answers again: keepalives resume (a few,
+			// not one by chance).
+			if !waitFor(30*time.Second, func() bool { n, _, _ := p.snapshot(); return n >= before+3 }) {
+				t.Fatalf("the %s freed again: keepalives do not resume (last %v ago)", c.loop, p.sinceLast())
+			}
+			n, _, closed := p.result()
+			t.Logf("hung %s: keepalives stopped %v after the hang, gap %v > time-out %v; resumed when freed (%d keepalives in all)",
 				c.loop, stoppedAfter.Round(time.Millisecond), longest.Round(time.Millisecond), testDogTimeout, n)
 			if closed {
 				t.Fatal("the watchdog was disarmed (magic close) while the appliance hung")

@@ -273,6 +273,23 @@ func (k *testKiosk) get(path string, v any) {
 	}
 }
 
+// healthz asks the UI's /healthz (as the watchdog does, with only a guard
+// far above its own wait) and returns the status and the body's first
+// line.
+func (k *testKiosk) healthz() (int, string) {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, k.a.UIURL+"healthz", nil)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		k.t.Fatalf("/healthz: %v", err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return r.StatusCode, strings.TrimSpace(string(b))
+}
+
 // view is the part of the customer UI's view these tests look at.
 type view struct {
 	State          string `json:"state"`
@@ -352,6 +369,14 @@ func (k *testKiosk) watchPets() *pets {
 func (p *pets) result() (n int, longest time.Duration, closed bool) {
 	close(p.stop)
 	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n, max(p.longest, time.Since(p.last)), p.closed
+}
+
+// snapshot returns the keepalives seen so far, the longest gap (up to
+// now) and whether the magic close came, watching on.
+func (p *pets) snapshot() (n int, longest time.Duration, closed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.n, max(p.longest, time.Since(p.last)), p.closed
