@@ -67,7 +67,7 @@ func TestCountersAndConsumables(t *testing.T) {
 
 	_, body := b.get("/?" + url.Values{"col": {"devices", "consumables", "faults", "seen"}}.Encode())
 	row := between(body, `id="k-k-1"`, "</tr>")
-	for _, want := range []string{"ok / paper-low / offline", `feed-roller: <span class="cons-replace">replace</span>`,
+	for _, want := range []string{`<span class="dev dev-green">ok</span> / <span class="dev dev-yellow">paper-low</span> / <span class="dev dev-red">offline</span>`, `feed-roller: <span class="cons-replace">replace</span>`,
 		`paper: <span class="cons-low">low</span>`, "7 jams, 2 double feeds", `data-ago>3 min ago</time>`} {
 		if !strings.Contains(row, want) {
 			t.Errorf("fleet row lacks %q:\n%s", want, row)

@@ -274,8 +274,9 @@ func (m *Monitor) telemetry(ctx context.Context, id string, t wire.Telemetry, ra
 }
 
 // event stores a kiosk's event; an alarm opens (or bumps) an alarm, and a
-// code ending in ".ok" clears the open alarms of its family (disk.ok clears
-// disk.full and disk.warning).
+// code ending in ".ok" or ".back" clears the open alarms of its family
+// (disk.ok clears disk.full and disk.warning, reader.ok reader.offline,
+// scanner.back scanner.absent).
 func (m *Monitor) event(ctx context.Context, id string, e wire.Event, raw []byte) error {
 	at := e.Time
 	if at.IsZero() || at.After(m.now().Add(time.Minute)) {
@@ -292,7 +293,7 @@ func (m *Monitor) event(ctx context.Context, id string, e wire.Event, raw []byte
 		return err
 	}
 	m.hub.notify("events")
-	if family, ok := strings.CutSuffix(e.Code, ".ok"); ok {
+	if family, ok := clearsFamily(e.Code); ok {
 		return m.clearAlarms(ctx, id, func(code string) bool { return strings.HasPrefix(code, family+".") })
 	}
 	if e.Severity != wire.SeverityAlarm {
@@ -448,4 +449,13 @@ func (m *Monitor) confirmKey(ctx context.Context, id string, pub ed25519.PublicK
 		map[string]string{"pub": base64.StdEncoding.EncodeToString(pub)}); err != nil {
 		m.cfg.Log.Warn("monitor: key rotation not confirmed", "kiosk", id, "err", err)
 	}
+}
+
+// clearsFamily returns the family of alarms an event's code clears: the
+// code without its ".ok" or ".back" (a device that is back).
+func clearsFamily(code string) (string, bool) {
+	if f, ok := strings.CutSuffix(code, ".ok"); ok {
+		return f, true
+	}
+	return strings.CutSuffix(code, ".back")
 }

@@ -142,6 +142,28 @@ func toRow(k store.KioskState) row {
 	return r
 }
 
+// deviceLights are the device states (scanner, printer, reader, as the
+// kiosks report them) by traffic light: green works, yellow needs
+// attention soon, red does not work. A state not listed is yellow: the
+// kiosk knows something this dashboard does not.
+var deviceLights = map[string]string{
+	"ok":        "green",
+	"paper-low": "yellow", "busy": "yellow",
+	"absent": "red", "offline": "red", "fault": "red", "unplugged": "red", "no-answer": "red",
+	"jam": "red", "cover-open": "red", "double-feed": "red", "paper-out": "red",
+}
+
+// devState is one device's state with its traffic light: a dot and the
+// state's code (the words say it without the colour); "–" when the kiosk
+// has not reported it.
+func devState(s string) template.HTML {
+	if s == "" {
+		return "–"
+	}
+	light := cmp.Or(deviceLights[s], "yellow")
+	return template.HTML(`<span class="dev dev-` + light + `">` + template.HTMLEscapeString(s) + `</span>`)
+}
+
 func bytesText(n int64) string {
 	switch {
 	case n >= 1<<30:
@@ -210,7 +232,7 @@ func b2i(b bool) int {
 
 // Handler returns the dashboard's HTTP handler.
 func (m *Monitor) Handler() http.Handler {
-	funcs := template.FuncMap{"ago": m.ago, "agoTag": m.agoTag, "when": when, "state": func(s string) string { return cmp.Or(s, "–") },
+	funcs := template.FuncMap{"ago": m.ago, "agoTag": m.agoTag, "when": when, "state": func(s string) string { return cmp.Or(s, "–") }, "devstate": devState,
 		"cell": func(r row, key string) cell { return cell{r, key} }, "nowMS": func() int64 { return m.now().UnixMilli() }}
 	tpl := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html"))
 	static, _ := fs.Sub(assets, "assets")

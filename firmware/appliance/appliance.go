@@ -118,6 +118,8 @@ type Appliance struct {
 	reader barcode.Reader
 	hw     *hardware
 	devs   *devices // the peripherals' state (devices.go)
+
+	rdr *readerWatch // the barcode reader's health (reader.go)
 	// tickBeat is the tick loop's heartbeat, which the watchdog checks.
 	tickBeat *watchdog.Heartbeat
 	// Service mode (service.go): staff's screen, counters, last reads,
@@ -247,6 +249,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	devsDone := make(chan struct{})
 	go func() { a.watchDevices(ctx); close(devsDone) }()
 	a.closers = append(a.closers, func() { cancel(); <-devsDone })
+	a.startReaderWatch(ctx, p.DeviceInterval)
 
 	// The UI, on loopback.
 	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready,

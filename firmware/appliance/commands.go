@@ -281,7 +281,7 @@ func (a *Appliance) telemetry() wire.Telemetry {
 	if s := a.remote.oos.Load(); s != nil {
 		tm.OutOfService = *s
 	}
-	tm.Scanner, tm.Printer = a.scannerState(), a.printerState()
+	tm.Scanner, tm.Printer, tm.Reader = a.scannerState(), a.printerState(), a.readerState()
 	a.serviceTelemetry(&tm)
 	return tm
 }

@@ -22,6 +22,7 @@ func (s *simulation) controls() http.Handler {
 	mux.HandleFunc("POST /sim/api/scanner/power", s.scannerPower)
 	mux.HandleFunc("POST /sim/api/badge", s.driveBadge)
 	mux.HandleFunc("POST /sim/api/key", s.pressKey)
+	mux.HandleFunc("POST /sim/api/reader", s.driveReader)
 	mux.HandleFunc("GET /sim/board.js", boardScript)
 	return mux
 }
