@@ -75,8 +75,8 @@ func (a *Appliance) runWatchdog(ctx context.Context, interval time.Duration, che
 // healthChecks are what the watchdog requires: the appliance's own loops
 // run (the device loop and the tick loop beat, the uplink loop has not
 // ended) and the customer's visit answers (the UI's /healthz: it serves,
-// and what the page's requests wait for — the visit's lock above all —
-// answers within a second). A missing or broken peripheral is not among them: the device
+// and the locks the page's requests wait for — the visit's above all —
+// are free within a second). A missing or broken peripheral is not among them: the device
 // loop puts the kiosk out of service with an alarm instead, since a reset
 // brings no scanner back and would only loop the boot.
 func (a *Appliance) healthChecks(uplinkDone <-chan struct{}) []watchdog.Check {

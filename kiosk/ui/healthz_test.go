@@ -35,9 +35,10 @@ type gate chan struct{}
 func (g gate) wait() { <-g }
 
 // /healthz answers 200 while the visit answers, and 503 naming the stuck
-// part while the visit's lock is held (a stuck session), while readiness
-// does not answer, or while the UI's own lock is held — and it answers
-// then too, bounded by its own wait, never leaving the asker hanging.
+// part while the visit's lock is held (a stuck session) or the UI's own
+// lock is held — and it answers then too, bounded by its own wait, never
+// leaving the asker hanging. A slow readiness (it may look at the disk) is
+// no hang.
 func TestHealthz(t *testing.T) {
 	k, err := session.New(session.Config{})
 	if err != nil {
@@ -101,16 +102,13 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("session free again: %d %q", code, body)
 	}
 
-	// Readiness (service mode, the outbox's disk) does not answer: the view
-	// the page asks for waits for it.
+	// Readiness waits (it looks at the outbox's disk): slow, not stuck —
+	// /healthz does not ask it, even with the short wait.
 	readyStuck.Store(true)
-	if code, body := getHealthz(t, qs.URL); code != http.StatusServiceUnavailable || body != "stuck: ready" {
-		close(readyGate)
-		t.Fatalf("readiness stuck: %d %q", code, body)
-	}
+	code, body = getHealthz(t, qs.URL)
 	close(readyGate)
-	if code, body := getHealthz(t, ps.URL); code != http.StatusOK {
-		t.Fatalf("readiness answers again: %d %q", code, body)
+	if code != http.StatusOK {
+		t.Fatalf("readiness slow: %d %q", code, body)
 	}
 
 	// The UI's own lock (event streams subscribe under it) held.

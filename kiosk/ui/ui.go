@@ -185,11 +185,15 @@ func New(cfg Config) *Handler {
 	return h
 }
 
-// healthSteps are what every request of the page waits for, in order,
-// each named by the reason word /healthz answers when it is stuck: the
-// visit's lock (each view, tap and event stream goes through it), service
-// mode and the readiness the view shows, and the UI's own lock (each event
-// stream subscribes under it).
+// healthSteps are the locks every request of the page waits for, in
+// order, each named by the reason word /healthz answers when it is stuck:
+// the visit's (each view, tap and event stream goes through it), service
+// mode's (each view asks it) and the UI's own (each event stream
+// subscribes under it). Each is held for moments only, so one that is not
+// free within healthWait is stuck. Ready is not asked: it may look at the
+// disk, which can be slow without being stuck (a cold cache after boot
+// would fail an update's health check); a disk that hangs stops the
+// appliance's tick loop, whose heartbeat the watchdog checks.
 var healthSteps = []struct {
 	name string
 	run  func(*Handler)
@@ -198,11 +202,6 @@ var healthSteps = []struct {
 	{"service", func(h *Handler) {
 		if h.cfg.InService != nil {
 			h.cfg.InService()
-		}
-	}},
-	{"ready", func(h *Handler) {
-		if h.cfg.Ready != nil {
-			h.cfg.Ready()
 		}
 	}},
 	{"events", func(h *Handler) { h.mu.Lock(); h.mu.Unlock() }},
