@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,5 +118,26 @@ func TestHealthz(t *testing.T) {
 	quick.mu.Unlock()
 	if code != http.StatusServiceUnavailable || body != "stuck: events" {
 		t.Fatalf("UI lock held: %d %q", code, body)
+	}
+}
+
+// BenchmarkHealthz is what one poll of the watchdog costs the UI: the
+// handler's look at the locks (a goroutine and three lock round trips),
+// without the network.
+func BenchmarkHealthz(b *testing.B) {
+	k, err := session.New(session.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(Config{Kiosk: k, InService: func() bool { return false }})
+	defer h.Close()
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/healthz", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
 	}
 }
