@@ -61,7 +61,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 	}
 
 	// The simulation page: every profile and every fault is a button.
-	run("open the simulation page", chromedp.Navigate(a.UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("fault-jam")))
+	run("open the simulation page", chromedp.Navigate(a.app().UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("fault-jam")))
 	poll("buttons", `document.querySelectorAll('button.profile').length >= 7 && document.querySelectorAll('button.fault').length === 9`)
 	run("switch to jam200", chromedp.Click(chromedp.ID("profile-jam200")))
 	poll("profile switched", `document.body.dataset.profile === 'jam200'`)
@@ -77,15 +77,15 @@ func TestSimulationPageInChromium(t *testing.T) {
 	}
 
 	// A visit on the customer's screen, the scan broken off at sheet 2.
-	if err := a.Kiosk.Identify("035F083761"); err != nil {
+	if err := a.app().Kiosk.Identify("035F083761"); err != nil {
 		t.Fatal(err)
 	}
-	_ = a.Kiosk.Scan(ctx)
-	v := a.Kiosk.View()
+	_ = a.app().Kiosk.Scan(ctx)
+	v := a.app().Kiosk.View()
 	if v.ErrorKey != "offline" || v.Scanned != 2 || len(v.Missing) != 1 {
 		t.Fatalf("view after the broken-off scan: %q, %d pages, missing %v", v.ErrorKey, v.Scanned, v.Missing)
 	}
-	run("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(a.UIURL, "/")+a.UILaunch()), chromedp.WaitVisible(chromedp.ID("error")))
+	run("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(a.app().UIURL, "/")+a.app().UILaunch()), chromedp.WaitVisible(chromedp.ID("error")))
 	// The customer's screen has no simulation controls.
 	poll("no fault buttons on the customer's screen", `document.querySelectorAll('button.fault, #fault-jam').length === 0`)
 	// Where the screen has a list of missing pages, it names sheet 2.
@@ -112,7 +112,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 	a.scanner.Server().Load(1)
 	run("rescan sheet 2", chromedp.Click(chromedp.CSS("#missing-list button")), chromedp.WaitNotVisible(chromedp.ID("missing")))
 	deadline := time.Now().Add(30 * time.Second)
-	for v := a.Kiosk.View(); v.Scanned != 4 || len(v.Missing) != 0 || v.ErrorKey != ""; v = a.Kiosk.View() {
+	for v := a.app().Kiosk.View(); v.Scanned != 4 || len(v.Missing) != 0 || v.ErrorKey != ""; v = a.app().Kiosk.View() {
 		if time.Now().After(deadline) {
 			t.Fatalf("after the rescan: %d pages, missing %v, error %q", v.Scanned, v.Missing, v.ErrorKey)
 		}

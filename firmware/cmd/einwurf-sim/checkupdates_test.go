@@ -34,7 +34,7 @@ func TestCheckUpdatesNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
 	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online

@@ -67,7 +67,7 @@ type commandWatch struct {
 
 func watchCommands(t *testing.T, s *simulation) *commandWatch {
 	t.Helper()
-	w := &commandWatch{t: t, id: s.KioskID, cmds: map[string][]byte{}}
+	w := &commandWatch{t: t, id: s.app().KioskID, cmds: map[string][]byte{}}
 	w.cl = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("listener").
 		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
 	if tok := w.cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -152,7 +152,7 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
 	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online && k.BirthSeq >= 1
@@ -171,10 +171,10 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 	if r := send(wire.CmdOutOfService, map[string]string{"reason": "maintenance"}); r.Result != wire.ResultDone {
 		t.Fatalf("out of service: %+v", r)
 	}
-	if v := kioskView(t, s.UIURL); v.NotReady == "" || v.NotReadyReason != "out-of-service.maintenance" {
+	if v := kioskView(t, s.app().UIURL); v.NotReady == "" || v.NotReadyReason != "out-of-service.maintenance" {
 		t.Fatalf("kiosk screen after out of service: %+v", v)
 	}
-	if err := s.Kiosk.Identify("035F083761"); err == nil {
+	if err := s.app().Kiosk.Identify("035F083761"); err == nil {
 		t.Fatal("a kiosk out of service took a number")
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "kiosk", "out-of-service")); err != nil || strings.TrimSpace(string(b)) != "maintenance" {
@@ -183,7 +183,7 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 	if r := send(wire.CmdInService, nil); r.Result != wire.ResultDone {
 		t.Fatalf("in service: %+v", r)
 	}
-	if v := kioskView(t, s.UIURL); v.NotReady != "" {
+	if v := kioskView(t, s.app().UIURL); v.NotReady != "" {
 		t.Fatalf("kiosk screen after in service: %+v", v)
 	}
 
@@ -242,7 +242,7 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 	// A replayed command (the out-of-service message again, as it
 	// crossed the broker) is refused, reported, and changes nothing.
 	w.replay(wire.CmdOutOfService)
-	if v := kioskView(t, s.UIURL); v.NotReady != "" {
+	if v := kioskView(t, s.app().UIURL); v.NotReady != "" {
 		t.Fatalf("replayed out-of-service took effect: %+v", v)
 	}
 	win, err := command.OpenWindow(filepath.Join(dir, "kiosk", "command.seq"))

@@ -45,7 +45,7 @@ func (s *simulation) driveBoard(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "only service_key and tamper are inputs a person drives", http.StatusBadRequest)
 		return
 	}
-	if err := s.board.DriveAsserted(b.Signal, b.Asserted); err != nil {
+	if err := s.board.Load().DriveAsserted(b.Signal, b.Asserted); err != nil {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}

@@ -76,7 +76,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, id := s.dashboard.Store, s.KioskID
+	st, id := s.dashboard.Store, s.app().KioskID
 	if err := monitor.AddAccount(ctx, st, "admin", monitor.RoleAdmin, "correct horse battery staple", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	code := wire.ReceiptCode(side.PacketID)
 	// An alarm for the operator: the case opened.
-	s.Alarm("tamper.open", "the case was opened")
+	s.app().Alarm("tamper.open", "the case was opened")
 	waitUntil(t, 20*time.Second, "the tamper alarm", func() bool {
 		as, _ := st.Alarms(ctx, true)
 		return len(as) > 0
@@ -228,7 +228,7 @@ func TestDashboardInChromium(t *testing.T) {
 	kctx, kcancel := chromedp.NewContext(bctx)
 	defer kcancel()
 	k := &dashTab{t: t, ctx: kctx, shots: b.shots}
-	k.do("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(s.UIURL, "/")+s.UILaunch()))
+	k.do("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(s.app().UIURL, "/")+s.app().UILaunch()))
 	k.poll("out of service on the customer's screen", `(() => { const e = document.getElementById("not-ready-reason");
 		return e && !e.hidden && e.textContent.includes("Wartung"); })()`, 20*time.Second)
 	k.shot("08-kiosk-screen-out-of-service.png")

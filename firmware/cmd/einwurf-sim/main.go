@@ -127,9 +127,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stdout, path)
 		return nil
 	}
+	a := s.app()
 	fmt.Fprintf(stdout, "Einwurf kiosk (simulation) %s\n", version)
-	fmt.Fprintf(stdout, "  kiosk UI:      %s (open this once; later %s)\n", strings.TrimSuffix(s.UIURL, "/")+s.UILaunch(), s.UIURL)
-	fmt.Fprintf(stdout, "  simulation:    %ssim/ (scanner profile %s; faults to trigger)\n", s.UIURL, s.scanner.Server().Profile().Name)
+	fmt.Fprintf(stdout, "  kiosk UI:      %s (open this once; later %s)\n", strings.TrimSuffix(a.UIURL, "/")+a.UILaunch(), a.UIURL)
+	fmt.Fprintf(stdout, "  simulation:    %ssim/ (scanner profile %s; faults to trigger)\n", a.UIURL, s.scanner.Server().Profile().Name)
 	fmt.Fprintf(stdout, "  MQTT broker:   %s\n", s.broker.URL())
 	if s.brokerMoved {
 		fmt.Fprintf(stdout, "                 (%s is taken by another program; -broker ADDR picks one)\n", defaultBroker)

@@ -194,14 +194,14 @@ func TestPanelAndWatchdog(t *testing.T) {
 		}
 	}
 	// Wait until the uplink is connected, so events can leave.
-	for i := 0; i < 200 && !a.Uplink.Connected(); i++ {
+	for i := 0; i < 200 && !a.app().Uplink.Connected(); i++ {
 		time.Sleep(25 * time.Millisecond)
 	}
 	// Through the simulation's controls, as a person would on its page.
 	drive := func(signal string, on bool) {
 		t.Helper()
 		body := fmt.Sprintf(`{"signal":%q,"asserted":%v}`, signal, on)
-		r, err := http.Post(a.UIURL+"sim/api/board", "application/json", strings.NewReader(body))
+		r, err := http.Post(a.app().UIURL+"sim/api/board", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,16 +215,16 @@ func TestPanelAndWatchdog(t *testing.T) {
 	drive("service_key", true)
 	waitEvent("service.open")
 	// In service mode the kiosk takes no number and no paper.
-	if err := a.Kiosk.Identify("035F083761"); !errors.Is(err, session.ErrCannotAccept) {
+	if err := a.app().Kiosk.Identify("035F083761"); !errors.Is(err, session.ErrCannotAccept) {
 		t.Fatalf("a number taken in service mode: %v", err)
 	}
-	if err := a.Kiosk.Scan(ctx); err == nil {
+	if err := a.app().Kiosk.Scan(ctx); err == nil {
 		t.Fatal("the kiosk scanned in service mode")
 	}
 	drive("service_key", false)
 	waitEvent("service.close")
 	// Outputs are not a person's to drive.
-	if r, err := http.Post(a.UIURL+"sim/api/board", "application/json", strings.NewReader(`{"signal":"light_red","asserted":true}`)); err != nil || r.StatusCode != http.StatusBadRequest {
+	if r, err := http.Post(a.app().UIURL+"sim/api/board", "application/json", strings.NewReader(`{"signal":"light_red","asserted":true}`)); err != nil || r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("driving an output: %v %v", r, err)
 	}
 	a.Close()

@@ -26,12 +26,13 @@ func (s *simulation) pressKey(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a panel key", http.StatusBadRequest)
 		return
 	}
-	if err := s.board.DriveAsserted(b.Key, true); err != nil {
+	brd := s.board.Load() // pressed and released on one board, should a reboot come between
+	if err := brd.DriveAsserted(b.Key, true); err != nil {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
 	time.Sleep(board.KeyDebounce) // held a moment, as a finger does
-	if err := s.board.DriveAsserted(b.Key, false); err != nil {
+	if err := brd.DriveAsserted(b.Key, false); err != nil {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}

@@ -20,7 +20,7 @@ func TestPanelKeysReachThePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.UIURL+"api/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.app().UIURL+"api/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestPanelKeysReachThePage(t *testing.T) {
 		t.Fatalf("first line %q", l)
 	}
 	for _, key := range []string{"key_next", "key_select", "key_repeat", "key_volume_up"} {
-		r, err := http.Post(a.UIURL+"sim/api/key", "application/json", strings.NewReader(`{"key":"`+key+`"}`))
+		r, err := http.Post(a.app().UIURL+"sim/api/key", "application/json", strings.NewReader(`{"key":"`+key+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestPanelKeysReachThePage(t *testing.T) {
 		}
 	}
 	// Only panel keys are a person's to press here.
-	if r, err := http.Post(a.UIURL+"sim/api/key", "application/json", strings.NewReader(`{"key":"tamper"}`)); err != nil || r.StatusCode != http.StatusBadRequest {
+	if r, err := http.Post(a.app().UIURL+"sim/api/key", "application/json", strings.NewReader(`{"key":"tamper"}`)); err != nil || r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("pressing the tamper switch as a key: %v %v", r, err)
 	}
 }

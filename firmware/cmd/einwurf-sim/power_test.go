@@ -49,7 +49,7 @@ func watchEvents(t *testing.T, s *simulation) *eventWatch {
 	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal("subscribe:", tok.Error())
 	}
-	for i := 0; i < 400 && !s.Uplink.Connected(); i++ {
+	for i := 0; i < 400 && !s.app().Uplink.Connected(); i++ {
 		time.Sleep(25 * time.Millisecond)
 	}
 	return w
@@ -82,7 +82,7 @@ type simView struct {
 
 func getView(t *testing.T, s *simulation) simView {
 	t.Helper()
-	r, err := http.Get(s.UIURL + "api/view")
+	r, err := http.Get(s.app().UIURL + "api/view")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestScannerOffNoReset(t *testing.T) {
 		t.Fatalf("not ready at start: %+v", v)
 	}
 
-	postJSON(t, s.UIURL+"sim/api/scanner/power", `{"on":false}`)
+	postJSON(t, s.app().UIURL+"sim/api/scanner/power", `{"on":false}`)
 	alarm := ev.wait("scanner.absent")
 	if !strings.Contains(alarm, `"offline"`) {
 		t.Errorf("alarm %s does not name the cause", alarm)
@@ -163,11 +163,11 @@ func TestScannerOffNoReset(t *testing.T) {
 	if v := getView(t, s); v.NotReady != "cannot-accept" || v.NotReadyReason != "out-of-service.technical-fault" {
 		t.Fatalf("scanner off: view %+v", v)
 	}
-	if err := s.Kiosk.Identify("035F083761"); err == nil {
+	if err := s.app().Kiosk.Identify("035F083761"); err == nil {
 		t.Fatal("a number was taken without a scanner")
 	}
 
-	postJSON(t, s.UIURL+"sim/api/scanner/power", `{"on":true}`)
+	postJSON(t, s.app().UIURL+"sim/api/scanner/power", `{"on":true}`)
 	ev.wait("scanner.back")
 	if v := getView(t, s); v.NotReady != "" {
 		t.Fatalf("scanner back: view %+v", v)

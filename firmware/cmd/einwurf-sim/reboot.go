@@ -58,7 +58,7 @@ func (s *simulation) restartAppliance() {
 	default:
 	}
 	s.log.Info("einwurf-sim: rebooting the kiosk")
-	s.Appliance.Close()
+	s.app().Close()
 	if r.down != nil {
 		up := make(chan struct{})
 		select {
@@ -84,12 +84,15 @@ func (s *simulation) restartAppliance() {
 		return
 	}
 	p.Board, p.Key = b, key
+	// The new board before the appliance starts: its UI serves the
+	// simulation page at once, and the page drives the board it watches.
+	s.board.Store(b)
 	a, err := appliance.Start(r.ctx, p)
 	if err != nil {
 		s.log.Error("einwurf-sim: reboot: start", "err", err)
 		return
 	}
-	s.board, s.Appliance = b, a
+	s.current.Store(a)
 	r.done.Add(1)
 	s.log.Info("einwurf-sim: kiosk rebooted", "ui", a.UIURL)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ func TestRebootCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
 	var birth0 uint64
 	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
@@ -52,6 +54,18 @@ func TestRebootCommand(t *testing.T) {
 		return err == nil && !k.Online
 	})
 	close(up)
+	// While it comes up the simulation page is used, as a person does not
+	// wait for a reboot: the appliance and the board are swapped under
+	// the page's handlers (go test -race sees a swap without
+	// synchronisation). Once restarted, the page drives the new board.
+	waitUntil(t, 60*time.Second, "the restarted kiosk's simulation page", func() bool {
+		r, err := http.Post(s.app().UIURL+"sim/api/board", "application/json", strings.NewReader(`{"signal":"tamper","asserted":false}`))
+		if err != nil {
+			return false // the old appliance's page is gone, the new one not yet there
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusNoContent && s.reboots.done.Load() >= 1
+	})
 	// Back, with a newer birth; the offline alarm cleared.
 	waitUntil(t, 30*time.Second, "the kiosk back on the dashboard", func() bool {
 		k, err := st.Kiosk(ctx, id)
@@ -77,7 +91,7 @@ func TestRebootCommand(t *testing.T) {
 	w.replay(wire.CmdReboot)
 	// The restarted kiosk's screen answers, ready for customers (a
 	// restart the replay caused would show below).
-	if v := kioskView(t, s.UIURL); v.NotReady != "" {
+	if v := kioskView(t, s.app().UIURL); v.NotReady != "" {
 		t.Fatalf("the restarted kiosk is not ready: %+v", v)
 	}
 	if n := s.reboots.done.Load(); n != 1 {

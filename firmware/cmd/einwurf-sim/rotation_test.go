@@ -96,7 +96,7 @@ func TestKeyRotationAnswerLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.KioskID
+	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
 	kioskDir := filepath.Join(dir, "sim", "kiosk")
 	waitUntil(t, 30*time.Second, "the kiosk's birth through mosquitto", func() bool {
 		k, err := st.Kiosk(ctx, id)

@@ -65,7 +65,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	}
 	board := func(signal string, on bool) {
 		t.Helper()
-		postJSON(t, s.UIURL+"sim/api/board", fmt.Sprintf(`{"signal":%q,"asserted":%v}`, signal, on))
+		postJSON(t, s.app().UIURL+"sim/api/board", fmt.Sprintf(`{"signal":%q,"asserted":%v}`, signal, on))
 		if signal != "service_key" || !on {
 			return
 		}
@@ -76,7 +76,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	}
 	scannerFault := func(fault string, sheet int) {
 		t.Helper()
-		postJSON(t, s.UIURL+"sim/api/scanner", fmt.Sprintf(`{"fault":%q,"sheet":%d}`, fault, sheet))
+		postJSON(t, s.app().UIURL+"sim/api/scanner", fmt.Sprintf(`{"fault":%q,"sheet":%d}`, fault, sheet))
 	}
 
 	// One whole visit first: it fills the counters and the filed PDF's
@@ -93,18 +93,18 @@ func TestServiceModeInChromium(t *testing.T) {
 	// A second customer is mid-visit on the kiosk's screen when the
 	// caretaker turns the key: the visit is ended, its pages wiped, and the
 	// screen (now the staff's) says so.
-	if err := s.Kiosk.Identify(number); err != nil {
+	if err := s.app().Kiosk.Identify(number); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Kiosk.Scan(ctx); err != nil {
+	if err := s.app().Kiosk.Scan(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.do("open the customer's screen", chromedp.Navigate(strings.TrimSuffix(s.UIURL, "/")+s.UILaunch()))
+	b.do("open the customer's screen", chromedp.Navigate(strings.TrimSuffix(s.app().UIURL, "/")+s.app().UILaunch()))
 	poll("review screen", `document.readyState === "complete"`, 20*time.Second)
 	board("service_key", true)
 	poll("the screen goes to service mode", `location.pathname === "/service/" && !document.getElementById("locked").hidden`, 30*time.Second)
 	poll("wiped message", `!document.getElementById("wiped").hidden`, 10*time.Second)
-	if st := s.Kiosk.View().State; st != session.Idle {
+	if st := s.app().Kiosk.View().State; st != session.Idle {
 		t.Fatalf("visit still %s after the key", st)
 	}
 	ev.wait("service.visit-wiped")
@@ -121,7 +121,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	}
 
 	// The staff badge, held to the reader from the simulation page.
-	b.do("simulation page", chromedp.Navigate(s.UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("badge-read")))
+	b.do("simulation page", chromedp.Navigate(s.app().UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("badge-read")))
 	b.shot("03-sim-board-controls.png")
 	click("read the badge", "#badge-read")
 	poll("badge read", `document.getElementById("board-state").textContent.includes("✓")`, 10*time.Second)
@@ -129,7 +129,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	if !strings.Contains(login, "who=badge:") || !strings.Contains(login, "result=ok") || strings.Contains(login, simBadge) {
 		t.Fatalf("login event %s", login)
 	}
-	b.do("service screen", chromedp.Navigate(s.UIURL+"service/"))
+	b.do("service screen", chromedp.Navigate(s.app().UIURL+"service/"))
 	poll("logged in, devices listed", `!document.getElementById("open").hidden && document.querySelectorAll("#devices li").length === 8`, 30*time.Second)
 	for _, id := range []string{"scanner", "reader", "printer", "uplink", "disk", "temperature", "watchdog", "version"} {
 		light := b.eval(`(() => { const e = document.querySelector('[data-device="` + id + `"] .light'); return e ? e.className : "none"; })()`)
@@ -166,7 +166,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	if body := b.eval(`document.body.innerText`); strings.Contains(body, number) || strings.Contains(body, "083761") {
 		t.Fatal("the service screen shows the code read")
 	}
-	if st := s.Kiosk.View().State; st != session.Idle {
+	if st := s.app().Kiosk.View().State; st != session.Idle {
 		t.Fatalf("a code read in service mode started a visit: %s", st)
 	}
 	b.shot("06-test-read.png")
@@ -212,12 +212,12 @@ func TestServiceModeInChromium(t *testing.T) {
 	}
 
 	// The scanner switched off: its line goes red, nothing resets.
-	postJSON(t, s.UIURL+"sim/api/scanner/power", `{"on":false}`)
+	postJSON(t, s.app().UIURL+"sim/api/scanner/power", `{"on":false}`)
 	click("devices", `[data-tab="devices"]`)
 	poll("scanner red", `document.querySelector('[data-device="scanner"] .light').className.includes("red") &&
 		document.querySelector('[data-device="scanner"]').innerText.includes("antwortet nicht")`, 30*time.Second)
 	b.shot("10-scanner-off.png")
-	postJSON(t, s.UIURL+"sim/api/scanner/power", `{"on":true}`)
+	postJSON(t, s.app().UIURL+"sim/api/scanner/power", `{"on":true}`)
 	poll("scanner back", `document.querySelector('[data-device="scanner"] .light').className.includes("green")`, 30*time.Second)
 
 	// Counters and wear parts; the feed roller is reset after replacing.
@@ -276,9 +276,9 @@ func TestServiceModeInChromium(t *testing.T) {
 		t.Fatal("no telemetry after the restart")
 	}
 	board("service_key", true)
-	postJSON(t, s.UIURL+"sim/api/badge", `{"number":"`+simBadge+`"}`)
+	postJSON(t, s.app().UIURL+"sim/api/badge", `{"number":"`+simBadge+`"}`)
 	ev.wait("service.login")
-	b.do("service screen after the restart", chromedp.Navigate(s.UIURL+"service/"))
+	b.do("service screen after the restart", chromedp.Navigate(s.app().UIURL+"service/"))
 	poll("logged in", `!document.getElementById("open").hidden`, 30*time.Second)
 	click("counters", `[data-tab="counters"]`)
 	poll("counters kept", fmt.Sprintf(`document.querySelector('[data-count="pages"] td:last-child').textContent === "%d" &&
@@ -300,7 +300,7 @@ func TestServiceModeInChromium(t *testing.T) {
 		t.Fatalf("view %+v", v)
 	}
 	board("service_key", true)
-	postJSON(t, s.UIURL+"sim/api/badge", `{"number":"`+simBadge+`"}`)
+	postJSON(t, s.app().UIURL+"sim/api/badge", `{"number":"`+simBadge+`"}`)
 	poll("service screen again", `location.pathname === "/service/" && !document.getElementById("open").hidden`, 30*time.Second)
 	click("out of service", `[data-tab="oos"]`)
 	click("back in service", "#inservice")
@@ -324,7 +324,7 @@ func (s *simulation) counters(t *testing.T) map[string]int64 {
 	var b struct {
 		Counters map[string]int64 `json:"counters"`
 	}
-	raw, err := s.Appliance.SupportBundleJSON(context.Background())
+	raw, err := s.app().SupportBundleJSON(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,12 +39,15 @@ func randomSecret() string {
 // simulation is the appliance on simulated devices, with the embedded
 // broker and the central's ingest beside it.
 type simulation struct {
-	*appliance.Appliance
+	// current is the appliance running now: a reboot (reboot.go) swaps it
+	// from its own goroutine while the simulation page's handlers and the
+	// tests read it, so it is read through app only.
+	current       atomic.Pointer[appliance.Appliance]
 	broker        *broker.Broker
 	brokerMoved   bool // the default broker port was taken; another was picked
 	scanner       *simScanner
 	reader        *barcodesim.Reader
-	board         *boardsim.Board
+	board         atomic.Pointer[boardsim.Board] // the board now (a reboot brings a new one); read by the page's handlers
 	badges        *barcodesim.Reader // the staff badge (Wiegand) reader (service.go)
 	usbDir        string             // stands for a USB stick (service.go)
 	inbox         string
@@ -63,12 +66,16 @@ type simulation struct {
 	reboots rebooter
 }
 
+// app is the appliance running now (nil before it started); after a
+// reboot, the restarted one.
+func (s *simulation) app() *appliance.Appliance { return s.current.Load() }
+
 // Close stops the appliance, then the simulation around it, last started
 // first.
 func (s *simulation) Close() {
 	s.reboots.stop()
-	if s.Appliance != nil {
-		s.Appliance.Close()
+	if a := s.app(); a != nil {
+		a.Close()
 	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
@@ -205,7 +212,7 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 	s.closers = append(s.closers, func() { s.scanner.Close() })
 	s.reader = barcodesim.New()
 	s.closers = append(s.closers, func() { s.reader.Close() })
-	s.board = simBoard
+	s.board.Store(simBoard)
 	up, reboot, err := s.startUpdates(ctx, cfg, f.data, centralDir, kioskID, central, reg, centralSecret)
 	if err != nil {
 		return nil, err
@@ -231,16 +238,17 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 		Version: version, Brokers: []string{kioskURL}, TLS: kioskTLS, Username: kioskID, Password: kioskSecret,
 		Central: central.Public(),
 		Scanner: s.scanner,
-		Reader:  s.reader, Board: s.board, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
+		Reader:  s.reader, Board: simBoard, Watchdog: filepath.Join(kioskDir, "watchdog"), SimWatchdog: true,
 		WatchdogTimeout: f.dogTimeout, WatchdogInterval: f.dogInterval, DeviceInterval: f.deviceInterval,
 		Printer:    receipts,
 		InjectCode: s.reader.Inject, SimRoutes: s.controls(), Log: log, Update: up, Service: svcParts, Reboot: reboot}
 	s.reboots.ctx, s.reboots.parts, s.reboots.profile, s.reboots.quit = ctx, parts, profile, make(chan struct{})
-	s.Appliance, err = appliance.Start(ctx, parts)
+	a, err := appliance.Start(ctx, parts)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("einwurf-sim: started", "kiosk", kioskID, "ui", s.UIURL, "broker", s.broker.URL())
+	s.current.Store(a)
+	log.Info("einwurf-sim: started", "kiosk", kioskID, "ui", a.UIURL, "broker", s.broker.URL())
 	return s, nil
 }
 
@@ -253,18 +261,18 @@ func (s *simulation) demo(ctx context.Context, code string) (string, error) {
 	}
 	idCtx, idCancel := context.WithTimeout(ctx, 5*time.Second)
 	defer idCancel()
-	if err := waitFor(idCtx, func() bool { return s.Kiosk.View().State == session.Identified }); err != nil {
+	if err := waitFor(idCtx, func() bool { return s.app().Kiosk.View().State == session.Identified }); err != nil {
 		return "", errors.New("the simulated reader's code did not start a visit (not a valid number?)")
 	}
-	if err := s.Kiosk.Scan(ctx); err != nil {
+	if err := s.app().Kiosk.Scan(ctx); err != nil {
 		return "", fmt.Errorf("scan: %w", err)
 	}
-	v := s.Kiosk.View()
+	v := s.app().Kiosk.View()
 	s.log.Info("demo: scanned", "pages", v.Scanned, "kept", v.Kept)
 	if v.Scanned != 6 {
 		return "", fmt.Errorf("scanned %d pages, want 6 (three duplex sheets)", v.Scanned)
 	}
-	rc, err := s.Kiosk.Confirm(ctx)
+	rc, err := s.app().Kiosk.Confirm(ctx)
 	if err != nil {
 		return "", fmt.Errorf("confirm: %w", err)
 	}
@@ -278,7 +286,7 @@ func (s *simulation) demo(ctx context.Context, code string) (string, error) {
 				continue
 			}
 			if err := waitFor(ctx, func() bool {
-				_, err := s.Spool.Get(rc.PacketID)
+				_, err := s.app().Spool.Get(rc.PacketID)
 				return errors.Is(err, spool.ErrNotFound)
 			}); err != nil {
 				return "", errors.New("the spool entry was not deleted after the receipt")

@@ -19,7 +19,7 @@ import (
 // postScanner drives the simulation page's API as a person does.
 func postScanner(t *testing.T, a *simulation, body string) scannerState {
 	t.Helper()
-	r, err := http.Post(a.UIURL+"sim/api/scanner", "application/json", strings.NewReader(body))
+	r, err := http.Post(a.app().UIURL+"sim/api/scanner", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestVisitAgainstEveryProfile(t *testing.T) {
 // on, then sends or cancels it.
 func visit(ctx context.Context, t *testing.T, a *simulation, c visitCase) {
 	t.Helper()
-	k := a.Kiosk
+	k := a.app().Kiosk
 	defer k.Cancel()
 	if err := k.Identify("035F083761"); err != nil {
 		t.Fatal(err)
