@@ -214,7 +214,10 @@ func TestPanelAndWatchdog(t *testing.T) {
 	waitEvent("tamper.open")
 	drive("service_key", true)
 	waitEvent("service.open")
-	// In service mode the kiosk takes no number and no paper.
+	// In service mode the kiosk takes no number and no paper. The notice
+	// leaves before the appliance enters service mode (firmware/appliance
+	// panelEvents), so the event alone does not say it has yet.
+	waitUntil(t, 30*time.Second, "service mode", func() bool { return getView(t, a).Service })
 	if err := a.app().Kiosk.Identify("035F083761"); !errors.Is(err, session.ErrCannotAccept) {
 		t.Fatalf("a number taken in service mode: %v", err)
 	}
