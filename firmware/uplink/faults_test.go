@@ -72,7 +72,7 @@ func TestKioskKilledMidTransfer(t *testing.T) {
 	}
 	p = startKiosk(t, w, "k-a", 2)
 	checkFiled(t, w, id, e2e.PDF(size, 7, "einwurf-e2e"), 60*time.Second)
-	waitFor(t, 20*time.Second, "spool emptied by the receipt", func() bool { return w.SpoolEntries("k-a") == 0 })
+	waitFor(t, 90*time.Second, "spool emptied by the receipt", func() bool { return w.SpoolEntries("k-a") == 0 })
 	stored := 12
 	if sent := chunksSent(t, p.Stop()); sent > total-stored+2*2 {
 		t.Fatalf("restarted kiosk sent %d of %d chunks: it did not resume", sent, total)
@@ -122,7 +122,7 @@ func TestIngestKilledMidWrite(t *testing.T) {
 	}
 	defer ing2.Kill()
 	checkFiled(t, w, id, pdf, 90*time.Second)
-	waitFor(t, 20*time.Second, "spool emptied", spoolEmpty(k.Spool))
+	waitFor(t, 90*time.Second, "spool emptied", spoolEmpty(k.Spool))
 }
 
 // The network between kiosk and broker is cut mid-transfer and restored;
@@ -153,7 +153,7 @@ func TestNetworkCutAndRestored(t *testing.T) {
 	}
 	px.Restore()
 	checkFiled(t, w, id, pdf, 60*time.Second)
-	waitFor(t, 20*time.Second, "spool emptied", spoolEmpty(k.Spool))
+	waitFor(t, 90*time.Second, "spool emptied", spoolEmpty(k.Spool))
 	if s := u.Stats(); s.Reconnects < 2 {
 		t.Fatalf("stats %+v: no reconnect", s)
 	}
@@ -235,7 +235,7 @@ func TestClockJumps(t *testing.T) {
 	runUplink(t, u)
 	checkFiled(t, w, a, pdfA, 30*time.Second)
 	checkFiled(t, w, b, pdfB, 30*time.Second)
-	waitFor(t, 10*time.Second, "spool emptied", spoolEmpty(k.Spool))
+	waitFor(t, 90*time.Second, "spool emptied", spoolEmpty(k.Spool))
 }
 
 // The first broker of the list is down: the uplink goes on to the next.
@@ -357,7 +357,7 @@ func TestBrokerLosesSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFiled(t, w, id, pdf, 60*time.Second)
-	waitFor(t, 10*time.Second, "spool emptied", spoolEmpty(k.Spool))
+	waitFor(t, 90*time.Second, "spool emptied", spoolEmpty(k.Spool))
 }
 
 // proxyTo puts a TCP proxy, which the test can cut, in front of w's broker.

@@ -40,5 +40,5 @@ func TestRotatedKeyWaitingPacketFiled(t *testing.T) {
 	cfg.DeviceKey = func() ed25519.PrivateKey { return next }
 	runUplink(t, uplink.New(cfg))
 	checkFiled(t, w, id, pdf, 60*time.Second)
-	waitFor(t, 10*time.Second, "spool emptied by the receipt", spoolEmpty(k.Spool))
+	waitFor(t, 90*time.Second, "spool emptied by the receipt", spoolEmpty(k.Spool))
 }
