@@ -252,7 +252,7 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	a.startReaderWatch(ctx, p.DeviceInterval)
 
 	// The UI, on loopback.
-	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready,
+	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready, ReaderDown: a.ReaderDown,
 		Service: service.NewHandler(a.svc), InService: a.svc.Active,
 		Speaker: p.Speaker, Logger: a.log, Keys: panelKeys(ctx, p.Board, a.log)})
 	ln, err := net.Listen("tcp", p.Config.Listen)

@@ -137,12 +137,10 @@ func (h *serviceHost) Diagnose(ctx context.Context) []service.Device {
 		caps.MakeAndModel = "Scanner"
 	}
 	out = append(out, service.ScannerDevice(caps, st, serr))
-	// Barcode reader: the last read (when, what kind, how long).
-	rd := service.Device{ID: "reader", Light: service.Green, Key: "dev.reader.none"}
-	if a.reads.Last() != nil {
-		rd.Key = "dev.reader.last"
-	}
-	out = append(out, rd)
+	// Barcode reader: its health as the reader loop last confirmed it
+	// (reader.go), and the last read (when, what kind, how long).
+	rh, known := a.readerHealth()
+	out = append(out, service.ReaderDevice(rh, known, a.reads.Last()))
 	// Receipt printer.
 	if a.printer == nil {
 		out = append(out, service.Device{ID: "printer", Light: service.Yellow, Key: "dev.printer.none"})

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -30,6 +31,9 @@ type Device struct {
 	Light Light             `json:"light"`
 	Key   string            `json:"key"`
 	Args  map[string]string `json:"args,omitempty"`
+	// More is a second sentence's key, shown after the first with the
+	// same arguments (the reader's last read after its state).
+	More string `json:"more,omitempty"`
 }
 
 // ScannerDevice describes the scanner from its capabilities, its status
@@ -82,6 +86,33 @@ func PrinterDevice(st printer.Status, err error) Device {
 		d.Light, d.Key, d.Args = Red, "dev.printer.fault", map[string]string{"error": errKey(st.Err())}
 	case st.PaperLow:
 		d.Light, d.Key = Yellow, "dev.printer.paper-low"
+	}
+	return d
+}
+
+// ReaderDevice describes the customers' barcode reader: its health as the
+// appliance last confirmed it (known false: not asked yet, or the reader
+// cannot tell) as the light and first sentence, the last read as the
+// second. Red while it is absent, offline or faulty (the reason key is
+// the error argument); green while it answers, or, for a reader that
+// cannot be asked, holds its port without error (the sentence says a test
+// read is the proof); yellow while not known.
+func ReaderDevice(h barcode.Health, known bool, last *LastRead) Device {
+	d := Device{ID: "reader", Light: Green, Key: "dev.reader.ok", More: "dev.reader.none"}
+	if last != nil {
+		d.More = "dev.reader.last"
+	}
+	switch {
+	case !known:
+		d.Light, d.Key = Yellow, "dev.reader.unknown"
+	case h.State == barcode.StateOK && !h.Asked:
+		d.Key = "dev.reader.ok-unasked"
+	case h.State == barcode.StateOK:
+	case h.State == barcode.StateAbsent, h.State == barcode.StateOffline, h.State == barcode.StateFault:
+		d.Light, d.Key = Red, "dev.reader."+string(h.State)
+		d.Args = map[string]string{"error": cmp.Or(h.Reason, "fault")}
+	default:
+		d.Light, d.Key = Yellow, "dev.reader.unknown"
 	}
 	return d
 }

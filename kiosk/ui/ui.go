@@ -58,6 +58,11 @@ type Config struct {
 	// Ready reports whether the kiosk can take documents now (nil: yes);
 	// the reason is shown to the customer before they scan.
 	Ready func() error
+	// ReaderDown reports whether the barcode reader is known dead (nil:
+	// never): the start screen then asks for the number on the keypad
+	// instead of inviting the customer to hold a barcode under a reader
+	// that will not answer.
+	ReaderDown func() bool
 	// Speaker reads the screens aloud (nil: no speech output).
 	Speaker speech.Speaker
 	// Logger receives the UI's log lines (default: discarded).
@@ -341,12 +346,18 @@ type viewReply struct {
 	// Service is set while the service key is turned: the screen
 	// belongs to the staff (/service/).
 	Service bool `json:"service,omitempty"`
+	// ReaderDown is set while the barcode reader is known dead: the
+	// keypad is the way in.
+	ReaderDown bool `json:"reader_down,omitempty"`
 }
 
 func (h *Handler) current(r *http.Request) viewReply {
 	v := viewReply{View: h.cfg.Kiosk.View(), Sim: h.cfg.InjectCode != nil}
 	if h.cfg.InService != nil {
 		v.Service = h.cfg.InService()
+	}
+	if h.cfg.ReaderDown != nil {
+		v.ReaderDown = h.cfg.ReaderDown()
 	}
 	if !h.isBrowser(r) {
 		v.Thumbs = ""

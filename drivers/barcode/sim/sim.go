@@ -277,12 +277,13 @@ func (r *Reader) SetHealth(st barcode.State, reason string) error {
 	if reason == "" {
 		reason = barcode.ReasonSimulated
 	}
-	r.health.Store(&barcode.Health{State: st, Reason: reason})
+	r.health.Store(&barcode.Health{State: st, Reason: reason, Asked: true})
 	return nil
 }
 
 // Health implements barcode.Checker: what SetHealth set (ok at first), or
-// offline once the reader is closed.
+// offline once the reader is closed. It plays a reader that can be asked
+// (an SSI imager): Asked is true.
 func (r *Reader) Health(ctx context.Context) (barcode.Health, error) {
 	if err := ctx.Err(); err != nil {
 		return barcode.Health{}, err
@@ -295,5 +296,5 @@ func (r *Reader) Health(ctx context.Context) (barcode.Health, error) {
 	if h := r.health.Load(); h != nil {
 		return *h, nil
 	}
-	return barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonSimulated}, nil
+	return barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonSimulated, Asked: true}, nil
 }

@@ -226,14 +226,14 @@ func TestHealth(t *testing.T) {
 	r := New()
 	defer r.Close()
 	ctx := ctxT(t)
-	if h, err := r.Health(ctx); err != nil || h != (barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonSimulated}) {
+	if h, err := r.Health(ctx); err != nil || h != (barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonSimulated, Asked: true}) {
 		t.Fatalf("health %+v, %v", h, err)
 	}
 	for _, st := range []barcode.State{barcode.StateAbsent, barcode.StateOffline, barcode.StateFault} {
 		if err := r.SetHealth(st, ""); err != nil {
 			t.Fatal(err)
 		}
-		if h, _ := r.Health(ctx); h != (barcode.Health{State: st, Reason: barcode.ReasonSimulated}) {
+		if h, _ := r.Health(ctx); h != (barcode.Health{State: st, Reason: barcode.ReasonSimulated, Asked: true}) {
 			t.Fatalf("%s: health %+v", st, h)
 		}
 		if err := r.Inject("035F083761"); !errors.Is(err, ErrNotReading) {

@@ -99,7 +99,7 @@ function renderOpen() {
     if ("feeder" in a) a.feeder = cat["feeder." + a.feeder] || t("feeder.unknown");
     for (const k of ["last", "oldest", "at"]) if (k in a) a[k] = a[k] ? when(a[k]) : t("none");
     if (d.id === "reader" && st.last_read) { a.at = when(st.last_read.at); a.kind = st.last_read.symbology; a.length = st.last_read.length; }
-    const e = li(d.light, t("dev." + d.id), t(d.key, a));
+    const e = li(d.light, t("dev." + d.id), t(d.key, a) + (d.more ? " " + t(d.more, a) : ""));
     e.dataset.device = d.id;
     return e;
   }));

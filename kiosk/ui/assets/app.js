@@ -119,6 +119,10 @@ function render(v) {
   // Out of service: no invitation to hold a barcode or type a number, only
   // what the notices say (where to go instead).
   for (const e of document.querySelectorAll("#screen-idle .lead, #screen-idle .actions, #screen-idle .hint")) e.hidden = !!v.not_ready;
+  // A dead barcode reader: no invitation to hold a barcode under it; the
+  // notice points to the keypad.
+  $("reader-down").hidden = !v.reader_down || !!v.not_ready;
+  if (v.reader_down) $("screen-idle").querySelector(".lead").hidden = true;
   $("typed").textContent = ui.typed;
   $("typed-full").textContent = v.typed || "";
   setT($("scan-count"), "scanning.count", { n: v.scanned });
