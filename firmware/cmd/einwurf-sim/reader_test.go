@@ -23,9 +23,9 @@ func TestReaderDeadAlarmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	st, id := s.dashboard.Store, s.KioskID
+	st, id := s.dashboard.Store, s.app().KioskID
 	readerDown := func() bool {
-		r, err := http.Get(s.UIURL + "api/view")
+		r, err := http.Get(s.app().UIURL + "api/view")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,16 +69,16 @@ func TestReaderDeadAlarmed(t *testing.T) {
 	if readerDown() || openReaderAlarm() != "" {
 		t.Fatal("reader down at start")
 	}
-	if r, err := http.Post(s.UIURL+"sim/api/reader", "application/json", strings.NewReader(`{"state":"melted"}`)); err != nil || r.StatusCode != http.StatusBadRequest {
+	if r, err := http.Post(s.app().UIURL+"sim/api/reader", "application/json", strings.NewReader(`{"state":"melted"}`)); err != nil || r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("an unknown state: %v %v", r.Status, err)
 	}
-	postJSON(t, s.UIURL+"sim/api/reader", `{"state":"offline","reason":"no-answer"}`)
+	postJSON(t, s.app().UIURL+"sim/api/reader", `{"state":"offline","reason":"no-answer"}`)
 	waitUntil(t, 30*time.Second, "the reader.offline alarm at the central", func() bool { return openReaderAlarm() == "reader.offline no-answer" })
 	if !readerDown() {
 		t.Fatal("the customer's screen does not know the reader is down")
 	}
 	waitUntil(t, 90*time.Second, "telemetry with the reader offline", func() bool { return telemetryReader() == "offline" })
-	postJSON(t, s.UIURL+"sim/api/reader", `{"state":"ok"}`)
+	postJSON(t, s.app().UIURL+"sim/api/reader", `{"state":"ok"}`)
 	waitUntil(t, 30*time.Second, "the alarm cleared", func() bool { return openReaderAlarm() == "" })
 	waitUntil(t, 10*time.Second, "the screen's invitation back", func() bool { return !readerDown() })
 }
