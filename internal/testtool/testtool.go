@@ -63,3 +63,27 @@ func CPUTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// WaitFor polls cond until it holds, failing the test after d with what
+// it waited for. Tests wait for a condition with it instead of sleeping a
+// while; d is generous (a loaded machine, emulated arm64), since a
+// condition that holds ends the wait at once.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Within(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// Within polls cond every 20 ms until it holds (true) or d has passed
+// (false), for a test that says more than WaitFor when it does not.
+func Within(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}

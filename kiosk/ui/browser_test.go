@@ -27,6 +27,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/scanner/escl"
 	"github.com/einwurf/einwurf/drivers/scanner/sim"
 	"github.com/einwurf/einwurf/internal/testtool"
+	chrome "github.com/einwurf/einwurf/internal/testtool/chromium"
 	"github.com/einwurf/einwurf/kiosk/document"
 	"github.com/einwurf/einwurf/kiosk/session"
 	"github.com/einwurf/einwurf/kiosk/speech"
@@ -55,11 +56,11 @@ func (c *clock) add(d time.Duration) {
 type gated struct {
 	submitter
 	hold    chan struct{}
-	holding bool
+	holding atomic.Bool // set by the test, read by the session's submit
 }
 
 func (g *gated) Submit(ctx context.Context, d session.Document) (session.Receipt, error) {
-	if g.holding {
+	if g.holding.Load() {
 		<-g.hold
 	}
 	return g.submitter.Submit(ctx, d)
@@ -72,44 +73,23 @@ type outOfService struct{}
 func (outOfService) Error() string     { return "out of service" }
 func (outOfService) ReasonKey() string { return "out-of-service.maintenance" }
 
-type axeResult struct {
-	Violations []struct {
-		ID    string `json:"id"`
-		Help  string `json:"help"`
-		Nodes []struct {
-			Target []any  `json:"target"`
-			HTML   string `json:"html"`
-		} `json:"nodes"`
-	} `json:"violations"`
-}
-
 // browser is one headless Chromium for all screens and languages.
 type browser struct {
-	t     *testing.T
-	ctx   context.Context
-	k     *session.Kiosk
-	shots string
-	axe   string
-	axes  int
+	t    *testing.T
+	ctx  context.Context
+	tab  *chrome.Tab
+	k    *session.Kiosk
+	axes int
 }
 
+// newBrowser starts headless Chromium with a window of the kiosk's
+// screen, 1080×1920; screenshots go to testtool.ShotDir's kiosk-ui.
 func newBrowser(t *testing.T, k *session.Kiosk) *browser {
-	path := testtool.NeedTool(t, "chromium")
-	axe := testtool.AxeSource(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1080, 1920))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(cancel)
-	shots := testtool.ShotDir(t, "kiosk-ui")
-	t.Logf("screenshots (1080×1920) in %s", shots)
-	return &browser{t: t, ctx: ctx, k: k, shots: shots, axe: axe}
+	tab := chrome.Start(t, ctx, 1080, 1920, "kiosk-ui")
+	t.Logf("screenshots (1080×1920) in %s", tab.Shots)
+	return &browser{t: t, ctx: tab.Ctx, tab: tab, k: k}
 }
 
 func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -121,11 +101,7 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 
 func (b *browser) eval(js string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		b.t.Fatalf("%s: %v", js, err)
-	}
-	return s
+	return b.tab.Eval(js)
 }
 
 func (b *browser) text(sel string) string {
@@ -166,35 +142,12 @@ func (b *browser) check(name string, langs ...string) {
 	// toggle just pressed).
 	b.wait("focus on "+name, `document.activeElement && document.activeElement.offsetParent !== null &&
 		(/^H[12]$/.test(document.activeElement.tagName) || !!document.activeElement.closest("#keys") || document.activeElement.id === "bigger")`)
-	if b.eval(`typeof axe`) != "object" {
-		b.eval(b.axe + `; "ok"`)
-	}
 	for _, lang := range langs {
 		b.click(`button.lang[data-lang="` + lang + `"]`)
 		b.wait("language "+lang, `document.documentElement.lang === `+quote(lang))
-		res, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag",
-			values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]}).then(r => JSON.stringify(r))`,
-			chromedp.EvalAwaitPromise))
-		if err != nil {
-			b.t.Fatalf("axe on %s/%s: %v", name, lang, err)
-		}
+		b.tab.Axe(name + "/" + lang)
 		b.axes++
-		var r axeResult
-		if err := json.Unmarshal([]byte(res), &r); err != nil {
-			b.t.Fatal(err)
-		}
-		for _, v := range r.Violations {
-			for _, n := range v.Nodes {
-				b.t.Errorf("%s/%s: axe %s (%s): %v %s", name, lang, v.ID, v.Help, n.Target, n.HTML)
-			}
-		}
-		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(b.shots, name+"-"+lang+".png"), png, 0o644); err != nil {
-			b.t.Fatal(err)
-		}
+		b.tab.ShotScreen(name + "-" + lang + ".png")
 	}
 	b.click(`button.lang[data-lang="de"]`)
 }
@@ -368,10 +321,7 @@ func TestScreensInChromium(t *testing.T) {
 		b.click(`button.lang[data-lang="` + lang + `"]`)
 		b.wait("language "+lang, `document.documentElement.lang === `+quote(lang))
 		b.click("#say-again")
-		for i := 0; i < 150 && !heard(); i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !heard() {
+		if !testtool.Within(30*time.Second, heard) {
 			var in []string
 			for _, s := range said.Texts() {
 				if s.Lang == lang {
@@ -455,22 +405,14 @@ func TestScreensInChromium(t *testing.T) {
 	clk.add(5 * time.Second)
 	k.Tick()
 	b.wait("countdown 15", `document.getElementById("idle-countdown").textContent.includes("15")`)
-	spoken := false
-	for range 50 {
-		if slices.Contains(said.Texts(), speech.Said{Lang: "de", Text: "15"}) {
-			spoken = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !spoken {
+	if !testtool.Within(30*time.Second, func() bool { return slices.Contains(said.Texts(), speech.Said{Lang: "de", Text: "15"}) }) {
 		t.Errorf("the countdown was not spoken: %v", said.Texts())
 	}
 	b.click("#still-here")
 	b.wait("still here", `document.getElementById("idle-warning").hidden`)
 
 	// Send: "submitting" is shown, then the receipt.
-	sub.holding = true
+	sub.holding.Store(true)
 	pagesSent := k.View().Kept
 	b.click("#confirm")
 	b.screen("submitting")
@@ -490,7 +432,7 @@ func TestScreensInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qrFile := filepath.Join(b.shots, "receipt-qr.png")
+	qrFile := filepath.Join(b.tab.Shots, "receipt-qr.png")
 	os.WriteFile(qrFile, qr, 0o644)
 	out, err := exec.Command(testtool.NeedTool(t, "zbarimg"), "--raw", "-q", qrFile).Output()
 	if got := strings.TrimSpace(string(out)); err != nil || got != testStatement {
@@ -588,15 +530,9 @@ func usePanelKeys(t *testing.T, b *browser, brd *boardsim.Board, said *speech.Re
 	t.Helper()
 	heard := func(what string, ok func(speech.Said) bool) {
 		t.Helper()
-		for range 100 {
-			for _, s := range said.Texts() {
-				if ok(s) {
-					return
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testtool.Within(30*time.Second, func() bool { return slices.ContainsFunc(said.Texts(), ok) }) {
+			t.Fatalf("not spoken: %s (%v)", what, said.Texts())
 		}
-		t.Fatalf("not spoken: %s (%v)", what, said.Texts())
 	}
 	b.wait("focus on the heading", `document.activeElement === document.getElementById("h-idle")`)
 	press(t, brd, board.KeyNext)
@@ -621,28 +557,18 @@ func usePanelKeys(t *testing.T, b *browser, brd *boardsim.Board, said *speech.Re
 	heard("the keypad screen", func(s speech.Said) bool { return strings.HasPrefix(s.Text, "Nummer eingeben") })
 	before := count()
 	press(t, brd, board.KeyRepeat)
-	for i := 0; i < 100 && count() == before; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if count() <= before {
+	if !testtool.Within(30*time.Second, func() bool { return count() > before }) {
 		t.Fatalf("repeat: the screen was said %d times, then still %d", before, count())
 	}
 	v0 := said.Volume(0)
 	press(t, brd, board.KeyVolumeUp)
 	press(t, brd, board.KeyVolumeUp)
-	for i := 0; i < 100 && said.Volume(0) != v0+2; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testtool.WaitFor(t, 30*time.Second, "the volume up twice", func() bool { return said.Volume(0) == v0+2 })
 	press(t, brd, board.KeyVolumeDown)
-	for i := 0; i < 100 && said.Volume(0) != v0+1; i++ {
-		time.Sleep(50 * time.Millisecond)
+	if !testtool.Within(30*time.Second, func() bool { return said.Volume(0) == v0+1 }) {
+		t.Fatalf("volume %d after up, up, down from %d", said.Volume(0), v0)
 	}
-	if v := said.Volume(0); v != v0+1 {
-		t.Fatalf("volume %d after up, up, down from %d", v, v0)
-	}
-	if png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err == nil {
-		os.WriteFile(filepath.Join(b.shots, "panel-keys-keypad-de.png"), png, 0o644)
-	}
+	b.tab.ShotScreen("panel-keys-keypad-de.png")
 	// Back to the start, with the keys: Prev from the heading reaches the
 	// header, Next wraps round to the keypad's keys; the keyboard's
 	// equivalent (arrow keys) moves the same way.

@@ -105,7 +105,21 @@ const shotWait = 30 * time.Second
 // if a navigation came between (the page is then waited for again).
 func (b *Tab) Shot(name string) {
 	b.T.Helper()
-	png, err := Screenshot(b.Ctx, shotWait)
+	b.write(name, chromedp.FullScreenshot(100))
+}
+
+// ShotScreen is Shot of the window only: what a screen of a fixed size
+// (a kiosk's) shows, however long the page.
+func (b *Tab) ShotScreen(name string) {
+	b.T.Helper()
+	b.write(name, chromedp.CaptureScreenshot())
+}
+
+// write takes a screenshot with take once the page is laid out and writes
+// it as name into Shots.
+func (b *Tab) write(name string, take chromedp.Action[[]byte]) {
+	b.T.Helper()
+	png, err := screenshot(b.Ctx, take, shotWait)
 	if err != nil {
 		b.T.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -116,10 +130,10 @@ func (b *Tab) Shot(name string) {
 	b.T.Logf("screenshot %s", p)
 }
 
-// Screenshot takes a full-page screenshot (PNG) of the page shown in ctx
+// screenshot takes a screenshot with take (PNG) of the page shown in ctx
 // once it is loaded and laid out, trying again for up to d while it is not
 // (a page navigating, or not yet laid out, has no size to take).
-func Screenshot(ctx context.Context, d time.Duration) ([]byte, error) {
+func screenshot(ctx context.Context, take chromedp.Action[[]byte], d time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(d)
 	for {
 		ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](laidOut))
@@ -128,7 +142,7 @@ func Screenshot(ctx context.Context, d time.Duration) ([]byte, error) {
 		}
 		if err == nil {
 			var png []byte
-			if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			if png, err = chromedp.Run(ctx, take); err == nil {
 				return png, nil
 			}
 		}
