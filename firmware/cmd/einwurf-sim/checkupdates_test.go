@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/central/release"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/ota"
 	"github.com/einwurf/einwurf/wire"
 )
@@ -35,7 +36,7 @@ func TestCheckUpdatesNow(t *testing.T) {
 	}
 	defer s.Close()
 	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
-	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online
 	})

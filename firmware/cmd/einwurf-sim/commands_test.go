@@ -17,19 +17,14 @@ import (
 	"github.com/einwurf/einwurf/central/store"
 	"github.com/einwurf/einwurf/firmware/broker"
 	"github.com/einwurf/einwurf/firmware/command"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
 
-// waitUntil polls cond every 50 ms until it holds or d passes.
+// waitUntil is testtool.WaitFor (kept for the tests that call it so).
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testtool.WaitFor(t, d, what, cond)
 }
 
 // answered waits for the kiosk's answer to command (kiosk, seq) in the
@@ -37,7 +32,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 func answered(t *testing.T, st store.Store, kiosk string, seq uint64) store.CommandRecord {
 	t.Helper()
 	var rec store.CommandRecord
-	waitUntil(t, 20*time.Second, "the kiosk's answer", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's answer", func() bool {
 		cs, err := st.Commands(context.Background(), kiosk, 20)
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +103,7 @@ func (w *commandWatch) replay(kind string) {
 	if tok := w.cl.Publish(wire.CommandTopic(w.id), 1, false, msg); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		w.t.Fatal(tok.Error())
 	}
-	waitUntil(w.t, 20*time.Second, "the refusal of the replayed "+kind, func() bool {
+	testtool.WaitFor(w.t, 20*time.Second, "the refusal of the replayed "+kind, func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for _, r := range w.results {
@@ -153,7 +148,7 @@ func TestCentralCommandsReachTheKiosk(t *testing.T) {
 	}
 	defer s.Close()
 	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
-	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online && k.BirthSeq >= 1
 	})

@@ -80,7 +80,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if err := monitor.AddAccount(ctx, st, "admin", monitor.RoleAdmin, "correct horse battery staple", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online
 	})
@@ -98,7 +98,7 @@ func TestDashboardInChromium(t *testing.T) {
 	code := wire.ReceiptCode(side.PacketID)
 	// An alarm for the operator: the case opened.
 	s.app().Alarm("tamper.open", "the case was opened")
-	waitUntil(t, 20*time.Second, "the tamper alarm", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the tamper alarm", func() bool {
 		as, _ := st.Alarms(ctx, true)
 		return len(as) > 0
 	})

@@ -194,9 +194,7 @@ func TestPanelAndWatchdog(t *testing.T) {
 		}
 	}
 	// Wait until the uplink is connected, so events can leave.
-	for i := 0; i < 200 && !a.app().Uplink.Connected(); i++ {
-		time.Sleep(25 * time.Millisecond)
-	}
+	testtool.WaitFor(t, 60*time.Second, "the uplink connected", func() bool { return a.app().Uplink.Connected() })
 	// Through the simulation's controls, as a person would on its page.
 	drive := func(signal string, on bool) {
 		t.Helper()
@@ -217,7 +215,7 @@ func TestPanelAndWatchdog(t *testing.T) {
 	// In service mode the kiosk takes no number and no paper. The notice
 	// leaves before the appliance enters service mode (firmware/appliance
 	// panelEvents), so the event alone does not say it has yet.
-	waitUntil(t, 30*time.Second, "service mode", func() bool { return getView(t, a).Service })
+	testtool.WaitFor(t, 60*time.Second, "service mode", func() bool { return getView(t, a).Service })
 	if err := a.app().Kiosk.Identify("035F083761"); !errors.Is(err, session.ErrCannotAccept) {
 		t.Fatalf("a number taken in service mode: %v", err)
 	}

@@ -7,26 +7,30 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/einwurf/einwurf/firmware/broker"
+	"github.com/einwurf/einwurf/internal/testtool"
 )
 
 // eventWatch collects the kiosk's events as the central sees them on the
 // broker.
 type eventWatch struct {
-	t  *testing.T
-	ch chan string
+	t      *testing.T
+	mu     sync.Mutex
+	events []string // every event seen, in order (none dropped however slow the test)
+	next   int      // events before next were looked at by wait
 	// tm receives the kiosk's telemetry.
 	tm chan string
 }
 
 func watchEvents(t *testing.T, s *simulation) *eventWatch {
 	t.Helper()
-	w := &eventWatch{t: t, ch: make(chan string, 64), tm: make(chan string, 8)}
+	w := &eventWatch{t: t, tm: make(chan string, 8)}
 	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.broker.URL()).SetClientID("monitor-events").
 		SetUsername(broker.CentralUser).SetPassword(s.centralSecret))
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -34,10 +38,9 @@ func watchEvents(t *testing.T, s *simulation) *eventWatch {
 	}
 	t.Cleanup(func() { cl.Disconnect(100) })
 	if tok := cl.Subscribe("einwurf/v1/k/+/event", 1, func(_ mqtt.Client, m mqtt.Message) {
-		select {
-		case w.ch <- string(m.Payload()):
-		default:
-		}
+		w.mu.Lock()
+		w.events = append(w.events, string(m.Payload()))
+		w.mu.Unlock()
 	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal("subscribe:", tok.Error())
 	}
@@ -49,27 +52,28 @@ func watchEvents(t *testing.T, s *simulation) *eventWatch {
 	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal("subscribe:", tok.Error())
 	}
-	for i := 0; i < 400 && !s.app().Uplink.Connected(); i++ {
-		time.Sleep(25 * time.Millisecond)
-	}
+	testtool.WaitFor(t, 60*time.Second, "the uplink connected", func() bool { return s.app().Uplink.Connected() })
 	return w
 }
 
-// wait returns the first event whose code is code, failing after 20 s.
+// wait returns the first event after those it returned before whose
+// code is code, failing after 60 s.
 func (w *eventWatch) wait(code string) string {
 	w.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case e := <-w.ch:
+	var e string
+	testtool.WaitFor(w.t, 60*time.Second, code+" event", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for w.next < len(w.events) {
+			e = w.events[w.next]
+			w.next++
 			if strings.Contains(e, `"code":"`+code+`"`) {
-				return e
+				return true
 			}
-		case <-deadline:
-			w.t.Fatalf("no %s event", code)
-			return ""
 		}
-	}
+		return false
+	})
+	return e
 }
 
 // simView is the part of the UI's view a test looks at.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/central/monitor"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -27,7 +28,7 @@ func TestRebootCommand(t *testing.T) {
 	defer s.Close()
 	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
 	var birth0 uint64
-	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		birth0 = k.BirthSeq
 		return err == nil && k.Online && k.BirthSeq >= 1
@@ -49,7 +50,7 @@ func TestRebootCommand(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the kiosk did not go down")
 	}
-	waitUntil(t, 30*time.Second, "the kiosk offline on the dashboard", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk offline on the dashboard", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && !k.Online
 	})
@@ -58,7 +59,7 @@ func TestRebootCommand(t *testing.T) {
 	// wait for a reboot: the appliance and the board are swapped under
 	// the page's handlers (go test -race sees a swap without
 	// synchronisation). Once restarted, the page drives the new board.
-	waitUntil(t, 60*time.Second, "the restarted kiosk's simulation page", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the restarted kiosk's simulation page", func() bool {
 		r, err := http.Post(s.app().UIURL+"sim/api/board", "application/json", strings.NewReader(`{"signal":"tamper","asserted":false}`))
 		if err != nil {
 			return false // the old appliance's page is gone, the new one not yet there
@@ -67,7 +68,7 @@ func TestRebootCommand(t *testing.T) {
 		return r.StatusCode == http.StatusNoContent && s.reboots.done.Load() >= 1
 	})
 	// Back, with a newer birth; the offline alarm cleared.
-	waitUntil(t, 30*time.Second, "the kiosk back on the dashboard", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk back on the dashboard", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		if err != nil || !k.Online || k.BirthSeq <= birth0 {
 			return false

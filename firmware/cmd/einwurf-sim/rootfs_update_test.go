@@ -260,7 +260,7 @@ func checkForUpdatesNow(t *testing.T, transport string) {
 	}
 	defer func() { s.Close() }()
 	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
-	waitUntil(t, 20*time.Second, "the kiosk's birth", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's birth", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online
 	})

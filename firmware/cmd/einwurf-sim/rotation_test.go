@@ -16,6 +16,7 @@ import (
 	"github.com/einwurf/einwurf/board/identity"
 	"github.com/einwurf/einwurf/central/brokeracl"
 	"github.com/einwurf/einwurf/firmware/uplink/mosquittotest"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -98,7 +99,7 @@ func TestKeyRotationAnswerLost(t *testing.T) {
 	defer s.Close()
 	st, m, id := s.dashboard.Store, s.dashboard.Monitor, s.app().KioskID
 	kioskDir := filepath.Join(dir, "sim", "kiosk")
-	waitUntil(t, 30*time.Second, "the kiosk's birth through mosquitto", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's birth through mosquitto", func() bool {
 		k, err := st.Kiosk(ctx, id)
 		return err == nil && k.Online && k.BirthSeq >= 1
 	})
@@ -131,7 +132,7 @@ func TestKeyRotationAnswerLost(t *testing.T) {
 	}
 	rotSeq := recs[0].Seq
 	var newPub ed25519.PublicKey
-	waitUntil(t, 30*time.Second, "the kiosk's new key", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk's new key", func() bool {
 		newPub = devicePub(t, kioskDir)
 		return !newPub.Equal(oldPub)
 	})
@@ -141,7 +142,7 @@ func TestKeyRotationAnswerLost(t *testing.T) {
 	if _, err := m.Send(ctx, "test", []string{id}, wire.CmdResendStatus, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "a birth signed with the new key", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "a birth signed with the new key", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, b := range births {
@@ -174,7 +175,7 @@ func TestKeyRotationAnswerLost(t *testing.T) {
 		t.Fatal("new key not enrolled")
 	}
 	// The central's confirmation ends the kiosk's announcements.
-	waitUntil(t, 30*time.Second, "the kiosk to take the confirmation", func() bool {
+	testtool.WaitFor(t, 60*time.Second, "the kiosk to take the confirmation", func() bool {
 		_, err := os.Stat(filepath.Join(kioskDir, "key-rotation"))
 		return os.IsNotExist(err)
 	})

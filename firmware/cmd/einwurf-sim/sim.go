@@ -48,8 +48,8 @@ type simulation struct {
 	scanner       *simScanner
 	reader        *barcodesim.Reader
 	board         atomic.Pointer[boardsim.Board] // the board now (a reboot brings a new one); read by the page's handlers
-	badges        *barcodesim.Reader // the staff badge (Wiegand) reader (service.go)
-	usbDir        string             // stands for a USB stick (service.go)
+	badges        *barcodesim.Reader             // the staff badge (Wiegand) reader (service.go)
+	usbDir        string                         // stands for a USB stick (service.go)
 	inbox         string
 	filed         chan ingest.Filed
 	centralSecret string // the central's broker password (tests listen in)
