@@ -148,20 +148,26 @@ func TestDeliverChunkedPacket(t *testing.T) {
 	<-done
 }
 
-// freePort returns a loopback address nobody listens on yet.
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func TestBrokerDownThenBack(t *testing.T) {
+	r := newRig(t)
+	// No broker yet, but its port is held: connections are accepted and
+	// closed at once (nothing there speaks MQTT). A port picked, let go
+	// and bound only later could be taken by another test in between.
+	hold, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-func TestBrokerDownThenBack(t *testing.T) {
-	r := newRig(t)
-	addr := freePort(t)
+	defer hold.Close()
+	addr := hold.Addr().String()
+	go func() {
+		for {
+			c, err := hold.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	_, pdf := r.submit(t, 100_000)
 	u := r.uplink("tcp://" + addr)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -173,6 +179,7 @@ func TestBrokerDownThenBack(t *testing.T) {
 	if es, _ := r.spool.List(); len(es) != 1 || u.Connected() {
 		t.Fatalf("spool %d entries, connected %v", len(es), u.Connected())
 	}
+	hold.Close()
 	b, err := broker.Start(broker.Options{Addr: addr, Users: r.users})
 	if err != nil {
 		t.Fatal(err)
