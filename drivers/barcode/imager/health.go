@@ -31,6 +31,8 @@ type health struct {
 	// probing lets one probe ask at a time; others wait for it or
 	// their context.
 	probing chan struct{}
+	// down is set while the port failed and is being opened again.
+	down atomic.Bool
 
 	mu  sync.Mutex
 	bad []time.Time // ring of the last FaultBurst bad frames' times
@@ -98,15 +100,18 @@ func (r *Reader) Health(ctx context.Context) (barcode.Health, error) {
 	return r.probe(ctx)
 }
 
-// ended is the health of a reader whose loop has ended (dead true).
+// ended is the health of a reader whose loop has ended, or whose port
+// failed and is being opened again (dead true).
 func (r *Reader) ended() (h barcode.Health, dead bool) {
 	if r.closed.Load() {
 		return barcode.Health{State: barcode.StateOffline, Reason: barcode.ReasonClosed}, true
 	}
-	select {
-	case <-r.done:
-	default:
-		return barcode.Health{}, false
+	if !r.health.down.Load() {
+		select {
+		case <-r.done:
+		default:
+			return barcode.Health{}, false
+		}
 	}
 	if r.health.path != "" {
 		if _, err := os.Stat(r.health.path); errors.Is(err, fs.ErrNotExist) {

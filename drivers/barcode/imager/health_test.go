@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +311,58 @@ func TestHealthContext(t *testing.T) {
 		t.Fatalf("second prober: err = %v", err)
 	}
 	cancel()
+}
+
+// TestReplugged: a USB serial adapter pulled out and plugged in again. The
+// reader (as Open makes it) is absent while its device node is gone, opens
+// the port again when it is back, answers, and a Read that waited through
+// the outage gets the next code; the reading goroutine never ended.
+func TestReplugged(t *testing.T) {
+	m, slave := openPTY(t)
+	var path atomic.Pointer[string]
+	path.Store(&slave)
+	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond}
+	port, err := OpenSerial(slave, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newReader(port, nil, nil, cfg, nil, slave, func() (Port, error) { return OpenSerial(*path.Load(), cfg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	startEngine(t, m, replyRevision)
+	if h := askHealth(t, r); h != answered {
+		t.Fatalf("health %+v", h)
+	}
+	read := make(chan barcode.Scan, 1)
+	go func() {
+		s, err := r.Read(context.Background())
+		if err != nil {
+			t.Errorf("Read across the outage: %v", err)
+		}
+		read <- s
+	}()
+	m.Close() // pulled out: /dev/pts/N is gone
+	waitHealth(t, r, barcode.Health{State: barcode.StateAbsent, Reason: barcode.ReasonGone})
+	m2, slave2 := openPTY(t) // plugged in again (here under another name)
+	path.Store(&slave2)
+	startEngine(t, m2, replyRevision)
+	waitHealth(t, r, answered)
+	if _, err := m2.Write(decodeFrame(t, 0, 0x03, "035F083761")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-read:
+		if s.Data != "035F083761" {
+			t.Fatalf("scan %+v", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the code after the replug was not read")
+	}
+	select {
+	case <-r.done:
+		t.Fatal("the reading goroutine ended with the port")
+	default:
+	}
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// fault; 0 means 5 and 30 s.
 	FaultBurst  int
 	FaultWindow time.Duration
+	// ReopenEvery is how often a reader opened by Open tries to open its
+	// serial port again after it failed (a USB serial adapter pulled out
+	// and plugged in again); 0 means 1 s.
+	ReopenEvery time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -101,6 +105,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.FaultWindow == 0 {
 		c.FaultWindow = 30 * time.Second
 	}
+	if c.ReopenEvery == 0 {
+		c.ReopenEvery = time.Second
+	}
 	switch {
 	case c.Mode != ModeSSI && c.Mode != ModePlain:
 		return c, fmt.Errorf("imager: unknown mode %d", c.Mode)
@@ -122,6 +129,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("imager: fault burst %d out of range", c.FaultBurst)
 	case c.FaultWindow < time.Millisecond:
 		return c, fmt.Errorf("imager: fault window %v too short", c.FaultWindow)
+	case c.ReopenEvery < time.Millisecond:
+		return c, fmt.Errorf("imager: reopen interval %v too short", c.ReopenEvery)
 	}
 	return c, nil
 }
@@ -158,12 +167,20 @@ func OpenSerial(path string, cfg Config) (Port, error) {
 }
 
 // Reader is a 2D imager. It implements barcode.Reader, barcode.Counter and
-// barcode.Checker.
-// A goroutine started by New reads the port until Close; Read, Trigger and
-// WaitGoodRead may be called from any goroutine.
+// barcode.Checker. A goroutine started by New reads the port until Close;
+// Read, Trigger and WaitGoodRead may be called from any goroutine. A
+// reader opened by Open outlives its port: when the port fails it opens it
+// again every Config.ReopenEvery, and Read waits meanwhile (Health says
+// why).
 type Reader struct {
-	cfg      Config
+	cfg Config
+	// port is the open port; portMu guards it, since a reader opened by
+	// Open replaces a failed one (reopen). open opens it again (nil: New's
+	// port cannot be reopened).
+	portMu   sync.Mutex
 	port     Port
+	open     func() (Port, error)
+	closing  chan struct{} // closed by Close: ends a wait to reopen
 	trigger  *board.Line
 	goodRead *board.Line
 	log      *slog.Logger
@@ -217,12 +234,11 @@ func Open(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := New(port, trig, good, cfg, log)
+	r, err := newReader(port, trig, good, cfg, log, path, func() (Port, error) { return OpenSerial(path, cfg) })
 	if err != nil {
 		port.Close()
 		return nil, err
 	}
-	r.health.path = path
 	return r, nil
 }
 
@@ -230,6 +246,12 @@ func Open(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
 // engine is wired without them. The trigger line is released (driven to
 // its idle level) and the good-read line set up as an input.
 func New(port Port, trigger, goodRead *board.Line, cfg Config, log *slog.Logger) (*Reader, error) {
+	return newReader(port, trigger, goodRead, cfg, log, "", nil)
+}
+
+// newReader is New for a port at path that open opens again after it
+// failed (path "" and open nil: it cannot be).
+func newReader(port Port, trigger, goodRead *board.Line, cfg Config, log *slog.Logger, path string, open func() (Port, error)) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -250,9 +272,10 @@ func New(port Port, trigger, goodRead *board.Line, cfg Config, log *slog.Logger)
 			return nil, fmt.Errorf("imager: good-read line: %w", err)
 		}
 	}
-	r := &Reader{cfg: cfg, port: port, trigger: trigger, goodRead: goodRead, log: log.With("reader", "imager"),
-		multiOK: true, codes: make(chan barcode.Scan, queueSize), done: make(chan struct{})}
+	r := &Reader{cfg: cfg, port: port, open: open, closing: make(chan struct{}), trigger: trigger, goodRead: goodRead,
+		log: log.With("reader", "imager"), multiOK: true, codes: make(chan barcode.Scan, queueSize), done: make(chan struct{})}
 	r.health.init(cfg)
+	r.health.path = path
 	if cfg.Mode == ModePlain {
 		r.plainSp = newPlainSplitter(cfg.Prefix, cfg.Suffix, cfg.MaxLen)
 	}
@@ -318,11 +341,21 @@ const queueSize = 4
 func (r *Reader) loop() {
 	defer close(r.done)
 	buf := make([]byte, 256)
+	port := r.currentPort()
 	for {
-		n, err := r.port.Read(buf)
+		n, err := port.Read(buf)
 		if r.closed.Load() {
 			r.loopErr = barcode.ErrClosed
 			return
+		}
+		if err != nil && r.open != nil {
+			r.log.Warn("serial port failed; opening it again", "err", err)
+			if port = r.reopen(port); port == nil {
+				r.loopErr = barcode.ErrClosed
+				return
+			}
+			r.log.Info("serial port open again")
+			continue
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -428,7 +461,7 @@ func (r *Reader) push(b byte) (barcode.Scan, bool, error) {
 func (r *Reader) send(frame []byte) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	if _, err := r.port.Write(frame); err != nil {
+	if _, err := r.currentPort().Write(frame); err != nil {
 		return fmt.Errorf("imager: write: %w", err)
 	}
 	return nil
@@ -550,7 +583,10 @@ func (r *Reader) Close() error {
 	if r.trigger != nil {
 		_ = r.trigger.Set(false)
 	}
+	close(r.closing)
+	r.portMu.Lock()
 	err := r.port.Close()
+	r.portMu.Unlock()
 	select {
 	case <-r.done:
 	case <-time.After(10 * r.cfg.ByteTimeout):
@@ -561,3 +597,47 @@ func (r *Reader) Close() error {
 
 // bothEdges is the edge setting for the good-read input.
 const bothEdges = gpio.BothEdges
+
+// currentPort is the port open now.
+func (r *Reader) currentPort() Port {
+	r.portMu.Lock()
+	defer r.portMu.Unlock()
+	return r.port
+}
+
+// reopen closes the failed port and opens it again every ReopenEvery
+// until that works (the new port) or the reader is closed (nil). Meanwhile
+// Health reports the outage (absent while the device node is gone, else
+// offline); a frame broken off by the failure is dropped.
+func (r *Reader) reopen(failed Port) Port {
+	r.health.down.Store(true)
+	defer r.health.down.Store(false)
+	_ = failed.Close()
+	r.silence()
+	t := time.NewTicker(r.cfg.ReopenEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.closing:
+			return nil
+		case <-t.C:
+		}
+		p, err := r.open()
+		if err != nil {
+			continue
+		}
+		if err := p.SetReadTimeout(r.cfg.ByteTimeout); err != nil {
+			_ = p.Close()
+			continue
+		}
+		r.portMu.Lock()
+		if r.closed.Load() {
+			r.portMu.Unlock()
+			_ = p.Close()
+			return nil
+		}
+		r.port = p
+		r.portMu.Unlock()
+		return p
+	}
+}
