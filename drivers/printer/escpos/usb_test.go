@@ -29,7 +29,7 @@ func plugged(t *testing.T) (*sim.Printer, *usbtest.Host, *usbtest.Device, *escpo
 	h := usbtest.NewHost()
 	d := sim.NewUSBDevice(p)
 	h.Plug(d)
-	u := escpos.NewUSB(h, escpos.WithTimeout(300*time.Millisecond))
+	u := escpos.NewUSB(h, escpos.WithTimeout(10*time.Second))
 	t.Cleanup(func() { _ = u.Close() })
 	return p, h, d, u
 }
