@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"github.com/einwurf/einwurf/wire"
 )
 
@@ -162,15 +163,13 @@ func newTestMode(t testing.TB) (*Mode, *fakeHost, *clock) {
 	return m, h, c
 }
 
+// waitState waits (generously: the self-test runs in its own goroutine)
+// until service mode is in state want.
 func waitState(t *testing.T, m *Mode, want State) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		if m.Snapshot().State == want {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testtool.Within(30*time.Second, func() bool { return m.Snapshot().State == want }) {
+		t.Fatalf("state %s, want %s", m.Snapshot().State, want)
 	}
-	t.Fatalf("state %s, want %s", m.Snapshot().State, want)
 }
 
 func TestModeWalk(t *testing.T) {
