@@ -42,3 +42,38 @@ func BenchmarkSSIOverPTY(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "codes/s")
 }
+
+// BenchmarkHealthOverPTY measures one Health probe (REQUEST_REVISION out,
+// REPLY_REVISION back) through a pseudo-terminal: what the appliance's
+// reader loop spends every 2 s; a real engine at 9600 baud adds about
+// 20 ms of line time for the two short frames.
+func BenchmarkHealthOverPTY(b *testing.B) {
+	m, slave := openPTY(b)
+	port, err := OpenSerial(slave, Config{Baud: 115200})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := New(port, nil, nil, Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	reply := replyRevision()
+	req := make([]byte, len(revisionRequest))
+	go func() {
+		for {
+			if _, err := io.ReadFull(m, req); err != nil {
+				return
+			}
+			if _, err := m.Write(reply); err != nil {
+				return
+			}
+		}
+	}()
+	ctx := context.Background()
+	for b.Loop() {
+		if h, err := r.Health(ctx); err != nil || !h.OK() {
+			b.Fatalf("health %+v, %v", h, err)
+		}
+	}
+}
