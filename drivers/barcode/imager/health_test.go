@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/board"
+	"github.com/einwurf/einwurf/board/sim"
 	"github.com/einwurf/einwurf/drivers/barcode"
 	"github.com/einwurf/einwurf/drivers/barcode/imager/ssi"
 )
@@ -364,5 +367,70 @@ func TestReplugged(t *testing.T) {
 	case <-r.done:
 		t.Fatal("the reading goroutine ended with the port")
 	default:
+	}
+}
+
+// TestOpenWaiting: a kiosk started while its reader's USB serial adapter
+// is not plugged in starts anyway: the reader is absent until the device
+// node appears (here a symbolic link to a pty, made later), then opens it,
+// answers and reads. Open itself still refuses a missing port.
+func TestOpenWaiting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ttyUSB0")
+	p, err := board.LoadProfile("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serial = path
+	b, err := sim.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond}
+	if _, err := Open(b, cfg, nil); err == nil {
+		t.Fatal("Open opened a missing port")
+	}
+	r, err := OpenWaiting(b, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	waitHealth(t, r, barcode.Health{State: barcode.StateAbsent, Reason: barcode.ReasonGone})
+	read := make(chan barcode.Scan, 1)
+	go func() {
+		s, _ := r.Read(context.Background())
+		read <- s
+	}()
+	m, slave := openPTY(t)
+	startEngine(t, m, replyRevision)
+	if err := os.Symlink(slave, path); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, r, answered)
+	if _, err := m.Write(decodeFrame(t, 0, 0x03, "035F083761")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-read:
+		if s.Data != "035F083761" {
+			t.Fatalf("scan %+v", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no code once the port was there")
+	}
+	// Closed while waiting for a port: Close does not hang.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenWaiting(b, Config{ReopenEvery: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := askHealth(t, r2); h.State != barcode.StateAbsent {
+		t.Fatalf("waiting: %+v", h)
+	}
+	r2.Close()
+	if h := askHealth(t, r2); h.Reason != barcode.ReasonClosed {
+		t.Fatalf("closed: %+v", h)
 	}
 }

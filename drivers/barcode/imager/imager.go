@@ -211,6 +211,20 @@ type Reader struct {
 // "serial" and, where the profile maps them, the trigger and good-read
 // lines. log may be nil; it never receives code content.
 func Open(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
+	return openBoard(b, cfg, log, false)
+}
+
+// OpenWaiting is Open for a kiosk that must start without its reader:
+// when the UART cannot be opened now (a USB serial adapter not plugged
+// in, a device node not there yet) the reader is returned anyway, absent
+// or offline (Health) and opening the port every Config.ReopenEvery until
+// it works; Read waits meanwhile. A configuration or board error is still
+// an error.
+func OpenWaiting(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
+	return openBoard(b, cfg, log, true)
+}
+
+func openBoard(b board.Board, cfg Config, log *slog.Logger, wait bool) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -231,12 +245,17 @@ func Open(b board.Board, cfg Config, log *slog.Logger) (*Reader, error) {
 		return nil, fmt.Errorf("imager: %w", err)
 	}
 	port, err := OpenSerial(path, cfg)
-	if err != nil {
+	if err != nil && !wait {
 		return nil, err
+	}
+	if err != nil {
+		port = nil // opened by the reading goroutine once it can be
 	}
 	r, err := newReader(port, trig, good, cfg, log, path, func() (Port, error) { return OpenSerial(path, cfg) })
 	if err != nil {
-		port.Close()
+		if port != nil {
+			port.Close()
+		}
 		return nil, err
 	}
 	return r, nil
@@ -259,8 +278,10 @@ func newReader(port Port, trigger, goodRead *board.Line, cfg Config, log *slog.L
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := port.SetReadTimeout(cfg.ByteTimeout); err != nil {
-		return nil, fmt.Errorf("imager: set read time-out: %w", err)
+	if port != nil {
+		if err := port.SetReadTimeout(cfg.ByteTimeout); err != nil {
+			return nil, fmt.Errorf("imager: set read time-out: %w", err)
+		}
 	}
 	if trigger != nil {
 		if err := trigger.Set(false); err != nil {
@@ -276,6 +297,7 @@ func newReader(port Port, trigger, goodRead *board.Line, cfg Config, log *slog.L
 		log: log.With("reader", "imager"), multiOK: true, codes: make(chan barcode.Scan, queueSize), done: make(chan struct{})}
 	r.health.init(cfg)
 	r.health.path = path
+	r.health.down.Store(port == nil) // OpenWaiting without its port yet
 	if cfg.Mode == ModePlain {
 		r.plainSp = newPlainSplitter(cfg.Prefix, cfg.Suffix, cfg.MaxLen)
 	}
@@ -342,6 +364,13 @@ func (r *Reader) loop() {
 	defer close(r.done)
 	buf := make([]byte, 256)
 	port := r.currentPort()
+	if port == nil { // OpenWaiting: not there yet
+		if port = r.reopen(nil); port == nil {
+			r.loopErr = barcode.ErrClosed
+			return
+		}
+		r.log.Info("serial port open")
+	}
 	for {
 		n, err := port.Read(buf)
 		if r.closed.Load() {
@@ -461,7 +490,11 @@ func (r *Reader) push(b byte) (barcode.Scan, bool, error) {
 func (r *Reader) send(frame []byte) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	if _, err := r.currentPort().Write(frame); err != nil {
+	port := r.currentPort()
+	if port == nil {
+		return fmt.Errorf("imager: write: %w", errNoPort)
+	}
+	if _, err := port.Write(frame); err != nil {
 		return fmt.Errorf("imager: write: %w", err)
 	}
 	return nil
@@ -584,8 +617,11 @@ func (r *Reader) Close() error {
 		_ = r.trigger.Set(false)
 	}
 	close(r.closing)
+	var err error
 	r.portMu.Lock()
-	err := r.port.Close()
+	if r.port != nil {
+		err = r.port.Close()
+	}
 	r.portMu.Unlock()
 	select {
 	case <-r.done:
@@ -598,7 +634,10 @@ func (r *Reader) Close() error {
 // bothEdges is the edge setting for the good-read input.
 const bothEdges = gpio.BothEdges
 
-// currentPort is the port open now.
+// errNoPort means the port is not open (OpenWaiting before it could be).
+var errNoPort = errors.New("serial port not open")
+
+// currentPort is the port open now (nil: OpenWaiting's, not yet).
 func (r *Reader) currentPort() Port {
 	r.portMu.Lock()
 	defer r.portMu.Unlock()
@@ -612,7 +651,9 @@ func (r *Reader) currentPort() Port {
 func (r *Reader) reopen(failed Port) Port {
 	r.health.down.Store(true)
 	defer r.health.down.Store(false)
-	_ = failed.Close()
+	if failed != nil {
+		_ = failed.Close()
+	}
 	r.silence()
 	t := time.NewTicker(r.cfg.ReopenEvery)
 	defer t.Stop()

@@ -173,5 +173,8 @@ func openReader(b board.Board, c config.Reader, log *slog.Logger) (barcode.Reade
 	if c.Mode == "plain" {
 		mode = imager.ModePlain
 	}
-	return imager.Open(b, imager.Config{Mode: mode, Baud: c.Baud}, log)
+	// A reader not plugged in at start is no reason to stay down: the
+	// kiosk takes numbers on the keypad, says the reader is absent, and
+	// opens it when it is there.
+	return imager.OpenWaiting(b, imager.Config{Mode: mode, Baud: c.Baud}, log)
 }
