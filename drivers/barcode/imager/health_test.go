@@ -352,17 +352,7 @@ func TestReplugged(t *testing.T) {
 	path.Store(&slave2)
 	startEngine(t, m2, replyRevision)
 	waitHealth(t, r, answered)
-	if _, err := m2.Write(decodeFrame(t, 0, 0x03, "035F083761")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case s := <-read:
-		if s.Data != "035F083761" {
-			t.Fatalf("scan %+v", s)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the code after the replug was not read")
-	}
+	presentCode(t, m2, read, "the code after the replug was not read")
 	select {
 	case <-r.done:
 		t.Fatal("the reading goroutine ended with the port")
@@ -407,17 +397,7 @@ func TestOpenWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHealth(t, r, answered)
-	if _, err := m.Write(decodeFrame(t, 0, 0x03, "035F083761")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case s := <-read:
-		if s.Data != "035F083761" {
-			t.Fatalf("scan %+v", s)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no code once the port was there")
-	}
+	presentCode(t, m, read, "no code once the port was there")
 	// Closed while waiting for a port: Close does not hang.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -432,5 +412,22 @@ func TestOpenWaiting(t *testing.T) {
 	r2.Close()
 	if h := askHealth(t, r2); h.Reason != barcode.ReasonClosed {
 		t.Fatalf("closed: %+v", h)
+	}
+}
+
+// presentCode sends a decode of a customer number from the engine's end m
+// and waits for a Read already waiting to deliver it on read.
+func presentCode(t *testing.T, m *os.File, read <-chan barcode.Scan, what string) {
+	t.Helper()
+	if _, err := m.Write(decodeFrame(t, 0, 0x03, "035F083761")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-read:
+		if s.Data != "035F083761" {
+			t.Fatalf("scan %+v", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal(what)
 	}
 }
