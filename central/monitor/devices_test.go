@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -11,7 +13,8 @@ import (
 // table's device column and on the kiosk's page with the traffic light of
 // the scanner and printer beside it (a dot of its colour and the state's
 // word); a state the kiosk did not report is "–"; a state this dashboard
-// does not know is yellow; a state's text is escaped.
+// does not know is yellow; a state's text is escaped; /metrics has it as
+// einwurf_kiosk_device_ok.
 func TestReaderState(t *testing.T) {
 	f := newFixture(t)
 	base := f.serve()
@@ -32,6 +35,24 @@ func TestReaderState(t *testing.T) {
 	}
 	if _, page := b.get("/kiosk/k-1"); !strings.Contains(page, `<span class="dev dev-red">offline</span>`) {
 		t.Errorf("the kiosk page lacks the reader's state:\n%s", between(page, "Scanner / printer / reader", "</dd>"))
+	}
+	// Prometheus can alert on it: 1 for ok, 0 for any other state, no
+	// series for a state the kiosk did not report.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`einwurf_kiosk_device_ok{device="reader",kiosk="k-1",site=""} 0`,
+		`einwurf_kiosk_device_ok{device="scanner",kiosk="k-1",site=""} 1`, `einwurf_kiosk_device_ok{device="printer",kiosk="k-1",site=""} 0`,
+		`einwurf_kiosk_device_ok{device="scanner",kiosk="k-2",site=""} 0`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(metrics), `einwurf_kiosk_device_ok{device="printer",kiosk="k-2"`) {
+		t.Error("a series for a state k-2 did not report")
 	}
 	for state, light := range map[string]string{"ok": "green", "absent": "red", "offline": "red", "fault": "red", "paper-low": "yellow", "busy": "yellow"} {
 		if got := string(devState(state)); !strings.Contains(got, "dev-"+light) {

@@ -37,6 +37,7 @@ var (
 	descPages     = prometheus.NewDesc("einwurf_kiosk_scanned_pages_total", "Pages the kiosk scanned.", kioskLabels, nil)
 	descVisits    = prometheus.NewDesc("einwurf_kiosk_visits_total", "Customer visits at the kiosk.", kioskLabels, nil)
 	descOOS       = prometheus.NewDesc("einwurf_kiosk_out_of_service", "Whether the kiosk was taken out of service by a command.", kioskLabels, nil)
+	descDeviceOK  = prometheus.NewDesc("einwurf_kiosk_device_ok", "Whether the kiosk's scanner, receipt printer or barcode reader reports ok (1) or another state (0); absent while the kiosk does not report it.", []string{"kiosk", "site", "device"}, nil)
 	descAlarms    = prometheus.NewDesc("einwurf_alarms_open", "Open alarms by severity.", []string{"severity"}, nil)
 	descUnacked   = prometheus.NewDesc("einwurf_alarms_unacknowledged", "Open alarms nobody acknowledged yet, by severity.", []string{"severity"}, nil)
 )
@@ -65,7 +66,7 @@ func (mt *metrics) command(kind string) { mt.commands.WithLabelValues(kind).Inc(
 // Describe sends the fleet's descriptors.
 func (mt *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descLastSeen, descInfo, descWaiting, descSpool, descOldest,
-		descDiskFree, descQuar, descTemp, descDelivered, descPages, descVisits, descOOS, descAlarms, descUnacked} {
+		descDiskFree, descQuar, descTemp, descDelivered, descPages, descVisits, descOOS, descDeviceOK, descAlarms, descUnacked} {
 		ch <- d
 	}
 }
@@ -113,6 +114,11 @@ func (mt *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(descPages, float64(t.Pages), l...)
 		c(descVisits, float64(t.Visits), l...)
 		g(descOOS, b2f(t.OutOfService != ""), l...)
+		for _, d := range []struct{ name, state string }{{"scanner", t.Scanner}, {"printer", t.Printer}, {"reader", t.Reader}} {
+			if d.state != "" {
+				g(descDeviceOK, b2f(d.state == "ok"), k.KioskID, k.Site, d.name)
+			}
+		}
 	}
 	as, err := mt.m.cfg.Store.Alarms(ctx, true)
 	if err != nil {
