@@ -83,7 +83,7 @@ func TestProfiles(t *testing.T) {
 			if p := s.Profile(); p.Name != name {
 				t.Fatalf("profile %q, want %q", p.Name, name)
 			}
-			c := escl.New(&http.Client{}, s.URL(), fast, escl.WithTimeouts(escl.Timeouts{Stall: 300 * time.Millisecond}))
+			c := escl.New(&http.Client{}, s.URL(), fast, escl.WithTimeouts(escl.Timeouts{Stall: 2 * time.Second}))
 			ctx := ctxT(t, 60*time.Second)
 			for i, pj := range jobs {
 				s.Load(pj.sheets)

@@ -44,7 +44,7 @@ func TestSimulationPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	a.scanner.clientOpts = []escl.Option{escl.WithTimeouts(escl.Timeouts{Stall: 500 * time.Millisecond})}
+	a.scanner.clientOpts = []escl.Option{escl.WithTimeouts(escl.Timeouts{Stall: 2 * time.Second})}
 
 	bctx := chromium(t, ctx, browser, 1100, 900)
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {

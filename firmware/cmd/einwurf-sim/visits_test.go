@@ -64,7 +64,7 @@ func TestVisitAgainstEveryProfile(t *testing.T) {
 	}
 	defer a.Close()
 	a.scanner.clientOpts = []escl.Option{escl.WithRetry(3, time.Millisecond, 10*time.Millisecond),
-		escl.WithTimeouts(escl.Timeouts{Stall: 500 * time.Millisecond})}
+		escl.WithTimeouts(escl.Timeouts{Stall: 2 * time.Second})}
 
 	var cases []visitCase
 	for _, p := range scannersim.Profiles() {

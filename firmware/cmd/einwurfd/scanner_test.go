@@ -25,7 +25,7 @@ func TestOpenScannerFromConfig(t *testing.T) {
 	if _, _, err := openScanner(config.Scanner{URL: s.URL(), Quirks: []escl.QuirkRule{{Source: "matches nothing"}}}, kioskMachine.openUSB); !errors.Is(err, escl.ErrQuirks) {
 		t.Fatalf("a rule matching nothing: %v", err)
 	}
-	sc, _, err := openScanner(config.Scanner{URL: s.URL(), Stall: config.Duration(300 * time.Millisecond)}, kioskMachine.openUSB)
+	sc, _, err := openScanner(config.Scanner{URL: s.URL(), Stall: config.Duration(2 * time.Second)}, kioskMachine.openUSB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +52,6 @@ func TestOpenScannerFromConfig(t *testing.T) {
 		break
 	}
 	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("stall found after %v, configured 300ms", d)
+		t.Errorf("stall found after %v, configured 2s", d)
 	}
 }
