@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/einwurf/einwurf/drivers/barcode"
+	"github.com/einwurf/einwurf/wire"
 )
 
 // readerAfter is how many answers in a row that are not ok confirm a
@@ -55,7 +56,9 @@ func (a *Appliance) watchReader(ctx context.Context) {
 	t := time.NewTicker(a.rdr.every)
 	defer t.Stop()
 	for {
-		a.rdr.check(ctx, c)
+		if a.rdr.check(ctx, c) {
+			a.publishTelemetry(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -66,13 +69,14 @@ func (a *Appliance) watchReader(ctx context.Context) {
 
 // check asks once (bounded by the round's interval) and confirms a change:
 // dead after readerAfter answers not ok in a row, with an alarm per state
-// it is found in; back at the first ok answer, with a notice.
-func (w *readerWatch) check(ctx context.Context, c barcode.Checker) {
+// it is found in; back at the first ok answer, with a notice. It reports
+// whether the confirmed state changed.
+func (w *readerWatch) check(ctx context.Context, c barcode.Checker) (changed bool) {
 	cctx, cancel := context.WithTimeout(ctx, min(w.every, 5*time.Second))
 	h, err := c.Health(cctx)
 	cancel()
 	if ctx.Err() != nil {
-		return
+		return false
 	}
 	if err != nil {
 		// The reader's time-outs are its own and shorter: an answer
@@ -91,11 +95,27 @@ func (w *readerWatch) check(ctx context.Context, c barcode.Checker) {
 		if old != nil && !old.OK() {
 			w.notice(eventReaderOK, "")
 		}
+		return old == nil || !old.OK()
 	case w.bad >= readerAfter:
-		if old == nil || old.State != h.State {
+		changed = old == nil || old.State != h.State
+		if changed {
 			w.alarm(eventReaderPrefix+string(h.State), h.Reason)
 		}
 		w.confirmed.Store(&h)
+	}
+	return changed
+}
+
+// publishTelemetry sends telemetry now, so the dashboard's reader column
+// changes with the alarm rather than up to a telemetry round later. It
+// runs in the reader's loop (bounded by the uplink's answer time-out);
+// offline, the next round's telemetry says it.
+func (a *Appliance) publishTelemetry(ctx context.Context) {
+	if a.Uplink == nil || a.Kiosk == nil || ctx.Err() != nil {
+		return
+	}
+	if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), a.telemetry(), false); err != nil {
+		a.log.Debug("einwurfd: telemetry not sent", "err", err)
 	}
 }
 
