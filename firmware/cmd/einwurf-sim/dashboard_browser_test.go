@@ -117,7 +117,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// The fleet, live: the kiosk goes offline and comes back while the
 	// page stays loaded (a marker in the page survives).
 	row := `document.getElementById("k-` + id + `")`
-	b.poll("kiosk online", row+` && `+row+`.dataset.online === "true"`, 20*time.Second)
+	b.poll("kiosk online", row+` && `+row+`.dataset.online === "true"`, 60*time.Second)
 	b.axeCheck("fleet")
 	b.shot("02-fleet.png")
 	// The default columns fit the window, at 1400 and at 1280 px.
@@ -178,11 +178,11 @@ func TestDashboardInChromium(t *testing.T) {
 	// Alarms: the offline alarm (cleared) and the tamper alarm (open);
 	// acknowledge the tamper alarm.
 	b.do("open alarms", chromedp.Navigate(base+"/alarms"), chromedp.WaitVisible(chromedp.ID("alarms")))
-	b.poll("tamper alarm listed", `document.getElementById("alarms").textContent.includes("tamper.open")`, 10*time.Second)
+	b.poll("tamper alarm listed", `document.getElementById("alarms").textContent.includes("tamper.open")`, 60*time.Second)
 	b.axeCheck("alarms")
 	b.do("acknowledge", chromedp.Click(chromedp.CSS(`button[aria-label="Acknowledge tamper.open on `+id+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
-	b.poll("acknowledged by admin", `[...document.querySelectorAll("#alarms tr")].some(r => r.textContent.includes("tamper.open") && r.textContent.includes("by admin"))`, 10*time.Second)
+	b.poll("acknowledged by admin", `[...document.querySelectorAll("#alarms tr")].some(r => r.textContent.includes("tamper.open") && r.textContent.includes("by admin"))`, 60*time.Second)
 	b.shot("05-alarms-acknowledged.png")
 	if as, _ := st.Alarms(ctx, true); len(as) == 0 || as[0].AckedBy != "admin" {
 		t.Fatalf("alarm not acknowledged in the store: %+v", as)
@@ -230,7 +230,7 @@ func TestDashboardInChromium(t *testing.T) {
 	k := &dashTab{t: t, ctx: kctx, shots: b.shots}
 	k.do("open the kiosk screen", chromedp.Navigate(strings.TrimSuffix(s.app().UIURL, "/")+s.app().UILaunch()))
 	k.poll("out of service on the customer's screen", `(() => { const e = document.getElementById("not-ready-reason");
-		return e && !e.hidden && e.textContent.includes("Wartung"); })()`, 20*time.Second)
+		return e && !e.hidden && e.textContent.includes("Wartung"); })()`, 60*time.Second)
 	k.shot("08-kiosk-screen-out-of-service.png")
 
 	// Receipt look-up at the counter.

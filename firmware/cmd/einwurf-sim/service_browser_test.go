@@ -98,10 +98,10 @@ func TestServiceModeInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.do("open the customer's screen", chromedp.Navigate(strings.TrimSuffix(s.app().UIURL, "/")+s.app().UILaunch()))
-	poll("review screen", `document.readyState === "complete"`, 20*time.Second)
+	poll("review screen", `document.readyState === "complete"`, 60*time.Second)
 	board("service_key", true)
 	poll("the screen goes to service mode", `location.pathname === "/service/" && !document.getElementById("locked").hidden`, 30*time.Second)
-	poll("wiped message", `!document.getElementById("wiped").hidden`, 10*time.Second)
+	poll("wiped message", `!document.getElementById("wiped").hidden`, 60*time.Second)
 	if st := s.app().Kiosk.View().State; st != session.Idle {
 		t.Fatalf("visit still %s after the key", st)
 	}
@@ -112,7 +112,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	// A wrong PIN is refused (slowly hashed, counted towards the lock).
 	b.do("wrong PIN", chromedp.SendKeys(chromedp.ID("pin"), "000000"))
 	click("log in", `#pinform button[type="submit"]`)
-	poll("PIN refused", `document.getElementById("pinerror").textContent.includes("falsch")`, 20*time.Second)
+	poll("PIN refused", `document.getElementById("pinerror").textContent.includes("falsch")`, 60*time.Second)
 	b.shot("02-wrong-pin.png")
 	if e := ev.wait("service.login"); !strings.Contains(e, "who=pin") || !strings.Contains(e, "not-staff") {
 		t.Fatalf("failed login event %s", e)
@@ -122,7 +122,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	b.do("simulation page", chromedp.Navigate(s.app().UIURL+"sim/scanner"), chromedp.WaitVisible(chromedp.ID("badge-read")))
 	b.shot("03-sim-board-controls.png")
 	click("read the badge", "#badge-read")
-	poll("badge read", `document.getElementById("board-state").textContent.includes("✓")`, 10*time.Second)
+	poll("badge read", `document.getElementById("board-state").textContent.includes("✓")`, 60*time.Second)
 	login := ev.wait("service.login")
 	if !strings.Contains(login, "who=badge:") || !strings.Contains(login, "result=ok") || strings.Contains(login, simBadge) {
 		t.Fatalf("login event %s", login)
@@ -147,20 +147,20 @@ func TestServiceModeInChromium(t *testing.T) {
 	b.axeCheck("devices")
 	b.shot("04-devices-de.png")
 	click("English", `[data-lang="en"]`)
-	poll("English", `document.querySelector('[data-device="scanner"]').innerText.includes("ready")`, 10*time.Second)
+	poll("English", `document.querySelector('[data-device="scanner"]').innerText.includes("ready")`, 60*time.Second)
 	b.shot("05-devices-en.png")
 	click("Deutsch", `[data-lang="de"]`)
-	poll("German", `document.querySelector('[data-device="scanner"]').innerText.includes("bereit")`, 10*time.Second)
+	poll("German", `document.querySelector('[data-device="scanner"]').innerText.includes("bereit")`, 60*time.Second)
 
 	// Test read: the code is taken as a test, never as a customer's visit,
 	// and only its kind and length are shown.
 	click("test read", "#testread")
-	poll("hold a code", `document.getElementById("message").textContent.includes("Code unter den Leser")`, 10*time.Second)
+	poll("hold a code", `document.getElementById("message").textContent.includes("Code unter den Leser")`, 60*time.Second)
 	if err := s.reader.Inject(number); err != nil {
 		t.Fatal(err)
 	}
 	poll("code read", `document.getElementById("message").textContent.includes("Der Leser funktioniert") &&
-		document.querySelector('[data-device="reader"]').innerText.includes("10 Zeichen")`, 20*time.Second)
+		document.querySelector('[data-device="reader"]').innerText.includes("10 Zeichen")`, 60*time.Second)
 	if body := b.eval(`document.body.innerText`); strings.Contains(body, number) || strings.Contains(body, "083761") {
 		t.Fatal("the service screen shows the code read")
 	}
@@ -172,7 +172,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	// Test print.
 	receipts := s.counters(t)[service.CountReceipts]
 	click("test print", "#testprint")
-	poll("printed", `document.getElementById("message").textContent.includes("Testdruck gelungen")`, 20*time.Second)
+	poll("printed", `document.getElementById("message").textContent.includes("Testdruck gelungen")`, 60*time.Second)
 	if got := s.counters(t)[service.CountReceipts]; got != receipts+1 {
 		t.Errorf("receipts %d → %d", receipts, got)
 	}
@@ -191,7 +191,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	click("jam fix", `[data-fix="jam"]`)
 	for step := 1; step <= 3; step++ {
 		poll(fmt.Sprintf("step %d", step), fmt.Sprintf(`document.getElementById("stepno").textContent === "Schritt %d von 3" &&
-			document.querySelector("#picture svg") !== null`, step), 10*time.Second)
+			document.querySelector("#picture svg") !== null`, step), 60*time.Second)
 		if step == 1 {
 			b.axeCheck("guided fix")
 		}
@@ -221,7 +221,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	// Counters and wear parts; the feed roller is reset after replacing.
 	click("counters", `[data-tab="counters"]`)
 	want := s.counters(t)
-	poll("counters shown", fmt.Sprintf(`document.querySelector('[data-count="pages"] td:last-child').textContent === "%d"`, want[service.CountPages]), 10*time.Second)
+	poll("counters shown", fmt.Sprintf(`document.querySelector('[data-count="pages"] td:last-child').textContent === "%d"`, want[service.CountPages]), 60*time.Second)
 	for _, k := range []string{"sheets", "jams", "visits", "receipts"} {
 		if got := b.eval(`document.querySelector('[data-count="` + k + `"] td:last-child').textContent`); got != fmt.Sprint(want[k]) {
 			t.Errorf("counter %s shows %s, want %d", k, got, want[k])
@@ -234,14 +234,14 @@ func TestServiceModeInChromium(t *testing.T) {
 	b.shot("11-counters.png")
 	click("reset the feed roller", `[data-reset="feed-roller"]`)
 	poll("feed roller reset", `document.querySelector('[data-consumable="feed-roller"]').innerText.startsWith("Einzugsrolle") &&
-		document.querySelector('[data-consumable="feed-roller"]').innerText.match(/\b0 Seiten/) !== null`, 10*time.Second)
+		document.querySelector('[data-consumable="feed-roller"]').innerText.match(/\b0 Seiten/) !== null`, 60*time.Second)
 	ev.wait("service.reset.feed-roller")
 
 	// Support bundle on the USB folder: logs, counters, devices, no number,
 	// no page bytes.
 	click("support", `[data-tab="bundle"]`)
 	click("bundle to USB", "#bundle")
-	poll("bundle written", `document.getElementById("bundlefile").textContent.includes("einwurf-support-")`, 20*time.Second)
+	poll("bundle written", `document.getElementById("bundlefile").textContent.includes("einwurf-support-")`, 60*time.Second)
 	b.shot("12-bundle.png")
 	files, _ := filepath.Glob(filepath.Join(s.usbDir, "einwurf-support-*.json"))
 	if len(files) != 1 {
@@ -280,7 +280,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	poll("logged in", `!document.getElementById("open").hidden`, 30*time.Second)
 	click("counters", `[data-tab="counters"]`)
 	poll("counters kept", fmt.Sprintf(`document.querySelector('[data-count="pages"] td:last-child').textContent === "%d" &&
-		document.querySelector('[data-consumable="feed-roller"]').innerText.match(/\b0 Seiten/) !== null`, before[service.CountPages]), 10*time.Second)
+		document.querySelector('[data-consumable="feed-roller"]').innerText.match(/\b0 Seiten/) !== null`, before[service.CountPages]), 60*time.Second)
 	b.shot("13-counters-after-restart.png")
 
 	// Out of service with a reason: after the key returns, the customer
@@ -288,7 +288,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	click("out of service", `[data-tab="oos"]`)
 	b.axeCheck("out of service")
 	click("maintenance", `[data-reason="maintenance"]`)
-	poll("out of service", `document.getElementById("oosstate").textContent.includes("Wartung")`, 10*time.Second)
+	poll("out of service", `document.getElementById("oosstate").textContent.includes("Wartung")`, 60*time.Second)
 	b.shot("14-out-of-service.png")
 	ev.wait("service.out-of-service.maintenance")
 	board("service_key", false)
@@ -302,7 +302,7 @@ func TestServiceModeInChromium(t *testing.T) {
 	poll("service screen again", `location.pathname === "/service/" && !document.getElementById("open").hidden`, 30*time.Second)
 	click("out of service", `[data-tab="oos"]`)
 	click("back in service", "#inservice")
-	poll("in service", `document.getElementById("oosstate").textContent.includes("in Betrieb")`, 10*time.Second)
+	poll("in service", `document.getElementById("oosstate").textContent.includes("in Betrieb")`, 60*time.Second)
 	board("service_key", false)
 	poll("self-test passed, customer screen", `location.pathname === "/"`, 30*time.Second)
 	ev.wait("service.self-test")
