@@ -30,24 +30,24 @@ func TestServiceDevicesInChromium(t *testing.T) {
 	if err := k.board.DriveAsserted(board.ServiceKey, true); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(10*time.Second, func() bool { return k.serviceState().State == service.Locked }) {
+	if !waitFor(60*time.Second, func() bool { return k.serviceState().State == service.Locked }) {
 		t.Fatalf("key turned: %+v", k.serviceState())
 	}
 	k.badge(staffBadge)
 	k.event("service.login", "result=ok")
 	b.Do("service screen", chromedp.Navigate(k.a.UIURL+"service/"))
-	b.Poll("devices listed", `!document.getElementById("open").hidden && document.querySelectorAll("#devices li").length === 8`, 30*time.Second)
-	b.Poll("scanner firmware shown", `document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 10*time.Second)
+	b.Poll("devices listed", `!document.getElementById("open").hidden && document.querySelectorAll("#devices li").length === 8`, 60*time.Second)
+	b.Poll("scanner firmware shown", `document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 60*time.Second)
 	b.Axe("devices (de)")
 	b.Shot("01-devices-firmware-de.png")
 	b.Do("English", chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-lang="en"]').click()`))
-	b.Poll("English devices", `document.getElementById("devices").innerText.includes("ready. Feeder") && document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 10*time.Second)
+	b.Poll("English devices", `document.getElementById("devices").innerText.includes("ready. Feeder") && document.getElementById("devices").innerText.includes("Firmware: 1.23")`, 60*time.Second)
 	b.Axe("devices (en)")
 	b.Shot("02-devices-firmware-en.png")
 
 	// The choice is kept on the kiosk: a browser started afresh (a new
 	// profile, nothing in its storage) shows the staff's screen in English.
-	if !waitFor(10*time.Second, func() bool {
+	if !waitFor(60*time.Second, func() bool {
 		var st struct{ Lang string }
 		k.get("service/api/state", &st)
 		return st.Lang == "en"
@@ -56,7 +56,7 @@ func TestServiceDevicesInChromium(t *testing.T) {
 	}
 	fresh := chromium.Start(t, ctx, 1080, 1400, "einwurfd-service")
 	fresh.Do("service screen, new browser", chromedp.Navigate(k.a.UIURL+"service/"))
-	fresh.Poll("English in a new browser", `document.documentElement.lang === "en" && document.getElementById("devices").innerText.includes("ready. Feeder")`, 30*time.Second)
+	fresh.Poll("English in a new browser", `document.documentElement.lang === "en" && document.getElementById("devices").innerText.includes("ready. Feeder")`, 60*time.Second)
 	fresh.Shot("03-new-browser-still-en.png")
 }
 
@@ -70,7 +70,7 @@ func TestUnpluggedScreenInChromium(t *testing.T) {
 	defer cancel()
 	b := chromium.Start(t, ctx, 1080, 1920, "einwurfd-service")
 	b.Do("customer screen", chromedp.Navigate(strings.TrimSuffix(k.a.UIURL, "/")+k.a.UILaunch()))
-	b.Poll("ready", `document.body.dataset.screen === "idle" && document.getElementById("not-ready").hidden`, 30*time.Second)
+	b.Poll("ready", `document.body.dataset.screen === "idle" && document.getElementById("not-ready").hidden`, 60*time.Second)
 	k.host.Unplug(k.scanner)
 	b.Poll("out of service", `!document.getElementById("not-ready-reason").hidden &&
 		document.getElementById("not-ready-reason").innerText.includes("technischen Störung") &&
@@ -78,6 +78,6 @@ func TestUnpluggedScreenInChromium(t *testing.T) {
 	b.Axe("customer screen, scanner unplugged")
 	b.Shot("10-customer-scanner-unplugged.png")
 	k.host.Plug(k.scanner)
-	b.Poll("ready again", `document.getElementById("not-ready").hidden && !document.getElementById("scan-first").disabled`, 30*time.Second)
+	b.Poll("ready again", `document.getElementById("not-ready").hidden && !document.getElementById("scan-first").disabled`, 60*time.Second)
 	b.Shot("11-customer-scanner-back.png")
 }
