@@ -8,8 +8,10 @@
 #                     p4 data (ext4: config, keys, state; a test provisions it)
 # Each slot's initramfs is its whole root: the Go init (vm/init), the modules
 # vm/modules lists, the release package einwurf_*_arm64.deb unpacked with
-# dpkg-deb -x (einwurfd is the service), the C libraries einwurfd links, the
-# board profile vm/board-vm.json, /etc/os-release with the image's
+# dpkg-deb -x (einwurfd is the service), Debian's systemd-udevd and udevadm
+# with udev's rules (package udev, fetched by vm/fetch-udev.sh: the init
+# starts it before einwurfd, so libusb hears of devices plugged later), the
+# C libraries einwurfd and udevadm link, the board profile vm/board-vm.json, /etc/os-release with the image's
 # IMAGE_VERSION (the package's version), /etc/fw_env.config. Both slots of
 # bin/vm/disk.img hold the factory version (DEB's). The root file system
 # images of updates: bin/vm/rootfs-update.img (UPDATE_DEB's version, good)
@@ -34,6 +36,10 @@ kdeb=$(ls "$out"/kernel/linux-image-*.deb | head -1)
 k=$out/kernel/root
 rm -rf "$k" && mkdir -p "$k" && dpkg-deb -x "$kdeb" "$k"
 kver=$(ls "$k/lib/modules")
+# Debian's udev and the library packages it depends on (vm/fetch-udev.sh).
+[ -n "$(ls "$out"/udev/udev_*.deb 2>/dev/null)" ] || vm/fetch-udev.sh "$out/udev"
+u=$out/udev/root
+rm -rf "$u" && mkdir -p "$u" && for d in "$out"/udev/*.deb; do dpkg-deb -x "$d" "$u"; done
 go build -o "$out/vmdisk" ./vm/cmd/vmdisk
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o "$out/init" ./vm/init
 version=$(dpkg-deb -f "$deb" Version)
@@ -44,7 +50,7 @@ uversion=$(dpkg-deb -f "$udeb" Version)
 modules=$(cat vm/modules $([ -s vm/devices.modules ] && echo vm/devices.modules) | sed 's/#.*//' | tr -s ' \n' ' ')" ${VM_MODULES:-}"
 
 # The C libraries an arm64 ELF links, from the cross toolchain and multiarch.
-libdirs=(/usr/aarch64-linux-gnu/lib /usr/lib/aarch64-linux-gnu /lib/aarch64-linux-gnu)
+libdirs=(/usr/aarch64-linux-gnu/lib /usr/lib/aarch64-linux-gnu /lib/aarch64-linux-gnu "$u/lib/aarch64-linux-gnu" "$u/usr/lib/aarch64-linux-gnu")
 needed() { aarch64-linux-gnu-readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 findlib() { for d in "${libdirs[@]}"; do [ -e "$d/$1" ] && { echo "$d/$1"; return; }; done; echo "build.sh: library $1 not found" >&2; return 1; }
 
@@ -79,8 +85,27 @@ image() { # image NAME DEB VERSION MODE: bin/vm/NAME.img; MODE ok, fail (the ini
 	# The device probe the init runs when the environment sets vm_probe.
 	local probe=${VM_PROBE:-bin/arm64/vmprobe}
 	[ -e "$probe" ] && cp "$probe" "$i/bin/vmprobe"
+	# Debian's udev: udevadm, systemd-udevd a link to it (as the package
+	# installs it), the rules; not the hwdb sources (9 MB of text, and
+	# hwdb.bin is made at install) nor the helper programs of rules for
+	# devices the board has none of (ata_id, cdrom_id, scsi_id, v4l_id, ...).
+	# The package's own rule (70-einwurf.rules: the scanner's node for the
+	# einwurf group, /dev/einwurf/scanner) is there already and stays.
+	mkdir -p "$i/lib/systemd" "$i/lib/udev/rules.d"
+	cp "$u/bin/udevadm" "$i/bin/udevadm"
+	ln -sf /bin/udevadm "$i/lib/systemd/systemd-udevd"
+	cp -n "$u"/lib/udev/rules.d/*.rules "$i/lib/udev/rules.d/"
+	# The users and groups the rules name (tty, dialout, ..., einwurf): what
+	# the package's postinst runs, systemd-sysusers on its einwurf.conf, with
+	# systemd's basic.conf (the host's, Debian's). Without them udevd only
+	# warns and leaves the nodes root's, which einwurfd (root here) can open.
+	if command -v systemd-sysusers >/dev/null && [ -e /usr/lib/sysusers.d/basic.conf ]; then
+		cp /usr/lib/sysusers.d/basic.conf "$i/usr/lib/sysusers.d/"
+		systemd-sysusers --root="$i" >/dev/null 2>&1 || echo "build.sh: systemd-sysusers failed; the board's udev rules warn of unknown groups" >&2
+		rm -f "$i/usr/lib/sysusers.d/basic.conf"
+	fi
 	# Libraries, to a fixed point.
-	local todo=("$i/usr/bin/einwurfd") seen=" "
+	local todo=("$i/usr/bin/einwurfd" "$i/bin/udevadm") seen=" "
 	[ -e "$i/bin/vmprobe" ] && todo+=("$i/bin/vmprobe")
 	while [ ${#todo[@]} -gt 0 ]; do
 		local f=${todo[0]}; todo=("${todo[@]:1}")
@@ -127,4 +152,4 @@ rm -f "$out/disk-bad-b.img"
 echo "vm: root file systems (${slot_mb} MiB each): factory $version, update $uversion, bad $uversion.1"
 # The partitions are in the disk now; the root file system images stay (the
 # tests compute deltas from them).
-rm -rf "$out"/boot.img "$out"/data.img "$k"
+rm -rf "$out"/boot.img "$out"/data.img "$k" "$u"

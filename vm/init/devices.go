@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -76,30 +74,4 @@ func panelPlay(c *gpiosim.Chip) {
 		return
 	}
 	step("service key returned", "LIGHT_AMBER", false)
-}
-
-// usbWait: with vm_usb_wait=VVVV:PPPP in the environment the init waits
-// (up to 20 s) until the kernel has enumerated a USB device of that id
-// before it starts the service. The board runs no udevd, and libusb learns
-// of devices plugged after its start only from udev's events, so a
-// service started before the kernel enumerated the scanner would never
-// see it (vm/devices.md).
-func usbWait(id string) {
-	if id == "" {
-		return
-	}
-	vid, pid, _ := strings.Cut(strings.ToLower(id), ":")
-	start := time.Now()
-	for time.Since(start) < 20*time.Second {
-		devs, _ := filepath.Glob("/sys/bus/usb/devices/*/idVendor")
-		for _, v := range devs {
-			d := filepath.Dir(v)
-			if readTrim(v) == vid && readTrim(filepath.Join(d, "idProduct")) == pid {
-				say("usb device %s present after %d ms", id, time.Since(start).Milliseconds())
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	say("usb device %s not present after 20 s", id)
 }

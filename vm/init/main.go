@@ -5,7 +5,9 @@
 // QEMU gives the board a network card, eth0 with QEMU's user-network address
 // (10.0.2.15/24: the host's services are forwarded to 10.0.2.100, nothing
 // else is reachable), reads the U-Boot environment block on the virtio disk
-// (the ota/ubootenv package, the same format fw_printenv reads), starts the
+// (the ota/ubootenv package, the same format fw_printenv reads), starts
+// Debian's systemd-udevd and runs udevadm's coldplug (udev.go: so that the
+// kiosk's libusb hears of USB devices plugged later, as on the kiosk), starts the
 // kiosk service (/etc/einwurf-vm/service) and waits for it to report ready
 // (a console line starting with /etc/einwurf-vm/ready), then runs the
 // slot's health check:
@@ -145,8 +147,8 @@ func run(start time.Time) error {
 	if err := mountData(data); err != nil {
 		return err
 	}
-	usbID, _ := env.Get("vm_usb_wait")
-	usbWait(usbID)
+	udev, _ := env.Get("vm_udev")
+	startUdev(context.Background(), udev)
 	if p, _ := env.Get("vm_probe"); p != "" {
 		probe(p)
 	}
@@ -191,6 +193,9 @@ func run(start time.Time) error {
 	say("ready slot=%s ms=%d", slot, time.Since(start).Milliseconds())
 	if v, _ := env.Get("vm_visit"); v != "" {
 		visit()
+	}
+	if v, _ := env.Get("vm_hotplug"); v != "" {
+		hotplug()
 	}
 	return svc.afterReady(env)
 }

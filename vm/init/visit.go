@@ -18,8 +18,8 @@ const ui = "http://127.0.0.1:8080"
 // the scanner on usb-redir, and it taps "send" on the review. The kiosk's
 // JSON API is what the screen's buttons post. Each step prints an
 // "einwurf-vm: visit" line with the state and the time it took, never the
-// number or the pages.
-func visit() {
+// number or the pages. It reports whether the visit was sent.
+func visit() bool {
 	start := time.Now()
 	c := &http.Client{Timeout: 30 * time.Second}
 	step := func(what string, limit time.Duration, want ...string) (map[string]any, error) {
@@ -42,27 +42,28 @@ func visit() {
 	}
 	if _, err := step("identified by the barcode", 120*time.Second, "identified"); err != nil {
 		say("visit failed: %v", err)
-		return
+		return false
 	}
 	if err := post(c, "/api/scan"); err != nil { // the screen's "Scannen"
 		say("visit failed: scan: %v", err)
-		return
+		return false
 	}
 	v, err := step("pages scanned", 180*time.Second, "review")
 	if err != nil {
 		say("visit failed: %v", err)
-		return
+		return false
 	}
 	say("visit: %v sheets scanned, %v pages kept on the review", v["scanned"], v["kept"])
 	if err := post(c, "/api/confirm"); err != nil { // "Absenden"
 		say("visit failed: confirm: %v", err)
-		return
+		return false
 	}
 	if _, err := step("sent", 120*time.Second, "done"); err != nil {
 		say("visit failed: %v", err)
-		return
+		return false
 	}
 	say("visit done after %d ms", time.Since(start).Milliseconds())
+	return true
 }
 
 func view(c *http.Client) (map[string]any, error) {
