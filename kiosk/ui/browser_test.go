@@ -112,7 +112,7 @@ func (b *browser) text(sel string) string {
 // wait polls a condition in the page.
 func (b *browser) wait(what, cond string) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	if err := b.tab.Until(cond, 30*time.Second); err != nil {
 		b.t.Fatalf("%s (%s): %v (view %+v)", what, cond, err, b.k.View())
 	}
 }

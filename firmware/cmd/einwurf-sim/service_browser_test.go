@@ -43,20 +43,9 @@ func TestServiceModeInChromium(t *testing.T) {
 	defer func() { s.Close() }()
 	ev := watchEvents(t, s)
 	b := &dashTab{t: t, ctx: chromium(t, ctx, browser, 1100, 1000), axe: axe, shots: testtool.ShotDir(t, "service")}
-	// poll is dashTab's poll, but it rides out the page navigating (the
-	// customer screen leaving for /service/ and back).
-	poll := func(what, js string, d time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for time.Now().Before(deadline) {
-			ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { try { return !!(`+js+`); } catch (e) { return false; } })()`))
-			if err == nil && ok {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		b.poll(what, js, time.Second)
-	}
+	// b.poll rides out the page navigating (the customer screen leaving
+	// for /service/ and back): chromium.Tab.Until.
+	poll := b.poll
 	click := func(what, sel string) {
 		t.Helper()
 		if got := b.eval(`(() => { const e = document.querySelector(` + jsString(sel) + `); if (!e) return "none"; e.click(); return "ok"; })()`); got != "ok" {

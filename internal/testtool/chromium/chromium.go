@@ -71,12 +71,30 @@ func (b *Tab) Do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// Poll waits up to d until the expression js is true.
+// Poll waits up to d until the expression js is true (see Until); what
+// names it in a failure, which shows the page's text.
 func (b *Tab) Poll(what, js string, d time.Duration) {
 	b.T.Helper()
-	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(d))); err != nil {
+	if err := b.Until(js, d); err != nil {
 		body, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : location.href`))
 		b.T.Fatalf("%s: %v; the page shows:\n%s", what, err, body)
+	}
+}
+
+// Until waits up to d until the expression js is true, testing it each
+// animation frame. While the expression throws (an element it reads is not
+// there yet) it counts as false, and a navigation in between (which ends
+// the page's script context) is ridden out: js is polled again on the new
+// page. The error is the time-out's, or the browser's.
+func (b *Tab) Until(js string, d time.Duration) error {
+	guarded := `(() => { try { return !!(` + js + `); } catch (e) { return false; } })()`
+	end := time.Now().Add(d)
+	for {
+		_, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](guarded, chromedp.WithPollingTimeout(max(time.Until(end), time.Millisecond))))
+		if err == nil || errors.Is(err, chromedp.ErrPollingTimeout) || b.Ctx.Err() != nil || !time.Now().Before(end) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // the page is navigating: poll the next one
 	}
 }
 
