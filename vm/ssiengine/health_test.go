@@ -26,7 +26,9 @@ func TestReaderHealthAgainstEngine(t *testing.T) {
 		}
 		return h
 	}
-	cfg := imager.Config{Mode: imager.ModeSSI, ProbeTimeout: 200 * time.Millisecond}
+	// Generous where the engine answers (a loaded or emulated machine);
+	// short where nobody does, the time-out being what is tested.
+	cfg := imager.Config{Mode: imager.ModeSSI, ProbeTimeout: time.Minute}
 
 	engineSide, hostSide := pair(t)
 	e := ssiengine.New(engineSide, quiet)
@@ -52,7 +54,7 @@ func TestReaderHealthAgainstEngine(t *testing.T) {
 	}
 
 	_, hostSide2 := pair(t) // the engine's end is open, nobody answers
-	r2, err := imager.New(&port{Conn: hostSide2}, nil, nil, cfg, quiet)
+	r2, err := imager.New(&port{Conn: hostSide2}, nil, nil, imager.Config{Mode: imager.ModeSSI, ProbeTimeout: 200 * time.Millisecond}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,8 +31,10 @@ type health struct {
 	// probing lets one probe ask at a time; others wait for it or
 	// their context.
 	probing chan struct{}
-	// down is set while the port failed and is being opened again.
-	down atomic.Bool
+	// down is set while the port failed and is being opened again;
+	// wentDown is signalled when it is set, so a waiting probe wakes.
+	down     atomic.Bool
+	wentDown chan struct{}
 
 	mu  sync.Mutex
 	bad []time.Time // ring of the last FaultBurst bad frames' times
@@ -43,7 +45,19 @@ func (h *health) init(cfg Config) {
 	h.window, h.now = cfg.FaultWindow, time.Now
 	h.answered = make(chan struct{}, 1)
 	h.probing = make(chan struct{}, 1)
+	h.wentDown = make(chan struct{}, 1)
 	h.bad = make([]time.Time, cfg.FaultBurst)
+}
+
+// portDown marks the port failed (reopen) and wakes a waiting probe.
+func (h *health) portDown(down bool) {
+	h.down.Store(down)
+	if down {
+		select {
+		case h.wentDown <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // heard records a good frame of the engine.
@@ -140,6 +154,10 @@ func (r *Reader) probe(ctx context.Context) (barcode.Health, error) {
 	case <-h.answered: // an earlier frame's signal
 	default:
 	}
+	select {
+	case <-h.wentDown: // an earlier outage's
+	default:
+	}
 	before := h.answers.Load()
 	if err := r.send(revisionRequest); err != nil {
 		if eh, dead := r.ended(); dead {
@@ -158,6 +176,10 @@ func (r *Reader) probe(ctx context.Context) (barcode.Health, error) {
 		case <-r.done:
 			eh, _ := r.ended()
 			return eh, nil
+		case <-h.wentDown:
+			if eh, dead := r.ended(); dead {
+				return eh, nil
+			}
 		case <-t.C:
 			return barcode.Health{State: barcode.StateOffline, Reason: barcode.ReasonNoAnswer, Asked: true}, nil
 		case <-ctx.Done():

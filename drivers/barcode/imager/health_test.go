@@ -112,6 +112,10 @@ func waitHealth(t *testing.T, r *Reader, want barcode.Health) {
 	}
 }
 
+// answerTime is the probe's time-out where the engine answers: generous,
+// so a loaded or emulated machine never turns an answer into no-answer.
+const answerTime = time.Minute
+
 var answered = barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonAnswered, Asked: true}
 
 // TestHealthAnswering: an engine that replies to the revision request,
@@ -120,7 +124,7 @@ var answered = barcode.Health{State: barcode.StateOK, Reason: barcode.ReasonAnsw
 func TestHealthAnswering(t *testing.T) {
 	for name, reply := range map[string]func() []byte{"reply-revision": replyRevision, "ack": decoderACK} {
 		t.Run(name, func(t *testing.T) {
-			g := newRig(t, Config{})
+			g := newRig(t, Config{ProbeTimeout: answerTime})
 			e := startEngine(t, g.engine, reply)
 			for range 3 {
 				if h := askHealth(t, g.r); h != answered {
@@ -172,7 +176,7 @@ func TestHealthClosed(t *testing.T) {
 // its /dev/pts node vanishes, as a USB serial adapter's does when pulled).
 // The reading goroutine's read fails and the reader is absent.
 func TestHealthUnplugged(t *testing.T) {
-	g := newRig(t, Config{})
+	g := newRig(t, Config{ProbeTimeout: answerTime})
 	startEngine(t, g.engine, replyRevision)
 	if h := askHealth(t, g.r); h != answered {
 		t.Fatalf("health %+v", h)
@@ -196,7 +200,7 @@ func TestHealthPortFailed(t *testing.T) {
 // engine answers; once the burst is older than the window the engine's
 // answer counts again.
 func TestHealthFault(t *testing.T) {
-	g := newRig(t, Config{FaultBurst: 3, FaultWindow: time.Minute})
+	g := newRig(t, Config{FaultBurst: 3, FaultWindow: time.Minute, ProbeTimeout: answerTime})
 	startEngine(t, g.engine, replyRevision)
 	var mu sync.Mutex
 	now := time.Now()
@@ -324,7 +328,7 @@ func TestReplugged(t *testing.T) {
 	m, slave := openPTY(t)
 	var path atomic.Pointer[string]
 	path.Store(&slave)
-	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond}
+	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond, ProbeTimeout: answerTime}
 	port, err := OpenSerial(slave, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +380,7 @@ func TestOpenWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond}
+	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond, ProbeTimeout: answerTime}
 	if _, err := Open(b, cfg, nil); err == nil {
 		t.Fatal("Open opened a missing port")
 	}

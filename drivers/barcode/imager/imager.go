@@ -649,8 +649,8 @@ func (r *Reader) currentPort() Port {
 // Health reports the outage (absent while the device node is gone, else
 // offline); a frame broken off by the failure is dropped.
 func (r *Reader) reopen(failed Port) Port {
-	r.health.down.Store(true)
-	defer r.health.down.Store(false)
+	r.health.portDown(true)
+	defer r.health.portDown(false)
 	if failed != nil {
 		_ = failed.Close()
 	}
