@@ -28,6 +28,10 @@ const (
 // so nothing the UI or a scan waits for waits on it.
 type readerWatch struct {
 	every time.Duration
+	// bound is how long one question may take: the round's interval,
+	// but at least a second (a fast round in tests must not turn a slow
+	// answer into none) and at most five.
+	bound time.Duration
 	// confirmed is the health telemetry, service mode and the customer
 	// screen see (nil: not asked yet, or the reader cannot tell).
 	confirmed atomic.Pointer[barcode.Health]
@@ -42,7 +46,7 @@ func newReaderWatch(every time.Duration, alarm, notice func(code, detail string)
 	if every <= 0 {
 		every = defaultDeviceEvery
 	}
-	return &readerWatch{every: every, alarm: alarm, notice: notice}
+	return &readerWatch{every: every, bound: min(max(every, time.Second), 5*time.Second), alarm: alarm, notice: notice}
 }
 
 // watchReader asks the reader every round until ctx ends. A reader that
@@ -67,12 +71,12 @@ func (a *Appliance) watchReader(ctx context.Context) {
 	}
 }
 
-// check asks once (bounded by the round's interval) and confirms a change:
+// check asks once (bounded by w.bound) and confirms a change:
 // dead after readerAfter answers not ok in a row, with an alarm per state
 // it is found in; back at the first ok answer, with a notice. It reports
 // whether the confirmed state changed.
 func (w *readerWatch) check(ctx context.Context, c barcode.Checker) (changed bool) {
-	cctx, cancel := context.WithTimeout(ctx, min(w.every, 5*time.Second))
+	cctx, cancel := context.WithTimeout(ctx, w.bound)
 	h, err := c.Health(cctx)
 	cancel()
 	if ctx.Err() != nil {

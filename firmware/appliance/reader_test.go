@@ -89,9 +89,10 @@ func TestReaderStates(t *testing.T) {
 	if got := ev.list(); len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("events %q, want %q", got, want)
 	}
-	// A reader that does not answer within the round is offline: the
-	// round's bound, not the reader, ends the question.
+	// A reader that does not answer within the bound is offline: the
+	// bound, not the reader, ends the question.
 	a.rdr = newReaderWatch(10*time.Millisecond, ev.alarm, ev.notice)
+	a.rdr.bound = 10 * time.Millisecond // the stuck reader never answers
 	a.rdr.check(ctx, stuckChecker{})
 	a.rdr.check(ctx, stuckChecker{})
 	if got := a.readerState(); got != "offline" {
