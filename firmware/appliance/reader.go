@@ -102,10 +102,11 @@ func (w *readerWatch) check(ctx context.Context, c barcode.Checker) (changed boo
 		return old == nil || !old.OK()
 	case w.bad >= readerAfter:
 		changed = old == nil || old.State != h.State
+		// Stored first: whoever sees the alarm sees the state too.
+		w.confirmed.Store(&h)
 		if changed {
 			w.alarm(eventReaderPrefix+string(h.State), h.Reason)
 		}
-		w.confirmed.Store(&h)
 	}
 	return changed
 }
