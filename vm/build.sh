@@ -17,7 +17,11 @@
 # images of updates: bin/vm/rootfs-update.img (UPDATE_DEB's version, good)
 # and bin/vm/rootfs-bad.img (UPDATE_DEB's einwurfd, version UPDATE.1: a
 # regression, its einwurfd exits at start, so it never reaches its health
-# check); bin/vm/versions names the three versions.
+# check) and bin/vm/rootfs-unhealthy.img (UPDATE_DEB's einwurfd, version
+# UPDATE.2: a regression that starts but reads the wrong configuration,
+# $DATA/config/einwurfd-unhealthy.json, which the tests write with an
+# address where no central answers, so einwurfd's own health check fails
+# and it rolls back); bin/vm/versions names the four versions.
 #   vm/build.sh DEB UPDATE_DEB
 # Hooks for a board's extra pieces (vm/devices.md):
 #   vm/devices.modules       the simulated devices' modules, after vm/modules'
@@ -74,6 +78,7 @@ image() { # image NAME DEB VERSION MODE: bin/vm/NAME.img; MODE ok, fail (the ini
 	case $mode in
 	fail) health=fail;;
 	crash) svc+=' -regression-exits-at-start';;   # einwurfd refuses an unknown flag: exit 2
+	unhealthy) svc=${svc/einwurfd.json/einwurfd-unhealthy.json};;
 	esac
 	echo "$svc" >"$i/etc/einwurf-vm/service"
 	echo "einwurfd " >"$i/etc/einwurf-vm/ready"
@@ -133,7 +138,8 @@ image() { # image NAME DEB VERSION MODE: bin/vm/NAME.img; MODE ok, fail (the ini
 image rootfs-factory "$deb" "$version" ok
 image rootfs-update "$udeb" "$uversion" ok
 image rootfs-bad "$udeb" "$uversion.1" crash
-printf 'factory=%s\nupdate=%s\nbad=%s\n' "$version" "$uversion" "$uversion.1" >"$out/versions"
+image rootfs-unhealthy "$udeb" "$uversion.2" unhealthy
+printf 'factory=%s\nupdate=%s\nbad=%s\nunhealthy=%s\n' "$version" "$uversion" "$uversion.1" "$uversion.2" >"$out/versions"
 
 # Boot partition: the A/B script, with the virtual board's prelude.
 bd=$out/boot && rm -rf "$bd" && mkdir -p "$bd"
@@ -149,7 +155,7 @@ rm -f "$out/data.img" && mke2fs -q -t ext4 -L data -d "$dd" "$out/data.img" 64M 
 "$out/vmdisk" env "$out/disk.img" boot_slot=a bootlimit=3 upgrade_available=0 bootcount=0
 ls -l "$out/disk.img" | awk '{print "vm: disk " $5 " bytes (" $9 ")"}'
 rm -f "$out/disk-bad-b.img"
-echo "vm: root file systems (${slot_mb} MiB each): factory $version, update $uversion, bad $uversion.1"
+echo "vm: root file systems (${slot_mb} MiB each): factory $version, update $uversion, bad $uversion.1, unhealthy $uversion.2"
 # The partitions are in the disk now; the root file system images stay (the
 # tests compute deltas from them).
 rm -rf "$out"/boot.img "$out"/data.img "$k" "$u"

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -39,7 +40,15 @@ const guestHost = "10.0.2.100"
 const (
 	guestBroker = 8883
 	guestUpdate = 8443
+	// guestNowhere is forwarded nowhere: the unhealthy version's
+	// configuration looks for the broker there (vm/build.sh).
+	guestNowhere = 8884
 )
+
+// unhealthyDeadline is the health deadline in the unhealthy version's
+// configuration: it never reaches the broker, so its health check fails
+// when the deadline ends.
+const unhealthyDeadline = 40 * time.Second
 
 // kioskID is the virtual board's kiosk id (its configuration names it).
 const kioskID = "k-vm-01"
@@ -169,11 +178,27 @@ func (c *central) writeConfig(update map[string]any) {
 	if update != nil {
 		cfg["update"] = update
 	}
-	b, err := json.MarshalIndent(cfg, "", "  ")
+	c.writeJSON("einwurfd.json", cfg)
+	// The unhealthy version's: the same, but the broker at an address
+	// nothing answers (and a shorter health deadline, to keep the test short).
+	mq := maps.Clone(cfg["mqtt"].(map[string]any))
+	mq["brokers"] = []string{fmt.Sprintf("ssl://%s:%d", guestHost, guestNowhere)}
+	cfg["mqtt"] = mq
+	if update != nil {
+		u := maps.Clone(update)
+		u["health_deadline"] = unhealthyDeadline.String()
+		cfg["update"] = u
+	}
+	c.writeJSON("einwurfd-unhealthy.json", cfg)
+}
+
+// writeJSON writes v as the data partition's config/name.
+func (c *central) writeJSON(name string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(c.provDir, "config", "einwurfd.json"), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.provDir, "config", name), b, 0o600); err != nil {
 		c.t.Fatal(err)
 	}
 }

@@ -377,14 +377,20 @@ func image(t testing.TB, name string) string {
 // reaches its health check) is offered (rollout r2) and written to slot a;
 // its three trial boots fail, U-Boot's counter falls back to b, and b's
 // einwurfd reports "rolled-back" with the reason boot-limit, which the
-// central records.
+// central records. Then an unhealthy version (its einwurfd starts, but
+// looks for the central where none answers) is offered (rollout r3),
+// written to slot a and booted on trial; its own health check fails at the
+// health deadline (reason uplink), it falls back to b through the
+// environment and reboots; b's einwurfd reports "rolled-back" with the
+// reason health:uplink, which the central records.
 func TestOnlineRebootUpdateAndBadUpdate(t *testing.T) {
 	v := versions(t)
 	b := newBoard(t, "disk.img")
-	good, bad := "rootfs-"+v["update"]+".img", "rootfs-"+v["bad"]+".img"
+	good, bad, unhealthy := "rootfs-"+v["update"]+".img", "rootfs-"+v["bad"]+".img", "rootfs-"+v["unhealthy"]+".img"
 	rel := b.c.startRelease(map[string][2]string{
-		good: {image(t, "rootfs-update.img"), v["update"]},
-		bad:  {image(t, "rootfs-bad.img"), v["bad"]},
+		good:      {image(t, "rootfs-update.img"), v["update"]},
+		bad:       {image(t, "rootfs-bad.img"), v["bad"]},
+		unhealthy: {image(t, "rootfs-unhealthy.img"), v["unhealthy"]},
 	})
 	b.c.provision(b.disk)
 
@@ -463,6 +469,41 @@ func TestOnlineRebootUpdateAndBadUpdate(t *testing.T) {
 		t.Fatalf("dashboard shows %q after the rollback, want %s", ver, v["update"])
 	}
 	t.Logf("scenario 3: offer to rolled back (%s) %.1f s", st, time.Since(start).Seconds())
+
+	start = time.Now()
+	_, trials := find(r.lines(), "einwurf-vm: slot a up (bootcount 1, upgrade_available 1)")
+	_, secondTrials := find(r.lines(), "einwurf-vm: slot a up (bootcount 2, upgrade_available 1)")
+	_, bootsB := find(r.lines(), "einwurf: booting slot b")
+	_, onTrial := find(r.lines(), "einwurf-vm: slot a on trial")
+	rel.rollout("r3", unhealthy)
+	r.wait("einwurf-vm: slot a up (bootcount 1, upgrade_available 1)", trials+1, 10*time.Minute)
+	// Its einwurfd is the update's (the image's version is in os-release):
+	// it comes up on trial and runs its own health check.
+	r.wait("einwurf-vm: slot a on trial: the service health-checks and commits", onTrial+1, limit)
+	// No more than the one trial boot: einwurfd itself falls back, before
+	// U-Boot's counter would.
+	r.wait("einwurf: booting slot b", bootsB+1, unhealthyDeadline+3*limit)
+	until(t, 5*time.Minute, "the central records r3 rolled back", func() bool {
+		return strings.HasPrefix(rel.status("r3"), "rolled-back")
+	})
+	st = rel.status("r3")
+	if !strings.Contains(st, "health:uplink") { // appliance.HealthUplink
+		t.Fatalf("release status of r3: %q, want the reason health:uplink", st)
+	}
+	if _, n := find(r.lines(), "einwurf-vm: slot a on trial"); n != onTrial+1 {
+		t.Fatalf("the unhealthy version's einwurfd came up on trial %d times, want once: %v", n-onTrial, r.lines())
+	}
+	if _, n := find(r.lines(), "einwurf-vm: slot a up (bootcount 2, upgrade_available 1)"); n != secondTrials {
+		t.Fatalf("slot a was booted on trial again after the fall-back (its counter, not einwurfd, ended it): %v", r.lines())
+	}
+	if env := b.env(); env["boot_slot"] != "b" || env["upgrade_available"] != "0" {
+		t.Fatalf("environment after the health check's fall-back: %v", env)
+	}
+	until(t, limit, "the dashboard shows "+v["update"]+" again", func() bool {
+		ver, _, up := b.c.kioskInfo()
+		return up && ver == v["update"]
+	})
+	t.Logf("scenario 3, unhealthy: offer to rolled back (%s) %.1f s", st, time.Since(start).Seconds())
 }
 
 // delta is how many bytes of the update image a board holding the factory
