@@ -259,10 +259,14 @@ func (s *simulation) demo(ctx context.Context, code string) (string, error) {
 	if err := s.reader.Inject(code); err != nil {
 		return "", err
 	}
-	idCtx, idCancel := context.WithTimeout(ctx, 5*time.Second)
+	// The code starts a visit, or the screen says it is no number (waited
+	// for generously: an emulated or loaded machine is slow, and a bad code
+	// ends the wait at once).
+	idCtx, idCancel := context.WithTimeout(ctx, time.Minute)
 	defer idCancel()
-	if err := waitFor(idCtx, func() bool { return s.app().Kiosk.View().State == session.Identified }); err != nil {
-		return "", errors.New("the simulated reader's code did not start a visit (not a valid number?)")
+	err := waitFor(idCtx, func() bool { v := s.app().Kiosk.View(); return v.State == session.Identified || v.ErrorKey != "" })
+	if v := s.app().Kiosk.View(); err != nil || v.State != session.Identified {
+		return "", fmt.Errorf("the simulated reader's code did not start a visit (%q: not a valid number?)", v.ErrorKey)
 	}
 	if err := s.app().Kiosk.Scan(ctx); err != nil {
 		return "", fmt.Errorf("scan: %w", err)
