@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -287,13 +288,43 @@ func dynsecPlugin() (string, error) {
 	return "", fmt.Errorf("%w (its dynamic-security plugin)", ErrNotInstalled)
 }
 
+// freePort returns a loopback address free now. mosquitto binds it only
+// later, in its own process (and again after a restart), so it is taken
+// below the kernel's ephemeral range (ip_local_port_range), which the
+// kernel hands out for every ":0" listener and outgoing connection of the
+// tests running beside: one of those could take a port from that range in
+// between. Only where that range leaves no room below is it ":0".
 func freePort() (string, error) {
+	const from = 10000
+	if lo := ephemeralLow(); lo > from+1000 {
+		for range 100 {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(from+mrand.IntN(lo-from))))
+			if err != nil {
+				continue // taken: another
+			}
+			addr := l.Addr().String()
+			l.Close()
+			return addr, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			return n
+		}
+	}
+	return 32768
 }
 
 // Start writes the configuration and starts mosquitto, waiting until it
