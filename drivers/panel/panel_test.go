@@ -73,7 +73,10 @@ func newRig(t *testing.T, before func(*sim.Board)) *rig {
 	if before != nil {
 		before(b)
 	}
-	p, err := Open(b, Config{Debounce: 100 * time.Millisecond, Tick: 2 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	// A debounce well above the pauses a loaded machine puts between two
+	// of the test's Drive calls, which would otherwise split a bounce (or a
+	// glitch) into events.
+	p, err := Open(b, Config{Debounce: testDebounce, Tick: 2 * time.Millisecond}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +167,17 @@ func nextEvent(t *testing.T, p *Panel) Event {
 	return Event{}
 }
 
+// testDebounce is the rig's debounce time.
+const testDebounce = 400 * time.Millisecond
+
+// noEvent fails if an event comes within twice the time one takes to be
+// reported (the watcher's 100 ms poll, then the debounce).
 func noEvent(t *testing.T, p *Panel) {
 	t.Helper()
 	select {
 	case e := <-p.Events():
 		t.Fatalf("unexpected event %v", e.Kind)
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(2 * (100*time.Millisecond + testDebounce)):
 	}
 }
 
