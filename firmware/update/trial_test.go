@@ -69,9 +69,12 @@ func TestTrialReportSentAgainUntilAcknowledged(t *testing.T) {
 	if err := s.AwaitAck(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A resend decided just before the acknowledgement may still be on its
+	// way when count is read; one more is that, two more are resends after
+	// the acknowledgement (a sender that goes on sends two in this window).
 	after := count()
-	time.Sleep(TrialResendInterval + 1500*time.Millisecond)
-	if n := count(); n != after {
+	time.Sleep(2*TrialResendInterval + 1500*time.Millisecond)
+	if n := count(); n > after+1 {
 		t.Fatalf("the trial report was sent %d more times after the central's acknowledgement", n-after)
 	}
 }
