@@ -312,7 +312,9 @@ func (a *Appliance) ready() error {
 			return err
 		}
 	}
-	if u := a.Spool.Usage(); u.State == spool.DiskAlarm {
+	// Asked per screen update: the recent usage, not a read of the whole
+	// outbox each time (Spool.Create checks the disk afresh).
+	if u := a.Spool.RecentUsage(); u.State == spool.DiskAlarm {
 		return spool.ErrFull
 	}
 	return nil
@@ -365,7 +367,7 @@ func (a *Appliance) tick(ctx context.Context) {
 		a.Kiosk.Tick()
 		a.countVisits()
 		a.svc.Tick(ctx)
-		a.lights(a.Kiosk.View(), a.Spool.Usage().State == spool.DiskAlarm)
+		a.lights(a.Kiosk.View(), a.Spool.RecentUsage().State == spool.DiskAlarm)
 		if n%30 == 0 {
 			tm := a.telemetry()
 			if err := a.Uplink.Publish(wire.TelemetryTopic(a.KioskID), tm, false); err != nil {

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/einwurf/einwurf/internal/atomicfile"
 
@@ -93,7 +94,23 @@ type Spool struct {
 	dir string
 	opt Options
 	mu  sync.Mutex
+
+	// recent is the last Usage with the time it was taken (RecentUsage);
+	// nil after any change the spool makes itself.
+	recentMu sync.Mutex
+	recent   *recentUsage
 }
+
+// recentUsage is a Usage and when it was taken.
+type recentUsage struct {
+	u  Usage
+	at time.Time
+}
+
+// RecentUsageAge is how old a usage RecentUsage may answer with: what it
+// can miss is only what others write to the disk (the spool's own entries
+// are counted again after each change).
+const RecentUsageAge = time.Second
 
 // Open opens (creating if needed) the spool in dir and recovers it: it
 // clears half-written payloads and quarantines entries that are incomplete
@@ -235,6 +252,7 @@ func (p *Pending) Commit(m wire.Manifest, signed []byte) error {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.changed()
 	if err := os.Rename(p.f.Name(), filepath.Join(s.dir, m.PacketID+".age")); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -355,6 +373,7 @@ func (s *Spool) Remove(id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.changed()
 	err := os.Remove(filepath.Join(s.dir, id+".manifest"))
 	if errors.Is(err, os.ErrNotExist) {
 		return ErrNotFound
@@ -377,6 +396,7 @@ func (s *Spool) quarantine(id, reason string) {
 	if !wire.ValidID(id) {
 		return
 	}
+	defer s.changed()
 	q := filepath.Join(s.dir, "quarantine")
 	for _, ext := range []string{".age", ".manifest"} {
 		os.Rename(filepath.Join(s.dir, id+ext), filepath.Join(q, id+ext))
@@ -389,7 +409,30 @@ func (s *Spool) quarantine(id, reason string) {
 	}
 }
 
-// Usage reports the spool's size and the disk state.
+// RecentUsage is Usage, answered from the last one taken when that is
+// younger than RecentUsageAge and the spool has not changed since. It is
+// for the hot paths that ask per screen update (can the kiosk accept?):
+// Usage reads the whole folder, whose cost grows with the backlog.
+func (s *Spool) RecentUsage() Usage {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	if r := s.recent; r != nil && time.Since(r.at) < RecentUsageAge {
+		return r.u
+	}
+	u := s.Usage()
+	s.recent = &recentUsage{u: u, at: time.Now()}
+	return u
+}
+
+// changed forgets the recent usage: the spool's own entries changed.
+func (s *Spool) changed() {
+	s.recentMu.Lock()
+	s.recent = nil
+	s.recentMu.Unlock()
+}
+
+// Usage reports the spool's size and the disk state, read from the
+// folder and the file system now.
 func (s *Spool) Usage() Usage {
 	var u Usage
 	des, _ := os.ReadDir(s.dir)
