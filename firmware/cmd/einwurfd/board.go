@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -61,20 +62,23 @@ func startOn(ctx context.Context, f flags, log *slog.Logger, m machine) (*applia
 	if err != nil {
 		return nil, err
 	}
-	brd, err := m.openBoard(profile)
+	raw, err := m.openBoard(profile)
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", profile.Name, err)
 	}
+	brd := &ownedBoard{Board: raw}
 	reader, err := openReader(brd, cfg.Reader, log)
 	if err != nil {
 		brd.Close()
 		return nil, err
 	}
+	brd.own(reader)
 	badges, err := openBadges(brd, cfg.Service, log)
 	if err != nil {
 		brd.Close()
 		return nil, err
 	}
+	brd.own(badges)
 	scan, host, err := openScanner(cfg.Scanner, m.openUSB)
 	if err != nil {
 		brd.Close()
@@ -102,6 +106,31 @@ func startOn(ctx context.Context, f flags, log *slog.Logger, m machine) (*applia
 	}
 	log.Info("einwurfd: started", "kiosk", a.KioskID, "board", profile.Name, "ui", a.UIURL)
 	return a, nil
+}
+
+// ownedBoard is the board with the readers opened on its lines: closing
+// it (the appliance does, last, after its loops ended) closes the readers
+// first, then the board. A reader left open goes on reading, and
+// reopening, its serial port after the appliance stopped.
+type ownedBoard struct {
+	board.Board
+	readers []io.Closer
+}
+
+// own makes Close close r (a reader without Close, or nil, is left alone).
+func (b *ownedBoard) own(r barcode.Reader) {
+	if c, ok := r.(io.Closer); ok {
+		b.readers = append(b.readers, c)
+	}
+}
+
+// Close closes the readers, then the board.
+func (b *ownedBoard) Close() error {
+	for _, r := range b.readers {
+		r.Close()
+	}
+	b.readers = nil
+	return b.Board.Close()
 }
 
 // openPrinter is the receipt printer: ESC/POS on the first USB printer

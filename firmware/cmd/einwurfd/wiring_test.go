@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/einwurf/einwurf/drivers/barcode"
 	"github.com/einwurf/einwurf/drivers/printer/escpos"
 	printersim "github.com/einwurf/einwurf/drivers/printer/sim"
 	"github.com/einwurf/einwurf/drivers/usb"
@@ -99,5 +100,27 @@ func TestDeviceWiring(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "no receipt printer") {
 		t.Fatalf("log %q", log.String())
+	}
+}
+
+// TestReadersClosedWithTheAppliance: einwurfd's customer reader (the
+// imager on the UART) and its badge reader are closed when the appliance
+// closes. Left open, the imager went on reopening its serial port after
+// the kiosk stopped: it took the bytes of the next program (or test) to
+// get the same pseudo-terminal, and logged on a finished test's output.
+func TestReadersClosedWithTheAppliance(t *testing.T) {
+	var parts appliance.Parts
+	k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) { parts = *p }})
+	if parts.Reader == nil || parts.Service.Badges == nil {
+		t.Fatalf("einwurfd's readers: customer %T, badges %T", parts.Reader, parts.Service.Badges)
+	}
+	k.a.Close()
+	for what, r := range map[string]barcode.Reader{"the imager": parts.Reader, "the badge reader": parts.Service.Badges} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := r.Read(ctx)
+		cancel()
+		if !errors.Is(err, barcode.ErrClosed) {
+			t.Errorf("%s after the appliance closed: Read = %v, want %v", what, err, barcode.ErrClosed)
+		}
 	}
 }
