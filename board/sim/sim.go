@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/einwurf/einwurf/board"
@@ -37,14 +38,19 @@ const edgeBuffer = 256
 // fell behind by more than the buffer.
 var ErrEdgeOverflow = errors.New("board/sim: edge buffer full")
 
+// ErrLineFault is what the board reports while FailLines holds: its line
+// requests went bad, as on a GPIO chip that went away.
+var ErrLineFault = errors.New("board/sim: line request failed")
+
 // Board is a simulated board. It implements board.Board.
 type Board struct {
 	profile board.Profile
 	refs    map[board.Signal]board.LineRef
 	pins    []*gpiotest.Pin // by offset
 
-	mu   sync.Mutex
-	sets map[board.Signal]*EdgeSet
+	mu     sync.Mutex
+	sets   map[board.Signal]*EdgeSet
+	failed bool // FailLines holds
 }
 
 // New returns a simulated board for profile p, which must name lines of
@@ -219,6 +225,36 @@ func (b *Board) Play(start time.Time, events []Event) error {
 	return nil
 }
 
+// FailLines makes the board's line requests fail, as a GPIO chip that
+// went away: every open edge set's waits fail with ErrLineFault from now
+// on, for good (a failed request does not come back; its queued edges are
+// lost), and Edges is refused with ErrLineFault until RestoreLines.
+func (b *Board) FailLines() {
+	b.mu.Lock()
+	b.failed = true
+	sets := map[*EdgeSet]bool{}
+	for _, s := range b.sets {
+		sets[s] = true
+	}
+	b.mu.Unlock()
+	for s := range sets {
+		s.broken.Store(true)
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// RestoreLines ends FailLines: lines can be requested again (the edge
+// sets that failed stay failed; their lines are free once they are
+// closed).
+func (b *Board) RestoreLines() {
+	b.mu.Lock()
+	b.failed = false
+	b.mu.Unlock()
+}
+
 // Edges implements board.Board: the returned set receives the edges Drive
 // and Play make on its lines, in the order they are made.
 func (b *Board) Edges(signals ...board.Signal) (board.EdgeSource, error) {
@@ -228,6 +264,9 @@ func (b *Board) Edges(signals ...board.Signal) (board.EdgeSource, error) {
 	set := &EdgeSet{b: b, index: map[board.Signal]int{}, done: make(chan struct{}), notify: make(chan struct{}, 1)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.failed {
+		return nil, fmt.Errorf("board/sim: edges: %w", ErrLineFault)
+	}
 	for i, s := range signals {
 		if _, ok := b.refs[s]; !ok {
 			return nil, fmt.Errorf("%w: %s", board.ErrNoSignal, s)
@@ -264,6 +303,8 @@ type EdgeSet struct {
 	index map[board.Signal]int
 	once  sync.Once
 	done  chan struct{}
+	// broken is set by FailLines: the request went bad for good.
+	broken atomic.Bool
 
 	mu     sync.Mutex
 	queue  []board.Edge
@@ -305,6 +346,9 @@ func (e *EdgeSet) pop() (board.Edge, bool) {
 
 // WaitForEdge implements board.EdgeSource.
 func (e *EdgeSet) WaitForEdge(timeout time.Duration) (board.Edge, bool, error) {
+	if e.broken.Load() {
+		return board.Edge{}, false, ErrLineFault
+	}
 	// Edges already queued are delivered even after Close, as a kernel
 	// buffer would be drained.
 	if ed, ok := e.pop(); ok {
@@ -315,6 +359,9 @@ func (e *EdgeSet) WaitForEdge(timeout time.Duration) (board.Edge, bool, error) {
 	for {
 		select {
 		case <-e.notify:
+			if e.broken.Load() {
+				return board.Edge{}, false, ErrLineFault
+			}
 			if ed, ok := e.pop(); ok {
 				return ed, true, nil
 			}

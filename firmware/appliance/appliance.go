@@ -320,23 +320,20 @@ func (a *Appliance) ready() error {
 	return nil
 }
 
-// readCodes hands what the barcode reader reads to the visit.
+// readCodes hands what the barcode reader reads to the visit, until ctx
+// ends (a reader's error does not end it: readScans).
 func (a *Appliance) readCodes(ctx context.Context) {
-	for {
-		s, err := a.reader.Read(ctx)
-		if err != nil {
-			return
-		}
+	readScans(ctx, a.log, "customer", a.reader, defaultScanRetry, func(s barcode.Scan) {
 		a.reads.Saw(s, time.Now())
 		if a.svc.Active() {
 			// A test read: only its kind and length are kept.
 			a.svc.CodeRead(string(s.Symbology), len(s.Data))
-			continue
+			return
 		}
 		if err := a.Kiosk.Identify(s.Data); err != nil {
 			a.log.Info("einwurfd: code read is no customer number", "key", session.ErrorKey(err))
 		}
-	}
+	})
 }
 
 // Alarm raises an alarm event to the central (queued by the uplink, sent

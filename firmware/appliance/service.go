@@ -81,20 +81,17 @@ func (a *Appliance) startService(p *Parts) error {
 }
 
 // readBadges hands badges read on the Wiegand reader to service mode.
-// Outside service mode a badge opens nothing (the key does).
+// Outside service mode a badge opens nothing (the key does). A reader's
+// error does not end it (readScans); ctx does.
 func (a *Appliance) readBadges(ctx context.Context, r barcode.Reader) {
-	for {
-		s, err := r.Read(ctx)
-		if err != nil {
-			return
-		}
+	readScans(ctx, a.log, "badges", r, defaultScanRetry, func(s barcode.Scan) {
 		if !a.svc.Active() {
-			continue
+			return
 		}
 		if err := a.svc.Badge(s.Data); err != nil {
 			a.log.Info("einwurfd: badge refused", "err", err)
 		}
-	}
+	})
 }
 
 // countVisits adds the visits finished since the last call to the
