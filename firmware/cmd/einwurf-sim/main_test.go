@@ -87,6 +87,28 @@ func TestDemoBadCode(t *testing.T) {
 	}
 }
 
+// TestDemoAfterAnErrorShown: an error still on the screen from before (a
+// number refused) does not end the demo's wait for its own code's visit.
+// Before, the demo read the old error key as its code's answer, unless the
+// reader's code happened to reach the visit first
+// (TestCentralCommandsReachTheKiosk failed so).
+func TestDemoAfterAnErrorShown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	a, err := startSim(ctx, flags{demo: true, data: t.TempDir()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	testtool.WaitFor(t, 60*time.Second, "the uplink connected", func() bool { return a.app().Uplink.Connected() })
+	if err := a.app().Kiosk.Identify("12345"); err == nil || a.app().Kiosk.View().ErrorKey == "" {
+		t.Fatalf("a bad number: %v, view %+v", err, a.app().Kiosk.View())
+	}
+	if _, err := a.demo(ctx, "035F083761"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{{"extra"}, {"-demo", "extra"}, {"-nosuchflag"}, {"-sim"}} {
 		if err := run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {

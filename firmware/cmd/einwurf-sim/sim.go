@@ -256,6 +256,11 @@ func startSim(ctx context.Context, f flags, log *slog.Logger) (_ *simulation, er
 func (s *simulation) demo(ctx context.Context, code string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	// An error still shown from before (a number refused while the kiosk
+	// was out of service) is acknowledged first, as a customer taps it
+	// away: otherwise it ended the wait below before the reader's code
+	// was even handed to the visit.
+	s.app().Kiosk.Dismiss()
 	if err := s.reader.Inject(code); err != nil {
 		return "", err
 	}
