@@ -139,12 +139,16 @@ func TestNothingReadableOnTheBroker(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	defer cl.Disconnect(100)
-	cl.Subscribe("#", 1, func(_ mqtt.Client, m mqtt.Message) {
+	// Subscribed before the visit: a subscription still on its way would
+	// miss the packet's messages.
+	if tok := cl.Subscribe("#", 1, func(_ mqtt.Client, m mqtt.Message) {
 		mu.Lock()
 		topics = append(topics, m.Topic())
 		payloads = append(payloads, bytes.Clone(m.Payload()))
 		mu.Unlock()
-	}).WaitTimeout(5 * time.Second)
+	}); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
 
 	pdfPath, err := a.demo(ctx, "03510//0961289")
 	if err != nil {
@@ -154,7 +158,11 @@ func TestNothingReadableOnTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The central filed the packet, so its messages passed the broker;
+	// the listener's copies may still be on their way (a moment for the
+	// last ones, then at least three).
 	time.Sleep(200 * time.Millisecond)
+	testtool.Within(30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(payloads) >= 3 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(payloads) < 3 {
