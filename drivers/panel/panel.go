@@ -151,13 +151,15 @@ func (k EventKind) String() string {
 // Event is one debounced input change.
 type Event struct {
 	Kind EventKind
+	// Time is when the input reached its new level: the time of the
+	// edge after which it stayed quiet for Config.Debounce.
 	Time time.Time
 }
 
 // Config tunes the panel.
 type Config struct {
 	// Debounce is how long an input must stay quiet before its level
-	// counts; 0 means 50 ms.
+	// counts (measured on the edges' times); 0 means 50 ms.
 	Debounce time.Duration
 	// Tick is the light and buzzer update period; 0 means 20 ms.
 	Tick time.Duration
@@ -280,7 +282,7 @@ func (p *Panel) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.watch(ctx, l, on, off)
+			p.watch(ctx, lineEdges{l}, l.Asserted(), time.Now(), on, off)
 		}()
 	}
 	watch(p.key, ServiceKeyTurned, ServiceKeyReturned)
@@ -336,38 +338,89 @@ func (p *Panel) Run(ctx context.Context) error {
 	return err
 }
 
-// watch debounces one input: after an edge it waits until the line has
-// been quiet for Debounce, then compares the level with the last one
-// reported. The level at start counts as a change when asserted, so a
-// kiosk booting with an open case still raises the alarm.
-func (p *Panel) watch(ctx context.Context, l *board.Line, on, off EventKind) {
+// edges are one input's level changes with their times, as watch reads
+// them: wait waits up to timeout for the next one (ok false: none came).
+type edges interface {
+	wait(timeout time.Duration) (asserted bool, at time.Time, ok bool)
+}
+
+// lineEdges are a panel line's edges, stamped when they are read (a
+// gpio.PinIO edge carries no time), with the level read after each.
+type lineEdges struct{ l *board.Line }
+
+func (e lineEdges) wait(timeout time.Duration) (bool, time.Time, bool) {
+	if !e.l.WaitForEdge(timeout) {
+		return false, time.Time{}, false
+	}
+	return e.l.Asserted(), time.Now(), true
+}
+
+// debouncer decides an input's level from its edges' own times: a level
+// counts once it has held for d, that is when the next edge comes d or
+// more after the edge that made it, or when no edge came within d of it
+// (quiet). Edges closer together are the contacts' bounce.
+type debouncer struct {
+	d       time.Duration
+	stable  bool      // the level reported last; starts released
+	cur     bool      // the level after the last edge
+	last    time.Time // that edge's time
+	pending bool      // cur has not settled yet
+}
+
+// edge takes an edge to asserted at time at. When the level before it
+// had held for d and differs from the one reported, that level is
+// returned as changed (settled at the time of its own edge).
+func (b *debouncer) edge(asserted bool, at time.Time) (level bool, settled time.Time, changed bool) {
+	if b.pending && at.Sub(b.last) >= b.d {
+		level, settled, changed = b.quiet()
+	}
+	b.cur, b.last, b.pending = asserted, at, true
+	return level, settled, changed
+}
+
+// quiet says no edge came within d after the last one: its level settles.
+func (b *debouncer) quiet() (level bool, settled time.Time, changed bool) {
+	if !b.pending {
+		return b.stable, time.Time{}, false
+	}
+	b.pending = false
+	if b.cur == b.stable {
+		return b.stable, time.Time{}, false
+	}
+	b.stable = b.cur
+	return b.cur, b.last, true
+}
+
+// watch debounces one input (debouncer) and sends its events, each with
+// the time of the edge its level settled at. The level at start (asserted,
+// at) counts like an edge, and since the reported level starts released,
+// a kiosk booting with an open case still raises the alarm.
+func (p *Panel) watch(ctx context.Context, src edges, asserted bool, at time.Time, on, off EventKind) {
 	const poll = 100 * time.Millisecond
-	stable := false
-	first := true
+	deb := debouncer{d: p.cfg.Debounce}
+	deb.edge(asserted, at)
 	for ctx.Err() == nil {
-		if !first && !l.WaitForEdge(poll) {
+		timeout := poll
+		if deb.pending {
+			timeout = p.cfg.Debounce
+		}
+		var lvl, changed bool
+		var when time.Time
+		if a, t, ok := src.wait(timeout); ok {
+			lvl, when, changed = deb.edge(a, t)
+		} else {
+			lvl, when, changed = deb.quiet()
+		}
+		if !changed {
 			continue
 		}
-		// Swallow the bounce: edges closer than Debounce.
-		for ctx.Err() == nil && l.WaitForEdge(p.cfg.Debounce) {
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		first = false
-		// stable starts released, so an input asserted at start reports.
-		lvl := l.Asserted()
-		if lvl == stable {
-			continue
-		}
-		stable = lvl
 		k := off
 		if lvl {
 			k = on
 		}
 		p.log.Info("panel input", "event", k.String())
 		select {
-		case p.events <- Event{Kind: k, Time: time.Now()}:
+		case p.events <- Event{Kind: k, Time: when}:
 		case <-ctx.Done():
 			return
 		}

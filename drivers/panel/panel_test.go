@@ -73,10 +73,9 @@ func newRig(t *testing.T, before func(*sim.Board)) *rig {
 	if before != nil {
 		before(b)
 	}
-	// A debounce well above the pauses a loaded machine puts between two
-	// of the test's Drive calls, which would otherwise split a bounce (or a
-	// glitch) into events.
-	p, err := Open(b, Config{Debounce: testDebounce, Tick: 2 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	// The rig's inputs change once per Drive (bounces are tested on
+	// recorded edges: TestServiceKeyDebounced), so the default debounce.
+	p, err := Open(b, Config{Tick: 2 * time.Millisecond}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,44 +160,106 @@ func nextEvent(t *testing.T, p *Panel) Event {
 	select {
 	case e := <-p.Events():
 		return e
-	case <-time.After(5 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("no event")
 	}
 	return Event{}
 }
 
-// testDebounce is the rig's debounce time.
-const testDebounce = 400 * time.Millisecond
+// recorded are an input's edges as recorded, with their own times: wait
+// hands them out at once, in order, then reports the quiet after the
+// last one once and then waits for ctx.
+type recorded struct {
+	ctx   context.Context
+	edges []recordedEdge
+	quiet bool
+}
 
-// noEvent fails if an event comes within twice the time one takes to be
-// reported (the watcher's 100 ms poll, then the debounce).
-func noEvent(t *testing.T, p *Panel) {
-	t.Helper()
+type recordedEdge struct {
+	asserted bool
+	at       time.Duration // after the start
+}
+
+var recordStart = time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+
+func (r *recorded) wait(time.Duration) (bool, time.Time, bool) {
+	if len(r.edges) > 0 {
+		e := r.edges[0]
+		r.edges = r.edges[1:]
+		return e.asserted, recordStart.Add(e.at), true
+	}
+	if !r.quiet {
+		r.quiet = true
+		return false, time.Time{}, false
+	}
+	<-r.ctx.Done()
+	return false, time.Time{}, false
+}
+
+// TestServiceKeyDebounced: the service key's recorded edges, debounced by
+// their own times (50 ms): the key turned with contact chatter is one
+// ServiceKeyTurned, a glitch that returns within the debounce time is no
+// event, the key returned (bouncing) is one ServiceKeyReturned; a level
+// that holds exactly the debounce time counts. Each event carries the
+// time of the edge its level settled at. Nothing depends on the wall
+// clock or on scheduling: the events come in order, so an event the
+// chatter or the glitch made would come before the last one.
+func TestServiceKeyDebounced(t *testing.T) {
+	b, err := sim.NewDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(b, Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	src := &recorded{ctx: ctx, edges: []recordedEdge{
+		// turned, chattering for 8 ms
+		{true, 1000 * ms}, {false, 1002 * ms}, {true, 1004 * ms}, {false, 1006 * ms}, {true, 1008 * ms},
+		// a glitch of 10 ms
+		{false, 2000 * ms}, {true, 2010 * ms},
+		// returned, bouncing
+		{false, 3000 * ms}, {true, 3001 * ms}, {false, 3003 * ms},
+		// turned for exactly the debounce time
+		{true, 4000 * ms}, {false, 4050 * ms},
+	}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.watch(ctx, src, false, recordStart, ServiceKeyTurned, ServiceKeyReturned)
+	}()
+	want := []Event{
+		{ServiceKeyTurned, recordStart.Add(1008 * ms)},
+		{ServiceKeyReturned, recordStart.Add(3003 * ms)},
+		{ServiceKeyTurned, recordStart.Add(4000 * ms)},
+		{ServiceKeyReturned, recordStart.Add(4050 * ms)},
+	}
+	for i, w := range want {
+		if e := nextEvent(t, p); e != w {
+			t.Fatalf("event %d: %v at %v, want %v at %v", i, e.Kind, e.Time.Sub(recordStart), w.Kind, w.Time.Sub(recordStart))
+		}
+	}
+	cancel()
+	<-done
 	select {
 	case e := <-p.Events():
-		t.Fatalf("unexpected event %v", e.Kind)
-	case <-time.After(2 * (100*time.Millisecond + testDebounce)):
+		t.Fatalf("unexpected event %v at %v", e.Kind, e.Time.Sub(recordStart))
+	default:
 	}
 }
 
-func TestServiceKeyDebounced(t *testing.T) {
+// TestServiceKeyOnTheBoard: the service key driven on the simulated board
+// (edges stamped when read) reaches Events turned and returned.
+func TestServiceKeyOnTheBoard(t *testing.T) {
 	g := newRig(t, nil)
-	noEvent(t, g.p)
-	// Contact bounce: the key is turned (active low), chatters, settles.
-	for _, l := range []gpio.Level{gpio.Low, gpio.High, gpio.Low, gpio.High, gpio.Low} {
-		if err := g.b.Drive(board.ServiceKey, l); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := g.b.DriveAsserted(board.ServiceKey, true); err != nil {
+		t.Fatal(err)
 	}
 	if e := nextEvent(t, g.p); e.Kind != ServiceKeyTurned {
 		t.Fatalf("event %v", e.Kind)
 	}
-	noEvent(t, g.p)
-	// A glitch that returns within the debounce time is no event.
-	g.b.Drive(board.ServiceKey, gpio.High)
-	g.b.Drive(board.ServiceKey, gpio.Low)
-	noEvent(t, g.p)
 	if err := g.b.DriveAsserted(board.ServiceKey, false); err != nil {
 		t.Fatal(err)
 	}
