@@ -102,21 +102,30 @@ func (a *Appliance) panelEvents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-a.hw.panel.Events():
-			switch ev.Kind {
-			case panel.ServiceKeyTurned:
-				a.Notice("service.open", "")
-				// A customer's visit does not continue into service mode:
-				// its pages are wiped, and the staff's screen says so.
-				a.svc.KeyTurned()
-			case panel.ServiceKeyReturned:
-				a.Notice("service.close", "")
-				a.svc.KeyReturned(ctx) // then the self-test
-			case panel.TamperOpened:
-				a.Alarm("tamper.open", "the case was opened")
-			case panel.TamperClosed:
-				a.Notice("tamper.closed", "")
-			}
+			a.panelEvent(ctx, ev.Kind, a.Notice, a.Alarm)
 		}
+	}
+}
+
+// panelEvent acts on one panel input: the kiosk's state changes first,
+// then the event goes to the central (notice, alarm), so whoever sees it
+// (the central's audit log, a test) can rely on the change: after
+// service.open the kiosk is in service mode, after service.close the
+// staff's session is over (the self-test runs).
+func (a *Appliance) panelEvent(ctx context.Context, k panel.EventKind, notice, alarm func(code, detail string)) {
+	switch k {
+	case panel.ServiceKeyTurned:
+		// A customer's visit does not continue into service mode: its
+		// pages are wiped, and the staff's screen says so.
+		a.svc.KeyTurned()
+		notice("service.open", "")
+	case panel.ServiceKeyReturned:
+		a.svc.KeyReturned(ctx) // then the self-test
+		notice("service.close", "")
+	case panel.TamperOpened:
+		alarm("tamper.open", "the case was opened")
+	case panel.TamperClosed:
+		notice("tamper.closed", "")
 	}
 }
 
