@@ -145,3 +145,46 @@ func TestEdgeOverflow(t *testing.T) {
 		t.Fatalf("err = %v, want ErrEdgeOverflow", err)
 	}
 }
+
+// TestFailLines: FailLines makes an open edge set's waits fail for good
+// (a waiting one wakes) and refuses new sets; after RestoreLines the lines
+// can be requested again once the failed set is closed, and carry edges.
+func TestFailLines(t *testing.T) {
+	b, err := NewDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	es, err := b.Edges(board.WiegandD0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	woke := make(chan error, 1)
+	go func() { _, _, err := es.WaitForEdge(time.Minute); woke <- err }()
+	b.FailLines()
+	if err := <-woke; !errors.Is(err, ErrLineFault) {
+		t.Fatalf("waiting: %v", err)
+	}
+	if _, _, err := es.WaitForEdge(0); !errors.Is(err, ErrLineFault) {
+		t.Fatalf("after: %v", err)
+	}
+	if _, err := b.Edges(board.WiegandD1); !errors.Is(err, ErrLineFault) {
+		t.Fatalf("Edges while failed: %v", err)
+	}
+	b.RestoreLines()
+	if _, _, err := es.WaitForEdge(0); !errors.Is(err, ErrLineFault) {
+		t.Fatalf("the failed set came back: %v", err)
+	}
+	es.Close()
+	es, err = b.Edges(board.WiegandD0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	if err := b.Drive(board.WiegandD0, gpio.Low); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok, err := es.WaitForEdge(time.Minute); err != nil || !ok || e.Level != gpio.Low {
+		t.Fatalf("edge %+v %v %v", e, ok, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/einwurf/einwurf/board"
 	"github.com/einwurf/einwurf/board/sim"
+	"github.com/einwurf/einwurf/internal/testtool"
 	"periph.io/x/conn/v3/gpio"
 )
 
@@ -93,15 +94,10 @@ func newRig(t *testing.T, before func(*sim.Board)) *rig {
 	return g
 }
 
+// waitFor waits up to a minute for cond.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached in 5s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testtool.WaitFor(t, time.Minute, what, cond)
 }
 
 func (g *rig) lit(s board.Signal) bool {

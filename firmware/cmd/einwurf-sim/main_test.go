@@ -243,8 +243,9 @@ func TestPanelAndWatchdog(t *testing.T) {
 	drive("service_key", true)
 	waitEvent("service.open")
 	// In service mode the kiosk takes no number and no paper. The notice
-	// leaves before the appliance enters service mode (firmware/appliance
-	// panelEvents), so the event alone does not say it has yet.
+	// leaves after the appliance entered service mode (firmware/appliance
+	// panelEvent, TestPanelEventOrder); the view is still waited for, which
+	// ends at once when it holds.
 	testtool.WaitFor(t, 60*time.Second, "service mode", func() bool { return getView(t, a).Service })
 	if err := a.app().Kiosk.Identify("035F083761"); !errors.Is(err, session.ErrCannotAccept) {
 		t.Fatalf("a number taken in service mode: %v", err)
