@@ -174,7 +174,7 @@ func TestDiskFullAlarm(t *testing.T) {
 	u := uplink.New(cfg)
 	k.Alarm = u.Alarm
 	runUplink(t, u)
-	waitFor(t, 10*time.Second, "connected", u.Connected)
+	waitFor(t, 60*time.Second, "connected", u.Connected)
 	k.Full.Store(true)
 	if k.Spool.Usage().State != spool.DiskAlarm {
 		t.Fatal("full disk not in alarm state")
@@ -196,12 +196,12 @@ func TestDiskFullAlarm(t *testing.T) {
 			return false
 		}
 	}
-	waitFor(t, 10*time.Second, "disk.full alarm", codeSeen(uplink.EventDiskAlarm))
+	waitFor(t, 60*time.Second, "disk.full alarm", codeSeen(uplink.EventDiskAlarm))
 	if tm := u.Telemetry(); tm.DiskState != spool.DiskAlarm {
 		t.Fatalf("telemetry disk state %q", tm.DiskState)
 	}
 	k.Full.Store(false)
-	waitFor(t, 10*time.Second, "disk.ok notice", codeSeen(uplink.EventDiskOK))
+	waitFor(t, 60*time.Second, "disk.ok notice", codeSeen(uplink.EventDiskOK))
 	if _, err := k.Seal(w.Public(), e2e.PDF(1000, 1, "x"), nil); err != nil {
 		t.Fatalf("spool refuses after space is back: %v", err)
 	}
@@ -275,11 +275,11 @@ func TestStatusAndLastWill(t *testing.T) {
 		return v, err == nil
 	}
 	p := startKiosk(t, w, "k-a", 0)
-	waitFor(t, 10*time.Second, "status online", func() bool { v, ok := last(st); return ok && v.Online && v.KioskID == "k-a" })
+	waitFor(t, 60*time.Second, "status online", func() bool { v, ok := last(st); return ok && v.Online && v.KioskID == "k-a" })
 	p.Kill()
-	waitFor(t, 10*time.Second, "last will: offline", func() bool { v, ok := last(st); return ok && !v.Online })
+	waitFor(t, 60*time.Second, "last will: offline", func() bool { v, ok := last(st); return ok && !v.Online })
 	later := sniff(t, w, wire.StatusTopic("k-a"))
-	waitFor(t, 5*time.Second, "retained offline status", func() bool {
+	waitFor(t, 60*time.Second, "retained offline status", func() bool {
 		v, ok := last(later)
 		return ok && !v.Online && len(later.messages()) == 1 && later.messages()[0].Retained()
 	})
@@ -313,7 +313,7 @@ func TestCorruptSpoolEntryQuarantinedWithAlarm(t *testing.T) {
 	k.Alarm = u.Alarm
 	runUplink(t, u)
 	checkFiled(t, w, good, pdf, 30*time.Second)
-	waitFor(t, 10*time.Second, "spool.quarantine event", func() bool {
+	waitFor(t, 60*time.Second, "spool.quarantine event", func() bool {
 		for _, m := range events.messages() {
 			var e wire.Event
 			if json.Unmarshal(m.Payload(), &e) == nil && e.Code == "spool.quarantine" && e.Severity == wire.SeverityAlarm {
@@ -344,7 +344,7 @@ func TestBrokerLosesSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	runUplink(t, u)
-	waitFor(t, 10*time.Second, "kiosk connected", u.Connected)
+	waitFor(t, 60*time.Second, "kiosk connected", u.Connected)
 	w.Broker.Kill()
 	os.RemoveAll(filepath.Join(w.Broker.Dir(), "data"))
 	os.MkdirAll(filepath.Join(w.Broker.Dir(), "data"), 0o700)

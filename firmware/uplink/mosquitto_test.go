@@ -250,7 +250,7 @@ func TestMosquittoACLKioskIsolation(t *testing.T) {
 	c.Publish(wire.OfferTopic("k-b", id), 1, false, e.Signed).WaitTimeout(5 * time.Second)
 	c.Publish(wire.ProgressTopic("k-b"), 1, false, []byte(`{"to":"b"}`)).WaitTimeout(5 * time.Second)
 
-	waitFor(t, 10*time.Second, "A's own event", func() bool {
+	waitFor(t, 60*time.Second, "A's own event", func() bool {
 		for _, m := range all.messages() {
 			if m.Topic() == wire.EventTopic("k-a") {
 				return true
@@ -310,11 +310,11 @@ func TestMosquittoNothingReadableOnTheBroker(t *testing.T) {
 	}
 	runUplink(t, u)
 	checkFiled(t, w, id, pdf, 30*time.Second)
-	waitFor(t, 5*time.Second, "connected", u.Connected)
+	waitFor(t, 60*time.Second, "connected", u.Connected)
 	if err := u.Publish(wire.TelemetryTopic("k-a"), u.Telemetry(), false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "receipt seen on the broker", func() bool {
+	waitFor(t, 60*time.Second, "receipt seen on the broker", func() bool {
 		for _, m := range all.messages() {
 			if m.Topic() == wire.ReceiptTopic("k-a") {
 				return true

@@ -68,7 +68,7 @@ func TestMosquittoRogueKioskCannotStallIntake(t *testing.T) {
 
 	// The rogue asks for k-a's client id: the broker gives it its own, and
 	// k-a's session stays.
-	waitFor(t, 10*time.Second, "k-a connected", u.Connected)
+	waitFor(t, 60*time.Second, "k-a connected", u.Connected)
 	tc, err := w.PKI.ClientTLS("k-rogue")
 	if err != nil {
 		t.Fatal(err)
