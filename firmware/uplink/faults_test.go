@@ -356,8 +356,11 @@ func TestBrokerLosesSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFiled(t, w, id, pdf, 60*time.Second)
-	waitFor(t, 90*time.Second, "spool emptied", spoolEmpty(k.Spool))
+	// The first offer may come before ingest subscribed again; the next
+	// one comes after the uplink's back-off (15 s, then longer): 27 s in
+	// all under qemu-aarch64 next to another package.
+	checkFiled(t, w, id, pdf, 120*time.Second)
+	waitFor(t, 120*time.Second, "spool emptied", spoolEmpty(k.Spool))
 }
 
 // proxyTo puts a TCP proxy, which the test can cut, in front of w's broker.
