@@ -213,7 +213,18 @@ func TestErrorsStayAndRefusals(t *testing.T) {
 	if v := k.View(); v.State != Idle || v.ErrorKey != "cannot-accept" {
 		t.Fatalf("out of service: %+v", v)
 	}
+	// While it cannot accept, the refusal stays; once it can, the next
+	// tick takes it off the idle screen: whoever comes next reads no old
+	// refusal.
+	k.Tick()
+	if v := k.View(); v.ErrorKey != "cannot-accept" {
+		t.Fatalf("a tick while still out of service: %+v", v)
+	}
 	k.cfg.CanAccept = nil
+	k.Tick()
+	if v := k.View(); v.State != Idle || v.ErrorKey != "" {
+		t.Fatalf("back in service, the refusal is still shown: %+v", v)
+	}
 	// Cover open: the reason, and no review of nothing.
 	k.Identify("035F083761")
 	srv.SetFaults(sim.Faults{CoverOpen: true})

@@ -1158,11 +1158,14 @@ func (k *Kiosk) Tick() {
 	}
 	// A claim that runs out starts the new number's visit: admission is
 	// asked first, outside the lock.
+	// So is a refusal still on the idle screen: once the kiosk can accept
+	// again, its reason is gone, and the next person must not read it.
 	k.mu.Lock()
 	asked := k.state == Claim
+	refused := k.state == Idle && errors.Is(k.err, ErrCannotAccept)
 	k.mu.Unlock()
 	var can error
-	if asked {
+	if asked || refused {
 		can = k.admission()
 	}
 	k.mu.Lock()
@@ -1173,7 +1176,13 @@ func (k *Kiosk) Tick() {
 	defer k.mu.Unlock()
 	now := k.cfg.Now()
 	switch k.state {
-	case Idle, Scanning, Submitting:
+	case Idle:
+		if refused && can == nil && errors.Is(k.err, ErrCannotAccept) {
+			k.err = nil
+			k.changed()
+		}
+		return
+	case Scanning, Submitting:
 		return
 	case Claim:
 		if !now.Before(k.claimEnd) && asked { // (a claim begun meanwhile ends at the next Tick)
