@@ -25,6 +25,7 @@ import (
 	"github.com/einwurf/einwurf/drivers/barcode"
 	"github.com/einwurf/einwurf/drivers/printer"
 	"github.com/einwurf/einwurf/drivers/scanner"
+	"github.com/einwurf/einwurf/drivers/usb"
 	"github.com/einwurf/einwurf/firmware/config"
 	"github.com/einwurf/einwurf/firmware/spool"
 	"github.com/einwurf/einwurf/firmware/submit"
@@ -94,6 +95,11 @@ type Parts struct {
 
 	// Service configures service mode (service.go).
 	Service ServiceParts
+
+	// USB is the USB host the scanner is on (nil: a network scanner):
+	// the appliance tells the central when an IPP-USB scanner is
+	// unplugged and plugged back (usbwatch.go).
+	USB usb.Host
 }
 
 // Appliance is the running kiosk.
@@ -250,6 +256,11 @@ func Start(ctx context.Context, p Parts) (_ *Appliance, err error) {
 	go func() { a.watchDevices(ctx); close(devsDone) }()
 	a.closers = append(a.closers, func() { cancel(); <-devsDone })
 	a.startReaderWatch(ctx, p.DeviceInterval)
+	if p.USB != nil {
+		usbDone := make(chan struct{})
+		go func() { a.watchUSB(ctx, p.USB); close(usbDone) }()
+		a.closers = append(a.closers, func() { cancel(); <-usbDone })
+	}
 
 	// The UI, on loopback.
 	h := ui.New(ui.Config{Kiosk: a.Kiosk, InjectCode: p.InjectCode, Sim: p.SimRoutes, Ready: a.ready, ReaderDown: a.ReaderDown,

@@ -93,16 +93,13 @@ func startOn(ctx context.Context, f flags, log *slog.Logger, m machine) (*applia
 		Version: version, Brokers: cfg.MQTT.Brokers, TLS: tlsCfg, Central: central,
 		Scanner: scan, Reader: reader, Board: brd, Watchdog: profile.Watchdog, Log: log,
 		Speaker: speech.NewEspeak(log), Printer: openPrinter(host, m.openUSB, log), Reboot: appliance.SystemReboot,
-		Update: up, Service: appliance.ServiceParts{Badges: badges}}
+		Update: up, Service: appliance.ServiceParts{Badges: badges}, USB: host}
 	if m.tune != nil {
 		m.tune(&parts)
 	}
 	a, err := appliance.Start(ctx, parts)
 	if err != nil {
 		return nil, err
-	}
-	if host != nil {
-		go watchUSB(ctx, a, host)
 	}
 	log.Info("einwurfd: started", "kiosk", a.KioskID, "board", profile.Name, "ui", a.UIURL)
 	return a, nil
@@ -178,19 +175,6 @@ func openScanner(c config.Scanner, openUSB func() (usb.Host, error)) (scanner.Sc
 		return nil, nil, fmt.Errorf("usb: %w", err)
 	}
 	return ippusb.NewScanner(host, usb.Desc.IsIPP, []ippusb.Option{ippusb.WithQuirkRules(rules)}, timeouts), host, nil
-}
-
-// watchUSB tells the central when the scanner is unplugged and back (gousb
-// has no hot-plug events: Watch polls). The scanner driver reopens the
-// device by itself at its next use.
-func watchUSB(ctx context.Context, a *appliance.Appliance, host usb.Host) {
-	for ev := range usb.Watch(ctx, host, 0, usb.Desc.IsIPP) {
-		if ev.Kind == usb.Removed {
-			a.Alarm("scanner.unplugged", ev.Desc.ID())
-		} else {
-			a.Notice("scanner.plugged", ev.Desc.ID())
-		}
-	}
 }
 
 // openReader opens the barcode reader the configuration names.

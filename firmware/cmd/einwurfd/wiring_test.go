@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +124,40 @@ func TestReadersClosedWithTheAppliance(t *testing.T) {
 			t.Errorf("%s after the appliance closed: Read = %v, want %v", what, err, barcode.ErrClosed)
 		}
 	}
+}
+
+// TestUSBWatchEndsWithTheAppliance: the watch that tells the central of a
+// USB scanner unplugged and back is the appliance's, and Close waits for
+// it: after Close the bus is not listed again (before, it went on with
+// einwurfd's start context and could send and log after the kiosk
+// stopped).
+func TestUSBWatchEndsWithTheAppliance(t *testing.T) {
+	var listed atomic.Int64
+	k := startTestKiosk(t, kioskOptions{tune: func(p *appliance.Parts) {
+		if p.USB == nil {
+			t.Errorf("einwurfd gives the appliance no USB host to watch")
+			return
+		}
+		p.USB = countingHost{Host: p.USB, n: &listed}
+	}})
+	if !waitFor(30*time.Second, func() bool { return listed.Load() > 0 }) {
+		t.Fatal("the USB bus is never listed")
+	}
+	k.a.Close()
+	after := listed.Load()
+	time.Sleep(4 * usb.DefaultPoll)
+	if n := listed.Load() - after; n != 0 {
+		t.Fatalf("the bus was listed %d more times after the appliance closed", n)
+	}
+}
+
+// countingHost counts List calls.
+type countingHost struct {
+	usb.Host
+	n *atomic.Int64
+}
+
+func (h countingHost) List(ctx context.Context) ([]usb.Desc, error) {
+	h.n.Add(1)
+	return h.Host.List(ctx)
 }
