@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -14,16 +15,7 @@ import (
 // with the engine waiting for each ACK, as a real engine does; the serial
 // line of a real engine (9600-115200 baud) is far slower.
 func BenchmarkSSIOverPTY(b *testing.B) {
-	m, slave := openPTY(b)
-	port, err := OpenSerial(slave, Config{Baud: 115200})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := New(port, nil, nil, Config{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+	m, r := ptyReader(b)
 	frame, _ := ssi.Encode(ssi.Packet{Opcode: ssi.OpDecodeData, Data: []byte("\x03035F083761")})
 	ack := make([]byte, len(ssi.ACK()))
 	ctx := context.Background()
@@ -48,16 +40,7 @@ func BenchmarkSSIOverPTY(b *testing.B) {
 // reader loop spends every 2 s; a real engine at 9600 baud adds about
 // 20 ms of line time for the two short frames.
 func BenchmarkHealthOverPTY(b *testing.B) {
-	m, slave := openPTY(b)
-	port, err := OpenSerial(slave, Config{Baud: 115200})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := New(port, nil, nil, Config{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+	m, r := ptyReader(b)
 	reply := replyRevision()
 	req := make([]byte, len(revisionRequest))
 	go func() {
@@ -76,4 +59,20 @@ func BenchmarkHealthOverPTY(b *testing.B) {
 			b.Fatalf("health %+v, %v", h, err)
 		}
 	}
+}
+
+// ptyReader is an SSI reader at 115200 baud on a pseudo-terminal whose
+// engine side is m; it is closed when b ends.
+func ptyReader(b *testing.B) (m *os.File, r *Reader) {
+	m, slave := openPTY(b)
+	port, err := OpenSerial(slave, Config{Baud: 115200})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err = New(port, nil, nil, Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return m, r
 }

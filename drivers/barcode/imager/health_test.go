@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/einwurf/einwurf/board"
-	"github.com/einwurf/einwurf/board/sim"
 	"github.com/einwurf/einwurf/drivers/barcode"
 	"github.com/einwurf/einwurf/drivers/barcode/imager/ssi"
 )
@@ -370,15 +368,7 @@ func TestReplugged(t *testing.T) {
 // answers and reads. Open itself still refuses a missing port.
 func TestOpenWaiting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ttyUSB0")
-	p, err := board.LoadProfile("sim")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Serial = path
-	b, err := sim.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := boardWithSerial(t, path)
 	defer b.Close()
 	cfg := Config{ByteTimeout: 30 * time.Millisecond, ReopenEvery: 10 * time.Millisecond, ProbeTimeout: answerTime}
 	if _, err := Open(b, cfg, nil); err == nil {

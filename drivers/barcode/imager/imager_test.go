@@ -65,15 +65,7 @@ type rig struct {
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
 	m, slave := openPTY(t)
-	p, err := board.LoadProfile("sim")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Serial = slave
-	b, err := sim.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := boardWithSerial(t, slave)
 	if cfg.ByteTimeout == 0 {
 		cfg.ByteTimeout = 30 * time.Millisecond
 	}
@@ -83,6 +75,22 @@ func newRig(t *testing.T, cfg Config) *rig {
 	}
 	t.Cleanup(func() { r.Close(); b.Close() })
 	return &rig{engine: m, board: b, r: r}
+}
+
+// boardWithSerial is a sim board whose profile names serial as the
+// imager's port.
+func boardWithSerial(t *testing.T, serial string) *sim.Board {
+	t.Helper()
+	p, err := board.LoadProfile("sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serial = serial
+	b, err := sim.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func (g *rig) send(t *testing.T, b []byte) {
