@@ -141,6 +141,19 @@ func TestServiceModeInChromium(t *testing.T) {
 	click("Deutsch", `[data-lang="de"]`)
 	poll("German", `document.querySelector('[data-device="scanner"]').innerText.includes("bereit")`, 60*time.Second)
 
+	// A dead barcode reader: its line turns red with its sentence; back,
+	// green again.
+	readerLight := `document.querySelector('[data-device="reader"] .light').className`
+	postJSON(t, s.app().UIURL+"sim/api/reader", `{"state":"offline","reason":"no-answer"}`)
+	poll("reader line red", readerLight+`.includes("red")`, 60*time.Second)
+	if line := b.eval(`document.querySelector('[data-device="reader"]').innerText`); strings.Contains(line, "dev.") || strings.Contains(line, "{") {
+		t.Errorf("dead reader's line %q not worded", line)
+	}
+	b.axeCheck("devices, reader offline")
+	b.shot("05b-devices-reader-offline-de.png")
+	postJSON(t, s.app().UIURL+"sim/api/reader", `{"state":"ok"}`)
+	poll("reader line green again", readerLight+`.includes("green")`, 60*time.Second)
+
 	// Test read: the code is taken as a test, never as a customer's visit,
 	// and only its kind and length are shown.
 	click("test read", "#testread")
